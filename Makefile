@@ -1,0 +1,45 @@
+# Two commands matter: `make demo` and `make test`. Both work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint typecheck contracts pytest bench clean services
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/forze demo
+
+services:
+	bash scripts/ensure-services.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy forze eventstore/forze_eventstore projections/forze_projections adapters/forze_mock adapters/forze_cli examples/forze_examples tests $(wildcard benchmarks/*.py)
+
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck contracts services pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/eventstore.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache build dist

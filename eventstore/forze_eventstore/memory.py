@@ -1,0 +1,167 @@
+"""``InMemoryEventStore``: a complete event store held in process memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Collection, Sequence
+from datetime import UTC, datetime
+from uuid import UUID
+
+from forze.contracts import (
+    AppendResult,
+    ExpectedVersion,
+    ExpectedVersionArg,
+    NewEvent,
+    RecordedEvent,
+    category_of,
+)
+from forze_eventstore.rules import (
+    StoredId,
+    check_expected_version,
+    check_read_all,
+    check_read_stream,
+    dump_json,
+    idempotent_result,
+    validate_append,
+)
+from forze_eventstore.subscriptions import CommitSignal, subscribe_to
+
+__all__ = ["InMemoryEventStore"]
+
+
+class InMemoryEventStore:
+    """An event store in memory, with every guarantee of the ``EventStore`` port.
+
+    Meant for tests and prototypes: it passes the same contract suite as the durable stores.
+    Data and metadata are copied through JSON on append, so they must be JSON-able and later
+    changes to the caller's objects do not reach the store. Appends never await between the
+    check and the write, so concurrent tasks of one event loop are serialised.
+    """
+
+    def __init__(self, *, poll_interval: float = 0.5) -> None:
+        self._log: list[RecordedEvent] = []
+        self._streams: dict[str, list[RecordedEvent]] = {}
+        self._ids: dict[UUID, RecordedEvent] = {}
+        self._signal = CommitSignal()
+        self._poll_interval = poll_interval
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersionArg = ExpectedVersion.ANY,
+    ) -> AppendResult:
+        """See ``EventStore.append``."""
+        stream_id, events, expected_version = validate_append(stream_id, events, expected_version)
+        encoded = [
+            (
+                dump_json(e.data, what=f"data of {e.event_type!r}"),
+                dump_json(e.metadata, what=f"metadata of {e.event_type!r}"),
+            )
+            for e in events
+        ]
+        stream = self._streams.get(stream_id, [])
+        actual = len(stream)
+        stored = [self._stored_id(e.event_id) for e in events]
+        original = idempotent_result(stream_id, events, expected_version, stored, actual)
+        if original is not None:
+            return original
+        check_expected_version(stream_id, expected_version, actual)
+        now = datetime.now(UTC)
+        position = len(self._log)
+        recorded = [
+            RecordedEvent(
+                event_id=event.event_id,
+                event_type=event.event_type,
+                data=json.loads(data),
+                metadata=json.loads(metadata),
+                stream_id=stream_id,
+                version=actual + offset,
+                position=position + offset,
+                recorded_at=now,
+            )
+            for offset, (event, (data, metadata)) in enumerate(zip(events, encoded, strict=True), 1)
+        ]
+        self._log.extend(recorded)
+        self._streams.setdefault(stream_id, []).extend(recorded)
+        self._ids.update((event.event_id, event) for event in recorded)
+        self._signal.notify()
+        last = recorded[-1]
+        return AppendResult(stream_id, last.version, last.position)
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        backwards: bool = False,
+    ) -> Sequence[RecordedEvent]:
+        """See ``EventStore.read_stream``."""
+        check_read_stream(stream_id, from_version, limit)
+        stream = self._streams.get(stream_id, [])
+        if backwards:
+            start = len(stream) if from_version is None else min(from_version, len(stream))
+            end = 0 if limit is None else max(0, start - limit)
+            return stream[end:start][::-1]
+        first = 0 if from_version is None else from_version - 1
+        last = None if limit is None else first + limit
+        return stream[first:last]
+
+    async def read_all(
+        self,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+        event_types: Collection[str] | None = None,
+        categories: Collection[str] | None = None,
+    ) -> Sequence[RecordedEvent]:
+        """See ``EventStore.read_all``."""
+        check_read_all(after, limit, event_types, categories)
+        if event_types is None and categories is None:
+            return self._log[after : None if limit is None else after + limit]
+        types = None if event_types is None else frozenset(event_types)
+        cats = None if categories is None else frozenset(categories)
+        found: list[RecordedEvent] = []
+        for event in self._log[after:]:
+            if limit is not None and len(found) >= limit:
+                break
+            if types is not None and event.event_type not in types:
+                continue
+            if cats is not None and category_of(event.stream_id) not in cats:
+                continue
+            found.append(event)
+        return found
+
+    def subscribe(
+        self,
+        *,
+        after: int = 0,
+        event_types: Collection[str] | None = None,
+        categories: Collection[str] | None = None,
+    ) -> AsyncGenerator[RecordedEvent, None]:
+        """See ``EventStore.subscribe``; woken in-process on every append."""
+        check_read_all(after, None, event_types, categories)
+        return subscribe_to(
+            self,
+            self._signal,
+            after=after,
+            event_types=event_types,
+            categories=categories,
+            poll_interval=self._poll_interval,
+        )
+
+    async def stream_version(self, stream_id: str) -> int:
+        """See ``EventStore.stream_version``."""
+        check_read_stream(stream_id, None, None)
+        return len(self._streams.get(stream_id, ()))
+
+    async def head_position(self) -> int:
+        """See ``EventStore.head_position``."""
+        return len(self._log)
+
+    def _stored_id(self, event_id: UUID) -> StoredId | None:
+        event = self._ids.get(event_id)
+        if event is None:
+            return None
+        return StoredId(event.stream_id, event.version, event.position)

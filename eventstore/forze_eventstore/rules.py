@@ -1,0 +1,196 @@
+"""The append and read rules every event-store adapter shares.
+
+Adapters call these so that validation, the four expected-version forms and idempotent
+re-appends behave identically everywhere (memory, SQLite, Postgres, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, NamedTuple
+from uuid import UUID
+
+from forze.contracts import AppendResult, ExpectedVersion, ExpectedVersionArg, NewEvent
+from forze.domain.errors import ConcurrencyError, DuplicateEventIdError, InvalidInputError
+
+__all__ = [
+    "StoredId",
+    "check_expected_version",
+    "check_read_all",
+    "check_read_stream",
+    "dump_json",
+    "idempotent_result",
+    "validate_append",
+]
+
+
+class StoredId(NamedTuple):
+    """Where an already stored event id lives."""
+
+    stream_id: str
+    version: int
+    position: int
+
+
+def dump_json(value: Mapping[str, Any], *, what: str) -> str:
+    """Serialise a mapping to compact JSON, or raise ``InvalidInputError`` naming ``what``."""
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{what} must be a mapping, not {type(value).__name__}")
+    try:
+        _check_keys(value)
+        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_refuse)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"{what} is not JSON-serialisable: {error}") from None
+
+
+def _check_keys(value: Mapping[Any, Any]) -> None:
+    """JSON would silently turn non-string keys into strings; refuse them instead."""
+    for key, item in value.items():
+        if type(key) is not str:
+            raise TypeError(f"key {key!r} is not a string")
+        if isinstance(item, Mapping):
+            _check_keys(item)
+        elif isinstance(item, list | tuple):
+            _check_items(item)
+
+
+def _check_items(items: list[Any] | tuple[Any, ...]) -> None:
+    for item in items:
+        if isinstance(item, Mapping):
+            _check_keys(item)
+        elif isinstance(item, list | tuple):
+            _check_items(item)
+
+
+def _refuse(value: object) -> object:
+    raise TypeError(f"{type(value).__name__} {value!r} is not a JSON value")
+
+
+def validate_append(
+    stream_id: object, events: object, expected_version: object
+) -> tuple[str, Sequence[NewEvent], ExpectedVersionArg]:
+    """Check an append's arguments before anything is written; raise ``InvalidInputError``."""
+    if not isinstance(stream_id, str) or not stream_id.strip():
+        raise InvalidInputError(f"stream id must be a non-empty string, got {stream_id!r}")
+    if isinstance(expected_version, bool) or not isinstance(
+        expected_version, ExpectedVersion | int
+    ):
+        raise InvalidInputError(
+            f"expected_version must be ExpectedVersion.ANY, NO_STREAM, STREAM_EXISTS or an int, "
+            f"got {expected_version!r}"
+        )
+    if isinstance(expected_version, int) and expected_version < 0:
+        raise InvalidInputError(f"expected_version must be >= 0, got {expected_version}")
+    if not isinstance(events, Sequence) or isinstance(events, str | bytes):
+        raise InvalidInputError("events must be a sequence of NewEvent")
+    if not events:
+        raise InvalidInputError(f"append to {stream_id!r} needs at least one event")
+    seen: set[UUID] = set()
+    for event in events:
+        if not isinstance(event, NewEvent):
+            raise InvalidInputError(
+                f"events must be NewEvent instances, got {type(event).__name__}"
+            )
+        if not isinstance(event.event_type, str) or not event.event_type:
+            raise InvalidInputError("event_type must be a non-empty string")
+        if not isinstance(event.event_id, UUID):
+            raise InvalidInputError(f"event_id must be a UUID, got {event.event_id!r}")
+        if event.event_id in seen:
+            raise InvalidInputError(f"event id {event.event_id} appears twice in one append")
+        seen.add(event.event_id)
+    return stream_id, events, expected_version
+
+
+def check_expected_version(stream_id: str, expected: ExpectedVersionArg, actual: int) -> None:
+    """Raise ``ConcurrencyError`` unless a stream at version ``actual`` satisfies ``expected``."""
+    if expected is ExpectedVersion.ANY:
+        return
+    if expected is ExpectedVersion.NO_STREAM or expected == 0:
+        ok = actual == 0
+    elif expected is ExpectedVersion.STREAM_EXISTS:
+        ok = actual > 0
+    else:
+        ok = actual == expected
+    if not ok:
+        raise ConcurrencyError(stream_id, _shown(expected), actual)
+
+
+def idempotent_result(
+    stream_id: str,
+    events: Sequence[NewEvent],
+    expected: ExpectedVersionArg,
+    stored: Sequence[StoredId | None],
+    actual_version: int,
+) -> AppendResult | None:
+    """Decide what an append whose event ids may already be stored must do.
+
+    ``stored[i]`` is where ``events[i]``'s id is stored, or ``None``. Returns ``None`` when no
+    id is stored (append normally), the original result when the whole batch is already stored
+    at consecutive versions of this stream (an idempotent re-append), and raises otherwise.
+    """
+    if all(place is None for place in stored):
+        return None
+    first = stored[0]
+    consistent = first is not None and all(
+        place is not None
+        and place.stream_id == stream_id
+        and place.version == first.version + offset
+        for offset, place in enumerate(stored)
+    )
+    if not consistent or first is None:
+        event, place = next((e, p) for e, p in zip(events, stored, strict=True) if p is not None)
+        raise DuplicateEventIdError(event.event_id, place.stream_id, place.version)
+    wanted_first = _first_version_for(expected)
+    if wanted_first is not None and first.version != wanted_first:
+        raise ConcurrencyError(stream_id, _shown(expected), actual_version)
+    last = stored[-1]
+    assert last is not None  # every place is set: checked by `consistent`
+    return AppendResult(stream_id, last.version, last.position)
+
+
+def _shown(expected: ExpectedVersionArg) -> object:
+    return expected.name if isinstance(expected, ExpectedVersion) else expected
+
+
+def _first_version_for(expected: ExpectedVersionArg) -> int | None:
+    if expected is ExpectedVersion.NO_STREAM:
+        return 1
+    if isinstance(expected, int):
+        return expected + 1
+    return None
+
+
+def check_read_stream(stream_id: object, from_version: object, limit: object) -> None:
+    """Validate ``read_stream`` arguments; raise ``InvalidInputError``."""
+    if not isinstance(stream_id, str) or not stream_id.strip():
+        raise InvalidInputError(f"stream id must be a non-empty string, got {stream_id!r}")
+    if from_version is not None and (
+        isinstance(from_version, bool) or not isinstance(from_version, int) or from_version < 1
+    ):
+        raise InvalidInputError(f"from_version must be an int >= 1, got {from_version!r}")
+    _check_limit(limit)
+
+
+def check_read_all(
+    after: object,
+    limit: object,
+    event_types: Collection[str] | None,
+    categories: Collection[str] | None,
+) -> None:
+    """Validate ``read_all``/``subscribe`` arguments; raise ``InvalidInputError``."""
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise InvalidInputError(f"after must be an int >= 0, got {after!r}")
+    _check_limit(limit)
+    for name, values in (("event_types", event_types), ("categories", categories)):
+        if values is not None and (
+            isinstance(values, str) or not all(isinstance(v, str) for v in values)
+        ):
+            raise InvalidInputError(f"{name} must be a collection of strings, got {values!r}")
+
+
+def _check_limit(limit: object) -> None:
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidInputError(f"limit must be None or an int >= 0, got {limit!r}")

@@ -1,0 +1,115 @@
+"""Catch-up-then-live subscriptions over any event store.
+
+A subscription reads history in pages from a position, then waits for a wake-up (an
+in-process :class:`CommitSignal`, LISTEN/NOTIFY, change streams, ...) or for the polling
+interval, and reads again. The wake-up is never the source of truth: every event is read from
+the store, so a lost notification only costs latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
+
+from forze.contracts import EventStore, RecordedEvent
+
+__all__ = ["CommitSignal", "PageReader", "catch_up_then_live", "subscribe_to"]
+
+PageReader = Callable[[int, int], Awaitable[Sequence[RecordedEvent]]]
+"""``read(after, limit)``: the next page of (filtered) events after a position."""
+
+
+class CommitSignal:
+    """Wakes subscribers of this process when new events are committed.
+
+    Callers register a waiter *before* they read (``prepare``) so a commit that lands between
+    the read and the wait still wakes them.
+    """
+
+    def __init__(self) -> None:
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def prepare(self) -> asyncio.Future[None]:
+        """A waiter that completes at the next :meth:`notify`."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        return waiter
+
+    def discard(self, waiter: asyncio.Future[None]) -> None:
+        """Forget a waiter that is no longer needed."""
+        self._waiters.discard(waiter)
+        waiter.cancel()
+
+    def notify(self) -> None:
+        """Wake every prepared waiter (safe to call from any thread)."""
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            loop = waiter.get_loop()
+            if loop.is_closed():
+                continue
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                _wake(waiter)
+            else:
+                loop.call_soon_threadsafe(_wake, waiter)
+
+    async def wait(self, waiter: asyncio.Future[None], seconds: float) -> None:
+        """Wait for ``waiter`` or ``seconds``, whichever comes first."""
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter), seconds)
+        finally:
+            self.discard(waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def catch_up_then_live(
+    read_page: PageReader,
+    signal: CommitSignal,
+    *,
+    after: int,
+    page_size: int = 500,
+    poll_interval: float = 0.5,
+) -> AsyncGenerator[RecordedEvent, None]:
+    """Yield every event after ``after`` in order, then follow new ones; never ends."""
+    position = after
+    while True:
+        waiter = signal.prepare()
+        page = await read_page(position, page_size)
+        for event in page:
+            position = event.position
+            yield event
+        if len(page) >= page_size:
+            signal.discard(waiter)
+            continue
+        await signal.wait(waiter, poll_interval)
+
+
+def subscribe_to(
+    store: EventStore,
+    signal: CommitSignal,
+    *,
+    after: int,
+    event_types: Collection[str] | None,
+    categories: Collection[str] | None,
+    page_size: int = 500,
+    poll_interval: float = 0.5,
+) -> AsyncGenerator[RecordedEvent, None]:
+    """A catch-up-then-live subscription that pages through ``store.read_all``."""
+
+    async def read_page(position: int, limit: int) -> Sequence[RecordedEvent]:
+        return await store.read_all(
+            after=position, limit=limit, event_types=event_types, categories=categories
+        )
+
+    return catch_up_then_live(
+        read_page, signal, after=after, page_size=page_size, poll_interval=poll_interval
+    )

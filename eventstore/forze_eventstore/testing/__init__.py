@@ -1,0 +1,15 @@
+"""Contract suites every event-store and snapshot-store adapter runs.
+
+Subclass a contract in your adapter's tests and implement its factory::
+
+    class TestMyStore(EventStoreContract):
+        def open_store(self) -> AbstractAsyncContextManager[EventStore]:
+            return my_store_context()
+
+Each factory call must give a new, empty store.
+"""
+
+from forze_eventstore.testing.event_store import EventStoreContract
+from forze_eventstore.testing.snapshots import SnapshotStoreContract
+
+__all__ = ["EventStoreContract", "SnapshotStoreContract"]

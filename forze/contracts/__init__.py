@@ -1,0 +1,56 @@
+"""Ports (``typing.Protocol``) and the event envelopes every adapter speaks."""
+
+from forze.contracts.checkpoints import CheckpointStore
+from forze.contracts.envelopes import (
+    AppendResult,
+    ExpectedVersion,
+    ExpectedVersionArg,
+    NewEvent,
+    RecordedEvent,
+    category_of,
+)
+from forze.contracts.event_store import EventStore
+from forze.contracts.messaging import IdempotencyStore, Publisher
+from forze.contracts.read_models import (
+    Filter,
+    FilterOp,
+    Page,
+    Query,
+    ReadModelSpec,
+    ReadModelStore,
+    ReadModelStores,
+    SortKey,
+)
+from forze.contracts.repository import AggregateRepositories, AggregateRepository
+from forze.contracts.sagas import SagaRunner
+from forze.contracts.snapshots import Snapshot, SnapshotStore
+from forze.contracts.storage import Cache, Counter, ObjectStorage
+
+__all__ = [
+    "AggregateRepositories",
+    "AggregateRepository",
+    "AppendResult",
+    "Cache",
+    "CheckpointStore",
+    "Counter",
+    "EventStore",
+    "ExpectedVersion",
+    "ExpectedVersionArg",
+    "Filter",
+    "FilterOp",
+    "IdempotencyStore",
+    "NewEvent",
+    "ObjectStorage",
+    "Page",
+    "Publisher",
+    "Query",
+    "ReadModelSpec",
+    "ReadModelStore",
+    "ReadModelStores",
+    "RecordedEvent",
+    "SagaRunner",
+    "Snapshot",
+    "SnapshotStore",
+    "SortKey",
+    "category_of",
+]

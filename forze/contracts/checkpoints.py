@@ -1,0 +1,27 @@
+"""The checkpoint-store port used by feed consumers (projectors, relays, sagas)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["CheckpointStore"]
+
+
+class CheckpointStore(Protocol):
+    """Remembers, per consumer name, the global position up to which the feed was handled.
+
+    Guarantees: a saved position is durable once ``save`` returns; ``load`` of an unknown name
+    is 0 (start of the feed); ``save`` never moves a checkpoint backwards (use ``reset``).
+    """
+
+    async def load(self, name: str) -> int:
+        """The last handled position of consumer ``name`` (0 when it never ran)."""
+        ...
+
+    async def save(self, name: str, position: int) -> None:
+        """Record that ``name`` handled every event up to ``position``; never moves back."""
+        ...
+
+    async def reset(self, name: str) -> None:
+        """Forget the checkpoint of ``name`` so that it starts from the beginning."""
+        ...

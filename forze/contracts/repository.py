@@ -1,0 +1,76 @@
+"""The aggregate-repository port: load and save aggregates as event streams."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, TypeVar
+
+from forze.contracts.envelopes import AppendResult, ExpectedVersion, ExpectedVersionArg
+from forze.domain.aggregate import Aggregate
+from forze.domain.spec import AggregateSpec
+from forze.domain.values import DomainEvent
+
+__all__ = ["AggregateRepositories", "AggregateRepository"]
+
+A = TypeVar("A", bound=Aggregate[Any])
+R = TypeVar("R")
+
+
+class AggregateRepository(Protocol[A]):
+    """Loads aggregates of one spec from their streams and saves their new events.
+
+    Guarantees: ``save`` appends the pending events with the loaded version as expected
+    version, so a concurrent change raises ``ConcurrencyError`` instead of being overwritten;
+    ``load`` uses the newest snapshot of the current schema and the tail after it.
+    """
+
+    @property
+    def spec(self) -> AggregateSpec[A]:
+        """The spec this repository serves."""
+        ...
+
+    async def load(self, aggregate_id: str, *, at_version: int | None = None) -> A:
+        """The aggregate as of now, or as of ``at_version``; ``StreamNotFound`` if absent."""
+        ...
+
+    async def save(self, aggregate: A) -> AppendResult | None:
+        """Append the aggregate's pending events; ``None`` when there were none."""
+        ...
+
+    def edit(self, aggregate_id: str) -> AbstractAsyncContextManager[A]:
+        """Load, yield for changes, and save when the block exits without an error."""
+        ...
+
+    def create(self, aggregate_id: str) -> AbstractAsyncContextManager[A]:
+        """Yield a new empty aggregate and save it; ``ConcurrencyError`` if it exists."""
+        ...
+
+    async def execute(
+        self, aggregate_id: str, action: Callable[[A], Awaitable[R] | R], *, retries: int = 3
+    ) -> R:
+        """Load, run ``action``, save; on ``ConcurrencyError`` reload and run it again."""
+        ...
+
+    async def history(self, aggregate_id: str) -> list[DomainEvent]:
+        """Every event of the aggregate, decoded, oldest first."""
+        ...
+
+    async def append(
+        self,
+        aggregate_id: str,
+        events: Sequence[DomainEvent],
+        expected_version: ExpectedVersionArg = ExpectedVersion.ANY,
+    ) -> AppendResult:
+        """Append domain events directly (imports, test fixtures)."""
+        ...
+
+
+class AggregateRepositories(Protocol):
+    """Gives the repository of an aggregate spec (``ctx.aggregates(spec)`` uses it)."""
+
+    def __call__(
+        self, spec: AggregateSpec[A], *, metadata: Mapping[str, Any] | None = None
+    ) -> AggregateRepository[A]:
+        """The repository for ``spec``; ``metadata`` is stamped on every event it saves."""
+        ...

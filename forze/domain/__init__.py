@@ -1,0 +1,43 @@
+"""Domain building blocks: aggregates, events, commands, value objects, specs and errors."""
+
+from forze.domain.aggregate import Aggregate
+from forze.domain.errors import (
+    ConcurrencyError,
+    DomainError,
+    DuplicateEventIdError,
+    EventStoreUnavailable,
+    ForzeError,
+    InvalidInputError,
+    NotFoundError,
+    ReadOnlyOperationError,
+    SerializationError,
+    StreamDeleted,
+    StreamNotFound,
+    UnknownEventTypeError,
+    WiringError,
+)
+from forze.domain.spec import AggregateSpec, EventType, Upcaster
+from forze.domain.values import Command, DomainEvent, ValueObject
+
+__all__ = [
+    "Aggregate",
+    "AggregateSpec",
+    "Command",
+    "ConcurrencyError",
+    "DomainError",
+    "DomainEvent",
+    "DuplicateEventIdError",
+    "EventStoreUnavailable",
+    "EventType",
+    "ForzeError",
+    "InvalidInputError",
+    "NotFoundError",
+    "ReadOnlyOperationError",
+    "SerializationError",
+    "StreamDeleted",
+    "StreamNotFound",
+    "UnknownEventTypeError",
+    "Upcaster",
+    "ValueObject",
+    "WiringError",
+]

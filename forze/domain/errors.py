@@ -1,0 +1,129 @@
+"""The forze error tree.
+
+Every error forze raises on purpose derives from :class:`ForzeError`; adapters translate driver
+errors at their boundary so that application code only ever catches these::
+
+    ForzeError
+    ├── DomainError                 a business rule refused a command (raised by aggregates)
+    ├── InvalidInputError           bad input rejected before anything was written (also ValueError)
+    │   └── DuplicateEventIdError   an event id already stored at another place
+    ├── ConcurrencyError            optimistic concurrency check failed
+    ├── NotFoundError               something looked up does not exist
+    │   └── StreamNotFound          an event stream that must exist does not
+    ├── StreamDeleted               the stream was deleted
+    ├── EventStoreUnavailable       the store's backend cannot be reached or failed
+    ├── SerializationError          an event or snapshot cannot be encoded or decoded
+    │   └── UnknownEventTypeError   a stored event type has no class in the codec
+    ├── ReadOnlyOperationError      a query operation asked for a command port
+    └── WiringError                 the runtime was composed wrongly (missing or duplicate port)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConcurrencyError",
+    "DomainError",
+    "DuplicateEventIdError",
+    "EventStoreUnavailable",
+    "ForzeError",
+    "InvalidInputError",
+    "NotFoundError",
+    "ReadOnlyOperationError",
+    "SerializationError",
+    "StreamDeleted",
+    "StreamNotFound",
+    "UnknownEventTypeError",
+    "WiringError",
+]
+
+
+class ForzeError(Exception):
+    """Root of every error forze raises on purpose."""
+
+
+class DomainError(ForzeError):
+    """A business rule refused a command; nothing was recorded."""
+
+
+class InvalidInputError(ForzeError, ValueError):
+    """Input was rejected before anything was written (empty stream id, non-JSON data, ...)."""
+
+
+class DuplicateEventIdError(InvalidInputError):
+    """An appended event id is already stored at a different place (stream or version)."""
+
+    def __init__(self, event_id: object, stored_stream_id: str, stored_version: int) -> None:
+        super().__init__(
+            f"event id {event_id} is already stored as version {stored_version} "
+            f"of stream {stored_stream_id!r}"
+        )
+        self.event_id = event_id
+        self.stored_stream_id = stored_stream_id
+        self.stored_version = stored_version
+
+
+class ConcurrencyError(ForzeError):
+    """The stream was not at the expected version; nothing was written.
+
+    ``expected`` is what the caller asked for (an int or an ``ExpectedVersion`` name) and
+    ``actual`` is the stream's version at the time of the check (0 when it does not exist).
+    """
+
+    def __init__(self, stream_id: str, expected: object, actual: int) -> None:
+        super().__init__(
+            f"stream {stream_id!r}: expected version {expected}, actual version {actual}"
+        )
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class NotFoundError(ForzeError):
+    """Something that was looked up does not exist."""
+
+
+class StreamNotFound(NotFoundError):
+    """A stream that had to exist does not."""
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(f"stream {stream_id!r} does not exist")
+        self.stream_id = stream_id
+
+
+class StreamDeleted(ForzeError):
+    """The stream was deleted and cannot be read or appended to."""
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(f"stream {stream_id!r} was deleted")
+        self.stream_id = stream_id
+
+
+class EventStoreUnavailable(ForzeError):
+    """The event store's backend could not be reached or failed; retrying may help."""
+
+
+class SerializationError(ForzeError):
+    """An event or snapshot could not be encoded or decoded."""
+
+
+class UnknownEventTypeError(SerializationError):
+    """A stored event's type name has no class registered in the codec."""
+
+    def __init__(
+        self, event_type: str, *, stream_id: str | None = None, position: int | None = None
+    ):
+        where = ""
+        if stream_id is not None:
+            where = f" (stream {stream_id!r}, position {position})"
+        super().__init__(f"unknown event type {event_type!r}{where}: register it in the codec")
+        self.event_type = event_type
+        self.stream_id = stream_id
+        self.position = position
+
+
+class ReadOnlyOperationError(ForzeError):
+    """A query (read-only) operation tried to obtain a command port or to write."""
+
+
+class WiringError(ForzeError):
+    """The runtime was composed wrongly: a required port is missing or provided twice."""

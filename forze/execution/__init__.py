@@ -1,0 +1,52 @@
+"""Execution: contexts, usecases, dependency modules, the runtime and middleware."""
+
+from forze.execution.context import ExecutionContext, OperationKind, ReadOnlyEventStore
+from forze.execution.deps import DepsModule, Provider, Resolver
+from forze.execution.keys import (
+    AGGREGATES,
+    CACHE,
+    CHECKPOINTS,
+    COMMAND_PORTS,
+    COUNTER,
+    EVENT_STORE,
+    IDEMPOTENCY,
+    OBJECTS,
+    PUBLISHER,
+    READ_MODELS,
+    SAGAS,
+    SNAPSHOTS,
+    PortKey,
+)
+from forze.execution.middleware import logging_middleware, retry_on_conflict
+from forze.execution.runtime import Runtime, build_runtime
+from forze.execution.usecase import Handler, Middleware, Requirement, Usecase
+
+__all__ = [
+    "AGGREGATES",
+    "CACHE",
+    "CHECKPOINTS",
+    "COMMAND_PORTS",
+    "COUNTER",
+    "EVENT_STORE",
+    "IDEMPOTENCY",
+    "OBJECTS",
+    "PUBLISHER",
+    "READ_MODELS",
+    "SAGAS",
+    "SNAPSHOTS",
+    "DepsModule",
+    "ExecutionContext",
+    "Handler",
+    "Middleware",
+    "OperationKind",
+    "PortKey",
+    "Provider",
+    "ReadOnlyEventStore",
+    "Requirement",
+    "Resolver",
+    "Runtime",
+    "Usecase",
+    "build_runtime",
+    "logging_middleware",
+    "retry_on_conflict",
+]

@@ -1,0 +1,152 @@
+"""The per-operation :class:`ExecutionContext`."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncGenerator, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import uuid4
+
+from pydantic import BaseModel
+
+from forze.contracts import (
+    AggregateRepository,
+    AppendResult,
+    EventStore,
+    ExpectedVersion,
+    ExpectedVersionArg,
+    NewEvent,
+    ReadModelSpec,
+    ReadModelStore,
+    RecordedEvent,
+)
+from forze.domain.aggregate import Aggregate
+from forze.domain.errors import ReadOnlyOperationError
+from forze.domain.spec import AggregateSpec
+from forze.execution.deps import Resolver
+from forze.execution.keys import AGGREGATES, COMMAND_PORTS, EVENT_STORE, READ_MODELS, PortKey
+
+__all__ = ["ExecutionContext", "OperationKind", "ReadOnlyEventStore"]
+
+A = TypeVar("A", bound=Aggregate[Any])
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+class OperationKind(enum.Enum):
+    """Whether an operation may change state (``COMMAND``) or only read (``QUERY``)."""
+
+    COMMAND = "command"
+    QUERY = "query"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionContext:
+    """Everything one operation may use: who asked, why, and access to ports.
+
+    ``correlation_id`` ties together everything caused by one request; ``causation_id`` names
+    the message that caused this operation. Both, with ``tenant`` and ``actor``, are stamped on
+    every event the operation saves. A ``QUERY`` context refuses command ports.
+    """
+
+    resolve: Resolver
+    kind: OperationKind = OperationKind.COMMAND
+    correlation_id: str = field(default_factory=lambda: str(uuid4()))
+    causation_id: str | None = None
+    tenant: str | None = None
+    actor: str | None = None
+
+    def port(self, key: PortKey[T], route: str | None = None) -> T:
+        """The port under ``key`` (routed by spec name when ``route`` is given)."""
+        if self.kind is OperationKind.QUERY and key in COMMAND_PORTS:
+            raise ReadOnlyOperationError(f"a query operation cannot use the {key} port")
+        return self.resolve(key, route)
+
+    @property
+    def events(self) -> EventStore:
+        """The event store; read-only in a query operation."""
+        store = self.resolve(EVENT_STORE, None)
+        if self.kind is OperationKind.QUERY:
+            return ReadOnlyEventStore(store)
+        return store
+
+    def aggregates(self, spec: AggregateSpec[A]) -> AggregateRepository[A]:
+        """The repository of ``spec``, stamping this context's metadata on saved events."""
+        repositories = self.port(AGGREGATES, spec.name)
+        return repositories(spec, metadata=self.event_metadata())
+
+    def read_models(self, spec: ReadModelSpec[M]) -> ReadModelStore[M]:
+        """The store of the read model ``spec``."""
+        return self.resolve(READ_MODELS, spec.name)(spec)
+
+    def event_metadata(self) -> dict[str, Any]:
+        """Metadata to stamp on events saved by this operation (unset fields left out)."""
+        metadata: dict[str, Any] = {"correlation_id": self.correlation_id}
+        if self.causation_id is not None:
+            metadata["causation_id"] = self.causation_id
+        if self.tenant is not None:
+            metadata["tenant"] = self.tenant
+        if self.actor is not None:
+            metadata["actor"] = self.actor
+        return metadata
+
+
+class ReadOnlyEventStore:
+    """An ``EventStore`` view whose ``append`` raises ``ReadOnlyOperationError``."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersionArg = ExpectedVersion.ANY,
+    ) -> AppendResult:
+        """Refuse: a query operation cannot write."""
+        raise ReadOnlyOperationError(f"a query operation cannot append to {stream_id!r}")
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        backwards: bool = False,
+    ) -> Sequence[RecordedEvent]:
+        """See ``EventStore.read_stream``."""
+        return await self._store.read_stream(
+            stream_id, from_version=from_version, limit=limit, backwards=backwards
+        )
+
+    async def read_all(
+        self,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+        event_types: Collection[str] | None = None,
+        categories: Collection[str] | None = None,
+    ) -> Sequence[RecordedEvent]:
+        """See ``EventStore.read_all``."""
+        return await self._store.read_all(
+            after=after, limit=limit, event_types=event_types, categories=categories
+        )
+
+    def subscribe(
+        self,
+        *,
+        after: int = 0,
+        event_types: Collection[str] | None = None,
+        categories: Collection[str] | None = None,
+    ) -> AsyncGenerator[RecordedEvent, None]:
+        """See ``EventStore.subscribe``."""
+        return self._store.subscribe(after=after, event_types=event_types, categories=categories)
+
+    async def stream_version(self, stream_id: str) -> int:
+        """See ``EventStore.stream_version``."""
+        return await self._store.stream_version(stream_id)
+
+    async def head_position(self) -> int:
+        """See ``EventStore.head_position``."""
+        return await self._store.head_position()

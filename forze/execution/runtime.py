@@ -1,0 +1,193 @@
+"""Composition: :func:`build_runtime` validates the wiring and runs adapter lifecycles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, TypeVar
+from uuid import uuid4
+
+from forze.domain.errors import WiringError
+from forze.execution.context import ExecutionContext, OperationKind
+from forze.execution.deps import DepsModule, Provider
+from forze.execution.keys import PortKey
+from forze.execution.usecase import Handler, Middleware, Usecase
+
+__all__ = ["Runtime", "build_runtime"]
+
+C = TypeVar("C")
+R = TypeVar("R")
+T = TypeVar("T")
+
+_Slot = tuple[str, str | None]
+
+
+def build_runtime(
+    *modules: DepsModule,
+    usecases: Iterable[Usecase[Any, Any]] = (),
+    middleware: Sequence[Middleware] = (),
+) -> Runtime:
+    """Merge ``modules`` into a runtime, failing fast when the wiring is wrong.
+
+    Raises ``WiringError`` when two non-fallback modules provide the same port and route, or
+    when a usecase requires a port that no module provides (the message names both). Use the
+    result as ``async with build_runtime(...) as runtime:`` so resources open and close.
+    """
+    providers: dict[_Slot, Provider] = {}
+    for fallback_pass in (False, True):
+        for module in modules:
+            if module.fallback is not fallback_pass:
+                continue
+            for provider in module.providers():
+                slot = (provider.key.name, provider.route)
+                taken = providers.get(slot)
+                if taken is None:
+                    providers[slot] = provider
+                elif not taken.fallback:
+                    if fallback_pass:
+                        continue
+                    raise WiringError(
+                        f"port {provider.key}{_route_text(provider.route)} is provided by both "
+                        f"{taken.module!r} and {provider.module!r}"
+                    )
+    runtime = Runtime(providers, tuple(middleware))
+    for usecase in usecases:
+        runtime.check(usecase)
+    return runtime
+
+
+class Runtime:
+    """A composed application: resolved ports, middleware, and ``execute`` for usecases."""
+
+    def __init__(self, providers: dict[_Slot, Provider], middleware: tuple[Middleware, ...]):
+        self._providers = providers
+        self._middleware = middleware
+        self._built: dict[_Slot, Any] = {}
+        self._building: set[_Slot] = set()
+        self._stack: AsyncExitStack | None = None
+
+    async def __aenter__(self) -> Runtime:
+        self._stack = AsyncExitStack()
+        await self._stack.__aenter__()
+        try:
+            for slot, provider in self._providers.items():
+                if provider.resource is not None:
+                    manager = provider.resource(self.port)
+                    self._built[slot] = await self._stack.enter_async_context(manager)
+            for slot in self._providers:
+                self._build(slot)
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        self._built.clear()
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)
+
+    def check(self, usecase: Usecase[Any, Any]) -> None:
+        """Raise ``WiringError`` unless every port ``usecase`` requires is provided."""
+        for key, route in usecase.requires:
+            if self._slot_of(key, route) is None:
+                raise WiringError(
+                    f"usecase {usecase.name!r} needs port {key}{_route_text(route)}, "
+                    "which no module provides"
+                )
+
+    def port(self, key: PortKey[T], route: str | None = None) -> T:
+        """The port under ``key`` for ``route``, falling back to the default route."""
+        slot = self._slot_of(key, route)
+        if slot is None:
+            raise WiringError(f"no module provides port {key}{_route_text(route)}")
+        if self._stack is None:
+            raise WiringError("the runtime is not running: use 'async with build_runtime(...)'")
+        value: T = self._build(slot)
+        return value
+
+    def context(
+        self,
+        kind: OperationKind = OperationKind.COMMAND,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        tenant: str | None = None,
+        actor: str | None = None,
+    ) -> ExecutionContext:
+        """A fresh context for one operation."""
+        return ExecutionContext(
+            resolve=self.port,
+            kind=kind,
+            correlation_id=correlation_id or str(uuid4()),
+            causation_id=causation_id,
+            tenant=tenant,
+            actor=actor,
+        )
+
+    async def execute(
+        self,
+        usecase: Usecase[C, R],
+        payload: C,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        tenant: str | None = None,
+        actor: str | None = None,
+    ) -> R:
+        """Run ``usecase`` with ``payload`` in a new context, through the middleware chain."""
+        self.check(usecase)
+        ctx = self.context(
+            usecase.kind,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            tenant=tenant,
+            actor=actor,
+        )
+        call: Handler = usecase.handler
+        for layer in reversed(self._middleware):
+            call = _wrap(layer, call)
+        result: R = await call(ctx, payload)
+        return result
+
+    def _slot_of(self, key: PortKey[Any], route: str | None) -> _Slot | None:
+        for slot in ((key.name, route), (key.name, None)):
+            if slot in self._providers:
+                return slot
+        return None
+
+    def _build(self, slot: _Slot) -> Any:
+        if slot in self._built:
+            return self._built[slot]
+        provider = self._providers[slot]
+        if provider.resource is not None:
+            raise WiringError(
+                f"port {provider.key} is a resource that is not open yet: declare the "
+                "resources a provider needs before it"
+            )
+        if slot in self._building:
+            raise WiringError(f"port {provider.key} depends on itself")
+        self._building.add(slot)
+        try:
+            value = provider.instance if provider.factory is None else provider.factory(self.port)
+        finally:
+            self._building.discard(slot)
+        self._built[slot] = value
+        return value
+
+
+def _wrap(layer: Middleware, call_next: Handler) -> Handler:
+    async def wrapped(ctx: ExecutionContext, payload: Any) -> Any:
+        return await layer(ctx, payload, call_next)
+
+    return wrapped
+
+
+def _route_text(route: str | None) -> str:
+    return f" (route {route!r})" if route else ""

@@ -1,0 +1,55 @@
+"""Both built-in event stores and snapshot stores pass the contract suites."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from forze.contracts import EventStore, SnapshotStore
+from forze_eventstore import (
+    InMemoryEventStore,
+    InMemorySnapshotStore,
+    SQLiteEventStore,
+    SQLiteSnapshotStore,
+)
+from forze_eventstore.testing import EventStoreContract, SnapshotStoreContract
+
+
+class TestInMemoryEventStore(EventStoreContract):
+    @asynccontextmanager
+    async def open_store(self) -> AsyncIterator[EventStore]:
+        yield InMemoryEventStore(poll_interval=0.05)
+
+
+class TestSQLiteEventStoreInMemory(EventStoreContract):
+    @asynccontextmanager
+    async def open_store(self) -> AsyncIterator[EventStore]:
+        async with SQLiteEventStore(":memory:", poll_interval=0.05) as store:
+            yield store
+
+
+class TestSQLiteEventStoreOnAFile(EventStoreContract):
+    @asynccontextmanager
+    async def open_store(self) -> AsyncIterator[EventStore]:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "events.sqlite"
+            async with SQLiteEventStore(path, synchronous="NORMAL", poll_interval=0.05) as store:
+                yield store
+
+
+class TestInMemorySnapshotStore(SnapshotStoreContract):
+    @asynccontextmanager
+    async def open_snapshots(self) -> AsyncIterator[SnapshotStore]:
+        yield InMemorySnapshotStore()
+
+
+class TestSQLiteSnapshotStore(SnapshotStoreContract):
+    @asynccontextmanager
+    async def open_snapshots(self) -> AsyncIterator[SnapshotStore]:
+        store = SQLiteSnapshotStore(":memory:")
+        try:
+            yield store
+        finally:
+            store.close()
