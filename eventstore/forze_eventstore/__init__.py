@@ -1,12 +1,21 @@
 """The write side of forze: event stores, codec, repository, snapshots, subscriptions."""
 
+from forze_eventstore.codec import SCHEMA_VERSION_KEY, EventCodec
 from forze_eventstore.memory import InMemoryEventStore
+from forze_eventstore.module import event_store_module, sqlite_module
+from forze_eventstore.repository import EventSourcedRepositories, EventSourcedRepository
 from forze_eventstore.snapshots import InMemorySnapshotStore, SQLiteSnapshotStore
 from forze_eventstore.sqlite import SQLiteEventStore
 from forze_eventstore.sqlite_db import SQLiteDatabase
 from forze_eventstore.subscriptions import CommitSignal, catch_up_then_live
 
 __all__ = [
+    "SCHEMA_VERSION_KEY",
+    "EventCodec",
+    "EventSourcedRepositories",
+    "EventSourcedRepository",
+    "event_store_module",
+    "sqlite_module",
     "CommitSignal",
     "InMemoryEventStore",
     "InMemorySnapshotStore",

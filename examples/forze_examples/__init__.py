@@ -1,1 +1,3 @@
-"""Placeholder while the package is being written."""
+"""Example bounded contexts built with forze (the bank accounts of ``forze demo``)."""
+
+__all__: list[str] = []

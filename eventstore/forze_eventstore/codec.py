@@ -1,0 +1,124 @@
+"""``EventCodec``: domain event classes <-> stored envelopes, with upcasting on read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import ValidationError
+
+from forze.contracts import NewEvent, RecordedEvent
+from forze.domain.errors import InvalidInputError, SerializationError, UnknownEventTypeError
+from forze.domain.spec import AggregateSpec, EventType, Upcaster
+from forze.domain.values import DomainEvent
+
+__all__ = ["SCHEMA_VERSION_KEY", "EventCodec"]
+
+SCHEMA_VERSION_KEY = "schema_version"
+"""The metadata key holding the schema version an event's data was written in."""
+
+
+class EventCodec:
+    """Encodes domain events into ``NewEvent``s and decodes recorded events back.
+
+    The mapping between classes and stored type names is explicit (``EventType``), never
+    derived from class names, so refactoring code never changes what is stored. On read,
+    upcasters lift old data one schema version at a time up to the current version.
+    """
+
+    def __init__(self, event_types: Iterable[EventType[Any]], upcasters: Iterable[Upcaster] = ()):
+        self._by_name: dict[str, EventType[Any]] = {}
+        self._by_class: dict[type[DomainEvent], EventType[Any]] = {}
+        for event_type in event_types:
+            known = self._by_name.get(event_type.name)
+            if known is not None and known != event_type:
+                raise InvalidInputError(f"event type {event_type.name!r} is mapped twice")
+            self._by_name[event_type.name] = event_type
+            self._by_class[event_type.cls] = event_type
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        for upcaster in upcasters:
+            slot = (upcaster.event_type, upcaster.from_version)
+            if slot in self._upcasters:
+                raise InvalidInputError(
+                    f"two upcasters for {upcaster.event_type!r} "
+                    f"from version {upcaster.from_version}"
+                )
+            self._upcasters[slot] = upcaster
+
+    @classmethod
+    def for_specs(cls, *specs: AggregateSpec[Any]) -> EventCodec:
+        """A codec knowing every event type and upcaster of ``specs``."""
+        return cls(
+            (t for spec in specs for t in spec.events),
+            (u for spec in specs for u in spec.upcasters),
+        )
+
+    def knows(self, event_type: str) -> bool:
+        """Whether ``event_type`` has a class in this codec."""
+        return event_type in self._by_name
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """Every stored type name this codec decodes."""
+        return tuple(self._by_name)
+
+    def encode(
+        self,
+        event: DomainEvent,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        event_id: UUID | None = None,
+    ) -> NewEvent:
+        """The envelope for ``event``, its schema version stamped in the metadata."""
+        event_type = self._by_class.get(type(event))
+        if event_type is None:
+            raise InvalidInputError(
+                f"event class {type(event).__name__} has no type name: add an EventType for it"
+            )
+        stamped = dict(metadata or {})
+        stamped[SCHEMA_VERSION_KEY] = event_type.schema_version
+        return NewEvent(
+            event_type=event_type.name,
+            data=event.model_dump(mode="json"),
+            metadata=stamped,
+            event_id=event_id or uuid4(),
+        )
+
+    def decode(self, recorded: RecordedEvent) -> DomainEvent:
+        """The domain event of ``recorded``, upcast to the current schema version."""
+        event_type = self._by_name.get(recorded.event_type)
+        if event_type is None:
+            raise UnknownEventTypeError(
+                recorded.event_type, stream_id=recorded.stream_id, position=recorded.position
+            )
+        data = recorded.data
+        version = recorded.metadata.get(SCHEMA_VERSION_KEY, 1)
+        if version != event_type.schema_version:
+            data = self._upcast(recorded, dict(data), version, event_type.schema_version)
+        try:
+            return event_type.cls.model_validate(data)  # type: ignore[no-any-return]
+        except ValidationError as error:
+            raise SerializationError(
+                f"cannot decode {recorded.event_type!r} at position {recorded.position} "
+                f"(stream {recorded.stream_id!r}, schema version {version}): {error}"
+            ) from None
+
+    def _upcast(
+        self, recorded: RecordedEvent, data: dict[str, Any], version: object, current: int
+    ) -> dict[str, Any]:
+        if not isinstance(version, int) or version > current or version < 1:
+            raise SerializationError(
+                f"{recorded.event_type!r} at position {recorded.position} has schema version "
+                f"{version!r}, but this code knows versions 1 to {current}"
+            )
+        while version < current:
+            upcaster = self._upcasters.get((recorded.event_type, version))
+            if upcaster is None:
+                raise SerializationError(
+                    f"no upcaster for {recorded.event_type!r} from schema version {version} "
+                    f"(position {recorded.position})"
+                )
+            data = upcaster.upcast(data)
+            version += 1
+        return data

@@ -1,0 +1,221 @@
+"""``EventSourcedRepository``: aggregates loaded from and saved to event streams."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar, cast
+
+from forze.contracts import (
+    AppendResult,
+    EventStore,
+    ExpectedVersion,
+    ExpectedVersionArg,
+    Snapshot,
+    SnapshotStore,
+)
+from forze.domain.aggregate import Aggregate
+from forze.domain.errors import (
+    ConcurrencyError,
+    ForzeError,
+    InvalidInputError,
+    NotFoundError,
+    SerializationError,
+    StreamNotFound,
+)
+from forze.domain.spec import AggregateSpec
+from forze.domain.values import DomainEvent
+from forze_eventstore.codec import EventCodec
+
+__all__ = ["EventSourcedRepositories", "EventSourcedRepository"]
+
+A = TypeVar("A", bound=Aggregate[Any])
+R = TypeVar("R")
+
+log = logging.getLogger("forze.repository")
+
+
+class EventSourcedRepository(Generic[A]):
+    """The ``AggregateRepository`` port over any ``EventStore``.
+
+    Loads use the newest snapshot whose schema version is the spec's current one, then replay
+    the tail; saves append pending events expecting the loaded version, so concurrent edits
+    raise ``ConcurrencyError``. With ``spec.snapshot_every = N`` a snapshot is stored each time
+    the stream crosses a multiple of N (a failed snapshot write is logged, never raised: the
+    events are already safe).
+    """
+
+    def __init__(
+        self,
+        spec: AggregateSpec[A],
+        store: EventStore,
+        *,
+        codec: EventCodec | None = None,
+        snapshots: SnapshotStore | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._spec = spec
+        self._store = store
+        self._codec = codec or EventCodec.for_specs(spec)
+        self._snapshots = snapshots if spec.snapshot_every else None
+        self._metadata = dict(metadata or {})
+
+    @property
+    def spec(self) -> AggregateSpec[A]:
+        """The spec this repository serves."""
+        return self._spec
+
+    async def load(self, aggregate_id: str, *, at_version: int | None = None) -> A:
+        """See ``AggregateRepository.load``; ``NotFoundError`` past the stream's version."""
+        if at_version is not None and at_version < 1:
+            raise InvalidInputError(f"at_version must be >= 1, got {at_version}")
+        stream_id = self._spec.stream_id(aggregate_id)
+        aggregate = self._spec.factory(aggregate_id)
+        start = await self._restore_snapshot(aggregate, stream_id, at_version)
+        limit = None if at_version is None else at_version - start + 1
+        recorded = await self._store.read_stream(stream_id, from_version=start, limit=limit)
+        if not recorded and aggregate.version == 0:
+            raise StreamNotFound(stream_id)
+        decode = self._codec.decode
+        version = recorded[-1].version if recorded else aggregate.version
+        aggregate.replay((decode(event) for event in recorded), version=version)
+        if at_version is not None and aggregate.version < at_version:
+            raise NotFoundError(f"stream {stream_id!r} has no version {at_version}")
+        return aggregate
+
+    async def _restore_snapshot(self, aggregate: A, stream_id: str, at_version: int | None) -> int:
+        if self._snapshots is None:
+            return 1
+        snapshot = await self._snapshots.load(stream_id)
+        if snapshot is None or snapshot.schema_version != self._spec.snapshot_version:
+            return 1
+        if at_version is not None and snapshot.version > at_version:
+            return 1
+        aggregate.restore_snapshot(snapshot.state)
+        aggregate.version = snapshot.version
+        return snapshot.version + 1
+
+    async def save(self, aggregate: A) -> AppendResult | None:
+        """See ``AggregateRepository.save``."""
+        pending = aggregate.pending_events
+        if not pending:
+            return None
+        stream_id = self._spec.stream_id(aggregate.id)
+        expected: ExpectedVersionArg = aggregate.version or ExpectedVersion.NO_STREAM
+        state = self._snapshot_due(aggregate, len(pending))
+        metadata = {**self._metadata, "occurred_at": datetime.now(UTC).isoformat()}
+        encode = self._codec.encode
+        result = await self._store.append(
+            stream_id, [encode(event, metadata) for event in pending], expected
+        )
+        aggregate.mark_saved(result.version)
+        if state is not None and self._snapshots is not None:
+            snapshot = Snapshot(stream_id, result.version, self._spec.snapshot_version, state)
+            try:
+                await self._snapshots.save(snapshot)
+            except ForzeError as error:
+                log.warning(
+                    "snapshot of %s at version %d not saved: %s", stream_id, result.version, error
+                )
+        return result
+
+    def _snapshot_due(self, aggregate: A, pending: int) -> Mapping[str, Any] | None:
+        every = self._spec.snapshot_every
+        if self._snapshots is None or every is None:
+            return None
+        before, after = aggregate.version, aggregate.version + pending
+        if after // every == before // every:
+            return None
+        state = aggregate.snapshot_state()
+        if state is None:
+            raise SerializationError(
+                f"spec {self._spec.name!r} asks for snapshots, but "
+                f"{type(aggregate).__name__}.snapshot_state returns None"
+            )
+        return state
+
+    @asynccontextmanager
+    async def edit(self, aggregate_id: str) -> AsyncIterator[A]:
+        """See ``AggregateRepository.edit``."""
+        aggregate = await self.load(aggregate_id)
+        yield aggregate
+        await self.save(aggregate)
+
+    @asynccontextmanager
+    async def create(self, aggregate_id: str) -> AsyncIterator[A]:
+        """See ``AggregateRepository.create``."""
+        aggregate = self._spec.factory(aggregate_id)
+        self._spec.stream_id(aggregate_id)
+        yield aggregate
+        await self.save(aggregate)
+
+    async def execute(
+        self, aggregate_id: str, action: Callable[[A], Awaitable[R] | R], *, retries: int = 3
+    ) -> R:
+        """See ``AggregateRepository.execute``; a missing stream starts from an empty aggregate."""
+        for attempt in range(retries + 1):
+            try:
+                aggregate = await self.load(aggregate_id)
+            except StreamNotFound:
+                aggregate = self._spec.factory(aggregate_id)
+            outcome = action(aggregate)
+            result = cast(R, await outcome if inspect.isawaitable(outcome) else outcome)
+            try:
+                await self.save(aggregate)
+            except ConcurrencyError:
+                if attempt == retries:
+                    raise
+                continue
+            return result
+        raise AssertionError("unreachable")
+
+    async def history(self, aggregate_id: str) -> list[DomainEvent]:
+        """See ``AggregateRepository.history``."""
+        recorded = await self._store.read_stream(self._spec.stream_id(aggregate_id))
+        return [self._codec.decode(event) for event in recorded]
+
+    async def append(
+        self,
+        aggregate_id: str,
+        events: Sequence[DomainEvent],
+        expected_version: ExpectedVersionArg = ExpectedVersion.ANY,
+    ) -> AppendResult:
+        """See ``AggregateRepository.append``."""
+        for event in events:
+            self._spec.event_type_of(event)
+        metadata = {**self._metadata, "occurred_at": datetime.now(UTC).isoformat()}
+        return await self._store.append(
+            self._spec.stream_id(aggregate_id),
+            [self._codec.encode(event, metadata) for event in events],
+            expected_version,
+        )
+
+
+class EventSourcedRepositories:
+    """The ``AggregateRepositories`` port: one repository per spec over one store."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        snapshots: SnapshotStore | None = None,
+        codec: EventCodec | None = None,
+    ) -> None:
+        self._store = store
+        self._snapshots = snapshots
+        self._codec = codec
+        self._codecs: dict[str, EventCodec] = {}
+
+    def __call__(
+        self, spec: AggregateSpec[A], *, metadata: Mapping[str, Any] | None = None
+    ) -> EventSourcedRepository[A]:
+        """The repository for ``spec``, stamping ``metadata`` on every saved event."""
+        codec = self._codec or self._codecs.get(spec.name)
+        if codec is None:
+            codec = self._codecs[spec.name] = EventCodec.for_specs(spec)
+        return EventSourcedRepository(
+            spec, self._store, codec=codec, snapshots=self._snapshots, metadata=metadata
+        )

@@ -1,0 +1,113 @@
+"""The bank's commands and queries, and the usecases that handle them."""
+
+from __future__ import annotations
+
+from forze import AGGREGATES, READ_MODELS, Command, DomainError, ExecutionContext, Usecase
+from forze_examples.bank.account import ACCOUNTS
+from forze_examples.bank.read_model import BALANCES, AccountBalance
+
+__all__ = [
+    "DEPOSIT",
+    "GET_BALANCE",
+    "OPEN_ACCOUNT",
+    "TRANSFER",
+    "WITHDRAW",
+    "Deposit",
+    "GetBalance",
+    "OpenAccount",
+    "Transfer",
+    "Withdraw",
+]
+
+_NEEDS_ACCOUNTS = (AGGREGATES, ACCOUNTS.name)
+
+
+class OpenAccount(Command):
+    """Open ``account_id`` for ``owner``."""
+
+    account_id: str
+    owner: str
+    overdraft_limit: int = 0
+
+
+class Deposit(Command):
+    """Pay ``amount`` cents into an account."""
+
+    account_id: str
+    amount: int
+
+
+class Withdraw(Command):
+    """Pay ``amount`` cents out of an account."""
+
+    account_id: str
+    amount: int
+
+
+class Transfer(Command):
+    """Move ``amount`` cents between accounts; ``transfer_id`` makes retries safe."""
+
+    transfer_id: str
+    from_account: str
+    to_account: str
+    amount: int
+
+
+class GetBalance(Command):
+    """Ask for an account's balance from the read model."""
+
+    account_id: str
+
+
+async def open_account(ctx: ExecutionContext, command: OpenAccount) -> int:
+    """Open the account; ``ConcurrencyError`` if it already exists."""
+    async with ctx.aggregates(ACCOUNTS).create(command.account_id) as account:
+        account.open(command.owner, command.overdraft_limit)
+    return account.version
+
+
+async def deposit(ctx: ExecutionContext, command: Deposit) -> int:
+    """Deposit and return the new balance."""
+    async with ctx.aggregates(ACCOUNTS).edit(command.account_id) as account:
+        account.deposit(command.amount)
+    return account.balance
+
+
+async def withdraw(ctx: ExecutionContext, command: Withdraw) -> int:
+    """Withdraw within the overdraft limit and return the new balance."""
+    async with ctx.aggregates(ACCOUNTS).edit(command.account_id) as account:
+        account.withdraw(command.amount)
+    return account.balance
+
+
+async def transfer(ctx: ExecutionContext, command: Transfer) -> None:
+    """Debit the source, then credit the target; both sides are idempotent by transfer id.
+
+    The target is checked before the debit. Running the whole usecase again (a retry after
+    a conflict or a crash) completes a half-done transfer without moving money twice.
+    """
+    accounts = ctx.aggregates(ACCOUNTS)
+    target = await accounts.load(command.to_account)
+    if not target.opened:
+        raise DomainError(f"account {command.to_account} is not open")
+    async with accounts.edit(command.from_account) as source:
+        source.send_transfer(command.transfer_id, command.to_account, command.amount)
+    await accounts.execute(
+        command.to_account,
+        lambda account: account.receive_transfer(
+            command.transfer_id, command.from_account, command.amount
+        ),
+        retries=20,
+    )
+
+
+async def get_balance(ctx: ExecutionContext, query: GetBalance) -> AccountBalance | None:
+    """The account's balance as the read model knows it (eventually consistent)."""
+    return await ctx.read_models(BALANCES).get(query.account_id)
+
+
+OPEN_ACCOUNT = Usecase.command("open_account", open_account, _NEEDS_ACCOUNTS)
+DEPOSIT = Usecase.command("deposit", deposit, _NEEDS_ACCOUNTS)
+WITHDRAW = Usecase.command("withdraw", withdraw, _NEEDS_ACCOUNTS)
+TRANSFER = Usecase.command("transfer", transfer, _NEEDS_ACCOUNTS)
+GET_BALANCE = Usecase.query("get_balance", get_balance, (READ_MODELS, BALANCES.name))
