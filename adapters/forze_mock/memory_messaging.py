@@ -16,7 +16,7 @@ from uuid import UUID
 
 from forze.contracts import RecordedEvent
 from forze.domain.errors import InvalidInputError, WiringError
-from forze_mock.memory_storage import Clock, expiry_of
+from forze_mock.memory_storage import Clock, _expiry_of
 
 __all__ = [
     "InMemoryIdempotencyStore",
@@ -59,7 +59,7 @@ class InMemoryIdempotencyStore:
         """Claim ``key`` until ``ttl_seconds`` pass (forever without it); ``False`` if taken."""
         if self._live(key) is not None:
             return False
-        self._claims[key] = _Claim(expiry_of(self._clock, ttl_seconds))
+        self._claims[key] = _Claim(_expiry_of(self._clock, ttl_seconds))
         return True
 
     async def complete(self, key: str, result: Mapping[str, Any]) -> None:

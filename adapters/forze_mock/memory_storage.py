@@ -18,7 +18,7 @@ Clock = Callable[[], float]
 """A source of monotonic seconds (``time.monotonic`` unless a test passes a manual clock)."""
 
 
-def expiry_of(clock: Clock, ttl_seconds: float | None) -> float | None:
+def _expiry_of(clock: Clock, ttl_seconds: float | None) -> float | None:
     """The clock reading at which a value set now with ``ttl_seconds`` expires (``None``: never).
 
     A time-to-live must be positive; ``InvalidInputError`` otherwise.
@@ -56,7 +56,7 @@ class InMemoryCache:
 
     async def set(self, key: str, value: bytes, *, ttl_seconds: float | None = None) -> None:
         """Cache a copy of ``value``; without ``ttl_seconds`` it never expires."""
-        self._entries[key] = (bytes(value), expiry_of(self._clock, ttl_seconds))
+        self._entries[key] = (bytes(value), _expiry_of(self._clock, ttl_seconds))
 
     async def delete(self, key: str) -> bool:
         """Forget ``key``; ``True`` when a live (unexpired) value was cached."""

@@ -4,10 +4,19 @@ from forze_eventstore.codec import SCHEMA_VERSION_KEY, EventCodec
 from forze_eventstore.memory import InMemoryEventStore
 from forze_eventstore.module import event_store_module, sqlite_module
 from forze_eventstore.repository import EventSourcedRepositories, EventSourcedRepository
+from forze_eventstore.rules import (
+    StoredId,
+    check_expected_version,
+    check_read_all,
+    check_read_stream,
+    dump_json,
+    idempotent_result,
+    validate_append,
+)
 from forze_eventstore.snapshots import InMemorySnapshotStore, SQLiteSnapshotStore
 from forze_eventstore.sqlite import SQLiteEventStore
 from forze_eventstore.sqlite_db import SQLiteDatabase
-from forze_eventstore.subscriptions import CommitSignal, catch_up_then_live
+from forze_eventstore.subscriptions import CommitSignal, catch_up_then_live, subscribe_to
 
 __all__ = [
     "SCHEMA_VERSION_KEY",
@@ -23,4 +32,12 @@ __all__ = [
     "SQLiteEventStore",
     "SQLiteSnapshotStore",
     "catch_up_then_live",
+    "subscribe_to",
+    "StoredId",
+    "check_expected_version",
+    "check_read_all",
+    "check_read_stream",
+    "dump_json",
+    "idempotent_result",
+    "validate_append",
 ]

@@ -59,17 +59,18 @@ class ExecutionContext:
 
     def port(self, key: PortKey[T], route: str | None = None) -> T:
         """The port under ``key`` (routed by spec name when ``route`` is given)."""
-        if self.kind is OperationKind.QUERY and key in COMMAND_PORTS:
-            raise ReadOnlyOperationError(f"a query operation cannot use the {key} port")
+        if self.kind is OperationKind.QUERY:
+            if key in COMMAND_PORTS:
+                raise ReadOnlyOperationError(f"a query operation cannot use the {key} port")
+            if key == EVENT_STORE:
+                read_only: T = ReadOnlyEventStore(self.resolve(EVENT_STORE, route))  # type: ignore[assignment]
+                return read_only
         return self.resolve(key, route)
 
     @property
     def events(self) -> EventStore:
         """The event store; read-only in a query operation."""
-        store = self.resolve(EVENT_STORE, None)
-        if self.kind is OperationKind.QUERY:
-            return ReadOnlyEventStore(store)
-        return store
+        return self.port(EVENT_STORE)
 
     def aggregates(self, spec: AggregateSpec[A]) -> AggregateRepository[A]:
         """The repository of ``spec``, stamping this context's metadata on saved events."""

@@ -157,10 +157,11 @@ class Runtime:
         return result
 
     def _slot_of(self, key: PortKey[Any], route: str | None) -> _Slot | None:
-        for slot in ((key.name, route), (key.name, None)):
-            if slot in self._providers:
-                return slot
-        return None
+        """The exact route, then the default; a real provider always before a fallback."""
+        candidates = [s for s in ((key.name, route), (key.name, None)) if s in self._providers]
+        real = [s for s in candidates if not self._providers[s].fallback]
+        chosen = real or candidates
+        return chosen[0] if chosen else None
 
     def _build(self, slot: _Slot) -> Any:
         if slot in self._built:

@@ -59,28 +59,28 @@ class GetBalance(Command):
     account_id: str
 
 
-async def open_account(ctx: ExecutionContext, command: OpenAccount) -> int:
+async def _open_account(ctx: ExecutionContext, command: OpenAccount) -> int:
     """Open the account; ``ConcurrencyError`` if it already exists."""
     async with ctx.aggregates(ACCOUNTS).create(command.account_id) as account:
         account.open(command.owner, command.overdraft_limit)
     return account.version
 
 
-async def deposit(ctx: ExecutionContext, command: Deposit) -> int:
+async def _deposit(ctx: ExecutionContext, command: Deposit) -> int:
     """Deposit and return the new balance."""
     async with ctx.aggregates(ACCOUNTS).edit(command.account_id) as account:
         account.deposit(command.amount)
     return account.balance
 
 
-async def withdraw(ctx: ExecutionContext, command: Withdraw) -> int:
+async def _withdraw(ctx: ExecutionContext, command: Withdraw) -> int:
     """Withdraw within the overdraft limit and return the new balance."""
     async with ctx.aggregates(ACCOUNTS).edit(command.account_id) as account:
         account.withdraw(command.amount)
     return account.balance
 
 
-async def transfer(ctx: ExecutionContext, command: Transfer) -> None:
+async def _transfer(ctx: ExecutionContext, command: Transfer) -> None:
     """Debit the source, then credit the target; both sides are idempotent by transfer id.
 
     The target is checked before the debit. Running the whole usecase again (a retry after
@@ -101,13 +101,13 @@ async def transfer(ctx: ExecutionContext, command: Transfer) -> None:
     )
 
 
-async def get_balance(ctx: ExecutionContext, query: GetBalance) -> AccountBalance | None:
+async def _get_balance(ctx: ExecutionContext, query: GetBalance) -> AccountBalance | None:
     """The account's balance as the read model knows it (eventually consistent)."""
     return await ctx.read_models(BALANCES).get(query.account_id)
 
 
-OPEN_ACCOUNT = Usecase.command("open_account", open_account, _NEEDS_ACCOUNTS)
-DEPOSIT = Usecase.command("deposit", deposit, _NEEDS_ACCOUNTS)
-WITHDRAW = Usecase.command("withdraw", withdraw, _NEEDS_ACCOUNTS)
-TRANSFER = Usecase.command("transfer", transfer, _NEEDS_ACCOUNTS)
-GET_BALANCE = Usecase.query("get_balance", get_balance, (READ_MODELS, BALANCES.name))
+OPEN_ACCOUNT = Usecase.command("open_account", _open_account, _NEEDS_ACCOUNTS)
+DEPOSIT = Usecase.command("deposit", _deposit, _NEEDS_ACCOUNTS)
+WITHDRAW = Usecase.command("withdraw", _withdraw, _NEEDS_ACCOUNTS)
+TRANSFER = Usecase.command("transfer", _transfer, _NEEDS_ACCOUNTS)
+GET_BALANCE = Usecase.query("get_balance", _get_balance, (READ_MODELS, BALANCES.name))

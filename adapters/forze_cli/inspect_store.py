@@ -1,0 +1,67 @@
+"""``forze streams`` and ``forze stream show``: look into any SQLite event store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TextIO
+
+from forze.domain.errors import InvalidInputError
+from forze_eventstore import SQLiteEventStore
+
+__all__ = ["list_streams", "open_existing", "show_stream"]
+
+
+def open_existing(path: Path) -> SQLiteEventStore:
+    """Open a store that must already exist (inspection never creates a file)."""
+    if not path.is_file():
+        raise InvalidInputError(f"no event store at {str(path)!r} (run 'forze demo' first?)")
+    return SQLiteEventStore(path)
+
+
+async def list_streams(path: Path, out: TextIO, *, category: str | None, limit: int | None) -> None:
+    """Print every stream with its version (optionally of one category)."""
+    async with open_existing(path) as store:
+        streams = await store.list_streams()
+        head = await store.head_position()
+    shown = [
+        (stream_id, version)
+        for stream_id, version in streams
+        if category is None or stream_id.partition("-")[0] == category
+    ]
+    if limit is not None:
+        shown = shown[:limit]
+    width = max((len(stream_id) for stream_id, _ in shown), default=6)
+    out.write(f"{'STREAM':<{width}}  VERSION\n")
+    for stream_id, version in shown:
+        out.write(f"{stream_id:<{width}}  {version:>7}\n")
+    out.write(f"{len(shown)} of {len(streams)} streams, {head} events\n")
+
+
+async def show_stream(
+    path: Path, stream_id: str, out: TextIO, *, limit: int | None, as_json: bool
+) -> None:
+    """Print the events of one stream, oldest first."""
+    async with open_existing(path) as store:
+        events = await store.read_stream(stream_id, limit=limit)
+        if not events and await store.stream_version(stream_id) == 0:
+            raise InvalidInputError(f"stream {stream_id!r} does not exist in {str(path)!r}")
+    for event in events:
+        if as_json:
+            record = {
+                "stream_id": event.stream_id,
+                "version": event.version,
+                "position": event.position,
+                "event_id": str(event.event_id),
+                "event_type": event.event_type,
+                "recorded_at": event.recorded_at.isoformat(),
+                "data": event.data,
+                "metadata": event.metadata,
+            }
+            out.write(json.dumps(record, sort_keys=True) + "\n")
+        else:
+            data = json.dumps(event.data, sort_keys=True)
+            out.write(
+                f"v{event.version:<4} #{event.position:<8} {event.recorded_at:%Y-%m-%d %H:%M:%S} "
+                f"{event.event_type:<18} {data}\n"
+            )

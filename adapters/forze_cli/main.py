@@ -1,0 +1,106 @@
+"""The ``forze`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from forze.domain.errors import ForzeError
+from forze_cli.demo import DemoConfig, run_demo
+from forze_cli.inspect_store import list_streams, show_stream
+
+__all__ = ["build_parser", "main"]
+
+DEFAULT_DB = Path("forze-demo.sqlite")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every ``forze`` command."""
+    parser = _Parser(prog="forze", description="forze: event-sourced services toolkit.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    demo = commands.add_parser("demo", help="run the bank example end to end on SQLite")
+    demo.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file (recreated)")
+    demo.add_argument("--accounts", type=_positive, default=100, help="accounts to open")
+    demo.add_argument("--commands", type=_positive, default=5000, help="commands to run")
+    demo.add_argument("--workers", type=_positive, default=8, help="concurrent workers")
+    demo.add_argument("--seed", type=int, default=7, help="random seed")
+    demo.add_argument("--progress", action="store_true", help="draw progress bars off a TTY")
+
+    streams = commands.add_parser("streams", help="list the streams of a SQLite store")
+    streams.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
+    streams.add_argument("--category", help="only streams of this category")
+    streams.add_argument("--limit", type=_positive, help="at most this many streams")
+
+    stream = commands.add_parser("stream", help="inspect one stream")
+    actions = stream.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    show = actions.add_parser("show", help="print the events of a stream")
+    show.add_argument("stream_id", metavar="ID", help="the stream id, e.g. account-00001")
+    show.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
+    show.add_argument("--limit", type=_positive, help="at most this many events")
+    show.add_argument("--json", action="store_true", help="one JSON object per line")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for bad arguments or input)."""
+    arguments = build_parser().parse_args(argv)
+    try:
+        if arguments.command == "demo":
+            config = DemoConfig(
+                path=arguments.db,
+                accounts=arguments.accounts,
+                commands=arguments.commands,
+                workers=arguments.workers,
+                seed=arguments.seed,
+                progress=arguments.progress,
+            )
+            report = asyncio.run(run_demo(config, sys.stdout))
+            return 0 if report.mismatches == 0 else 1
+        if arguments.command == "streams":
+            asyncio.run(
+                list_streams(
+                    arguments.db, sys.stdout, category=arguments.category, limit=arguments.limit
+                )
+            )
+            return 0
+        asyncio.run(
+            show_stream(
+                arguments.db,
+                arguments.stream_id,
+                sys.stdout,
+                limit=arguments.limit,
+                as_json=arguments.json,
+            )
+        )
+        return 0
+    except ForzeError as error:
+        sys.stderr.write(f"forze: error: {error}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

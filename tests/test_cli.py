@@ -1,0 +1,106 @@
+"""The forze command line: the demo, store inspection, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from forze_cli import main
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "bank.sqlite"
+    assert main(["demo", "--db", str(path), "--accounts", "12", "--commands", "300"]) == 0
+    return path
+
+
+def test_the_demo_runs_commands_and_checks_the_read_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bank.sqlite"
+    assert main(["demo", "--db", str(path), "--accounts", "8", "--commands", "400"]) == 0
+    out = capsys.readouterr().out
+    assert "read model vs aggregates: all match" in out
+    for phase in ("write (commands)", "feed read", "aggregate load", "balance projection"):
+        assert phase in out
+    assert "conflicts retried" in out
+
+
+def test_the_demo_starts_from_a_fresh_file_each_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bank.sqlite"
+    arguments = ["demo", "--db", str(path), "--accounts", "3", "--commands", "10"]
+    assert main(arguments) == 0
+    assert main(arguments) == 0
+    assert "all match" in capsys.readouterr().out
+
+
+def test_streams_lists_every_stream_with_its_version(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["streams", "--db", str(demo_db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["STREAM", "VERSION"]
+    assert lines[1].split()[0] == "account-00000"
+    assert lines[-1].startswith("12 of 12 streams")
+
+
+def test_stream_show_prints_events_as_json_lines(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["stream", "show", "account-00003", "--db", str(demo_db), "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert records[0]["event_type"] == "AccountOpened"
+    assert [r["version"] for r in records] == list(range(1, len(records) + 1))
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["demo", "--accounts", "0"],
+        ["demo", "--commands", "many"],
+        ["nonsense"],
+        [],
+        ["stream"],
+        ["stream", "show"],
+    ],
+    ids=["zero-accounts", "not-a-number", "unknown-command", "no-command", "no-action", "no-id"],
+)
+def test_bad_arguments_give_a_one_line_error_and_exit_2(
+    arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("forze")
+
+
+def test_inspecting_a_missing_file_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["streams", "--db", str(tmp_path / "none.sqlite")]) == 2
+    assert capsys.readouterr().err.startswith("forze: error: no event store at")
+
+
+def test_showing_a_missing_stream_is_a_one_line_error(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["stream", "show", "account-nobody", "--db", str(demo_db)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("demo", "streams", "stream"):
+        assert command in out
