@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from forze.contracts import (
     AppendResult,
@@ -152,17 +151,14 @@ class EventSourcedRepository(Generic[A]):
         yield aggregate
         await self.save(aggregate)
 
-    async def execute(
-        self, aggregate_id: str, action: Callable[[A], Awaitable[R] | R], *, retries: int = 3
-    ) -> R:
+    async def execute(self, aggregate_id: str, action: Callable[[A], R], *, retries: int = 3) -> R:
         """See ``AggregateRepository.execute``; a missing stream starts from an empty aggregate."""
         for attempt in range(retries + 1):
             try:
                 aggregate = await self.load(aggregate_id)
             except StreamNotFound:
                 aggregate = self._spec.factory(aggregate_id)
-            outcome = action(aggregate)
-            result = cast(R, await outcome if inspect.isawaitable(outcome) else outcome)
+            result = action(aggregate)
             try:
                 await self.save(aggregate)
             except ConcurrencyError:

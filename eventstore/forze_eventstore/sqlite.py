@@ -34,6 +34,9 @@ from forze_eventstore.subscriptions import CommitSignal, subscribe_to
 
 __all__ = ["SQLiteEventStore"]
 
+_raw_decode = json.JSONDecoder().raw_decode
+"""Stored JSON is written compact by ``dump_json``: no surrounding whitespace to skip."""
+
 _COLUMNS = "event_id, event_type, data, metadata, stream_id, version, position, recorded_at"
 
 
@@ -279,8 +282,8 @@ def _decode(row: Any) -> RecordedEvent:
     return RecordedEvent(
         event_id=UUID(bytes=event_id),
         event_type=event_type,
-        data=json.loads(data),
-        metadata=json.loads(metadata),
+        data=_raw_decode(data)[0],
+        metadata=_raw_decode(metadata)[0],
         stream_id=stream_id,
         version=version,
         position=position,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
@@ -46,10 +46,9 @@ class AggregateRepository(Protocol[A]):
         """Yield a new empty aggregate and save it; ``ConcurrencyError`` if it exists."""
         ...
 
-    async def execute(
-        self, aggregate_id: str, action: Callable[[A], Awaitable[R] | R], *, retries: int = 3
-    ) -> R:
-        """Load, run ``action``, save; on ``ConcurrencyError`` reload and run it again."""
+    async def execute(self, aggregate_id: str, action: Callable[[A], R], *, retries: int = 3) -> R:
+        """Load, run ``action`` (a plain function of the aggregate), save; on ``ConcurrencyError``
+        reload and run it again, up to ``retries`` more times."""
         ...
 
     async def history(self, aggregate_id: str) -> list[DomainEvent]:
