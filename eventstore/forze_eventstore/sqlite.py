@@ -84,7 +84,11 @@ class SQLiteEventStore:
             if isinstance(path, SQLiteDatabase)
             else SQLiteDatabase(path, synchronous=synchronous)
         )
-        self.db.migrate("events", MIGRATIONS)
+        try:
+            self.db.migrate("events", MIGRATIONS)
+        except BaseException:
+            self.close()
+            raise
         self._signal = CommitSignal()
         self._poll_interval = poll_interval
 

@@ -44,6 +44,11 @@ class SQLiteDatabase:
             self.connection = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False
             )
+        except sqlite3.Error as error:
+            raise EventStoreUnavailable(
+                f"cannot open SQLite database {self.path!r}: {error}"
+            ) from error
+        try:
             self.connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if self.path != ":memory:":
                 self.connection.execute("PRAGMA journal_mode = WAL")
@@ -53,6 +58,7 @@ class SQLiteDatabase:
                 " component TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID"
             )
         except sqlite3.Error as error:
+            self.connection.close()
             raise EventStoreUnavailable(
                 f"cannot open SQLite database {self.path!r}: {error}"
             ) from error
