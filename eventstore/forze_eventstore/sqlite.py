@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 from forze.contracts import (
     AppendResult,
@@ -197,7 +197,7 @@ class SQLiteEventStore:
             )
             start = 1 if from_version is None else from_version
         rows = self.db.read(sql, (stream_id, start, -1 if limit is None else limit))
-        return [_decode(row) for row in rows]
+        return _decode_page(rows)
 
     async def read_all(
         self,
@@ -222,7 +222,7 @@ class SQLiteEventStore:
             " ORDER BY position LIMIT ?",
             parameters,
         )
-        return [_decode(row) for row in rows]
+        return _decode_page(rows)
 
     def subscribe(
         self,
@@ -281,15 +281,46 @@ class SQLiteEventStore:
         self.close()
 
 
-def _decode(row: Any) -> RecordedEvent:
-    event_id, event_type, data, metadata, stream_id, version, position, recorded_at = row
-    return RecordedEvent(
-        event_id=UUID(bytes=event_id),
-        event_type=event_type,
-        data=_raw_decode(data)[0],
-        metadata=_raw_decode(metadata)[0],
-        stream_id=stream_id,
-        version=version,
-        position=position,
-        recorded_at=datetime.fromtimestamp(recorded_at / 1_000_000, UTC),
-    )
+def _decode_page(rows: list[Any]) -> list[RecordedEvent]:
+    """Rows of ``_COLUMNS`` as recorded events, built with as little per-row work as possible.
+
+    The tuple is made directly (no keyword parsing), ids skip ``UUID.__init__``'s argument
+    checks, and events of one append share their parsed timestamp.
+    """
+    events: list[RecordedEvent] = []
+    append = events.append
+    last_stamp, last_time = -1, _EPOCH
+    for event_id, event_type, data, metadata, stream_id, version, position, stamp in rows:
+        if stamp != last_stamp:
+            last_stamp, last_time = stamp, datetime.fromtimestamp(stamp / 1_000_000, UTC)
+        append(
+            _new_tuple(
+                RecordedEvent,
+                (
+                    _uuid_from_bytes(event_id),
+                    event_type,
+                    _raw_decode(data)[0],
+                    _raw_decode(metadata)[0],
+                    stream_id,
+                    version,
+                    position,
+                    last_time,
+                ),
+            )
+        )
+    return events
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+_new_tuple = tuple.__new__
+_new_object = object.__new__
+_set = object.__setattr__
+_UNKNOWN = SafeUUID.unknown
+
+
+def _uuid_from_bytes(raw: bytes) -> UUID:
+    """``UUID(bytes=raw)`` for the 16 bytes the store wrote itself, without re-validation."""
+    value: UUID = _new_object(UUID)
+    _set(value, "int", int.from_bytes(raw, "big"))
+    _set(value, "is_safe", _UNKNOWN)
+    return value
