@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/forze demo
 
 services:
-	bash scripts/ensure-services.sh
+	bash .ci/ensure-services.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

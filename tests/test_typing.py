@@ -1,0 +1,44 @@
+"""The public API's types, checked by mypy --strict (``assert_type``) and run by pytest."""
+
+from __future__ import annotations
+
+from typing import assert_type
+
+from forze import (
+    EVENT_STORE,
+    READ_MODELS,
+    AggregateRepository,
+    EventStore,
+    ReadModelStore,
+    ReadModelStores,
+    RecordedEvent,
+    build_runtime,
+)
+from forze.testing import given
+from forze_examples.bank import ACCOUNTS, BALANCES, Account, AccountBalance, AccountOpened
+from forze_mock import MockDepsModule
+
+
+async def test_ports_and_specs_keep_their_types() -> None:
+    async with build_runtime(MockDepsModule()) as runtime:
+        assert_type(runtime.port(EVENT_STORE), EventStore)
+        assert_type(runtime.port(READ_MODELS), ReadModelStores)
+        ctx = runtime.context()
+        repository = ctx.aggregates(ACCOUNTS)
+        assert_type(repository, AggregateRepository[Account])
+        assert_type(ctx.read_models(BALANCES), ReadModelStore[AccountBalance])
+        async with repository.create("a") as account:
+            assert_type(account, Account)
+            account.open("ann")
+        loaded = await repository.load("a")
+        assert_type(loaded, Account)
+        assert_type(await repository.execute("a", lambda a: a.balance), int)
+        events = await ctx.events.read_all()
+        assert_type(events[0], RecordedEvent)
+        assert events[0].event_type == "AccountOpened"
+
+
+def test_aggregate_scenarios_return_the_aggregate_type() -> None:
+    account = given(ACCOUNTS, AccountOpened(owner="a", overdraft_limit=0)).state()
+    assert_type(account, Account)
+    assert account.opened
