@@ -64,7 +64,7 @@ class SQLiteSnapshotStore:
     async def save(self, snapshot: Snapshot) -> None:
         """See ``SnapshotStore.save``."""
         state = dump_json(snapshot.state, what=f"snapshot state of {snapshot.stream_id!r}")
-        with self.db.transaction() as connection:
+        async with self.db.transaction() as connection:
             connection.execute(
                 "INSERT INTO forze_snapshots (stream_id, version, schema_version, state)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (stream_id) DO UPDATE SET"
@@ -86,7 +86,7 @@ class SQLiteSnapshotStore:
 
     async def delete(self, stream_id: str) -> None:
         """See ``SnapshotStore.delete``."""
-        with self.db.transaction() as connection:
+        async with self.db.transaction() as connection:
             connection.execute("DELETE FROM forze_snapshots WHERE stream_id = ?", (stream_id,))
 
     def close(self) -> None:

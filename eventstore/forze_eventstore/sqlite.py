@@ -109,7 +109,7 @@ class SQLiteEventStore:
             for e in events
         ]
         recorded_at = int(datetime.now(UTC).timestamp() * 1_000_000)
-        with self.db.transaction() as connection:
+        async with self.db.transaction() as connection:
             row = connection.execute(
                 "SELECT MAX(version) FROM forze_events WHERE stream_id = ?", (stream_id,)
             ).fetchone()

@@ -2,20 +2,21 @@
 
 The event store, snapshot store, checkpoints and read models of one file share a connection so
 that their writes can commit in one transaction (projections commit their checkpoint with their
-read-model writes). Work runs on the calling thread: the file is embedded, statements are short,
-and no await happens inside a transaction, so tasks of one event loop never interleave in one.
+read-model writes). Work runs on the calling thread: the file is embedded and statements are
+short. A write transaction belongs to one asyncio task at a time (see ``transaction``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
-from forze.domain.errors import EventStoreUnavailable
+from forze.domain.errors import EventStoreUnavailable, WiringError
 
 __all__ = ["Migration", "SQLiteDatabase", "Synchronous"]
 
@@ -63,58 +64,87 @@ class SQLiteDatabase:
                 f"cannot open SQLite database {self.path!r}: {error}"
             ) from error
         self._after_commit: list[Callable[[], None]] = []
-        self._depth = 0
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
 
     def migrate(self, component: str, steps: Sequence[Migration]) -> int:
-        """Apply the steps of ``component`` not applied yet; return its schema version."""
-        with self.transaction() as connection:
-            row = connection.execute(
+        """Apply the steps of ``component`` not applied yet; return its schema version.
+
+        Runs when a store is created, before any transaction of this database is open.
+        """
+        if self._owner is not None:
+            raise WiringError("create SQLite stores before a transaction of their database runs")
+        self._begin()
+        try:
+            row = self.connection.execute(
                 "SELECT version FROM forze_migrations WHERE component = ?", (component,)
             ).fetchone()
             current = 0 if row is None else int(row[0])
             for step in steps[current:]:
-                step(connection)
+                step(self.connection)
             if len(steps) > current:
-                connection.execute(
+                self.connection.execute(
                     "INSERT OR REPLACE INTO forze_migrations (component, version) VALUES (?, ?)",
                     (component, len(steps)),
                 )
-            return max(current, len(steps))
+        except BaseException as error:
+            self._rollback(error)
+        self._commit()
+        return max(current, len(steps))
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one.
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``) owned by the calling task.
 
-        Callbacks registered with :meth:`after_commit` run once the outermost one commits.
+        Other tasks wait for it to end, so work that awaits inside the transaction (projection
+        handlers) never lets another task's writes slip into it; the owner's nested calls join
+        it. Callbacks registered with :meth:`after_commit` run once the outermost one commits.
         SQLite errors become ``EventStoreUnavailable``; forze errors pass through. Either way
         the transaction is rolled back and nothing is written.
         """
-        if self._depth:
-            self._depth += 1
-            try:
-                yield self.connection
-            finally:
-                self._depth -= 1
+        task = asyncio.current_task()
+        if self._owner is not None and self._owner is task:
+            yield self.connection
             return
+        async with self._lock:
+            self._owner = task
+            try:
+                self._begin()
+                try:
+                    yield self.connection
+                except BaseException as error:
+                    self._rollback(error)
+                self._commit()
+            finally:
+                self._owner = None
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling task holds this database's write transaction."""
+        return self._owner is not None and self._owner is asyncio.current_task()
+
+    def _begin(self) -> None:
         try:
             self.connection.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
             raise EventStoreUnavailable(f"SQLite {self.path!r}: {error}") from error
-        self._depth = 1
+
+    def _commit(self) -> None:
         try:
-            yield self.connection
             self.connection.execute("COMMIT")
-        except BaseException as error:
-            self._after_commit.clear()
+        except sqlite3.Error as error:
+            self._rollback(error)
+
+    def _rollback(self, error: BaseException) -> NoReturn:
+        self._after_commit.clear()
+        if self.connection.in_transaction:
             self.connection.execute("ROLLBACK")
-            if isinstance(error, sqlite3.Error):
-                raise EventStoreUnavailable(f"SQLite {self.path!r}: {error}") from error
-            raise
-        finally:
-            self._depth = 0
-        callbacks, self._after_commit = self._after_commit, []
-        for callback in callbacks:
-            callback()
+        if isinstance(error, sqlite3.Error):
+            raise EventStoreUnavailable(f"SQLite {self.path!r}: {error}") from error
+        raise error
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the current transaction commits (dropped on rollback)."""
