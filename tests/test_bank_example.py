@@ -32,7 +32,7 @@ from forze_examples.bank import (
     Withdraw,
 )
 from forze_mock import MockDepsModule
-from forze_projections import catch_up
+from forze_projections import PROJECTION_BACKEND, Projector
 
 OPENED = AccountOpened(owner="ann", overdraft_limit=100)
 
@@ -143,24 +143,19 @@ class TestBankUsecases:
         await runtime.execute(
             TRANSFER, Transfer(transfer_id="t", from_account="a", to_account="b", amount=20)
         )
-        progress = await catch_up(
-            BALANCES_PROJECTION,
+        projector = Projector(
             runtime.port(EVENT_STORE),
-            runtime.port(READ_MODELS),
-            runtime.port(CHECKPOINTS),
+            runtime.port(PROJECTION_BACKEND),
+            [BALANCES_PROJECTION],
             batch_size=2,
         )
-        assert progress.handled == 5
+        (status,) = (await projector.catch_up()).values()
+        assert (status.checkpoint, status.lag_events) == (status.head, 0)
         a = await runtime.execute(GET_BALANCE, GetBalance(account_id="a"))
         b = await runtime.execute(GET_BALANCE, GetBalance(account_id="b"))
         assert (a and a.balance, b and b.balance) == (50, 20)
         await runtime.port(CHECKPOINTS).reset(BALANCES_PROJECTION.checkpoint_name)
-        await catch_up(
-            BALANCES_PROJECTION,
-            runtime.port(EVENT_STORE),
-            runtime.port(READ_MODELS),
-            runtime.port(CHECKPOINTS),
-        )
+        await projector.catch_up()
         again = await runtime.port(READ_MODELS)(BALANCES).get("a")
         assert again is not None
         assert again.balance == 50

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from forze import (
-    CHECKPOINTS,
     EVENT_STORE,
     READ_MODELS,
     ConcurrencyError,
@@ -47,7 +46,7 @@ from forze_examples.bank import (
     Withdraw,
 )
 from forze_mock import MockDepsModule
-from forze_projections import catch_up
+from forze_projections import PROJECTION_BACKEND, ProjectionProgress, Projector
 
 __all__ = ["DemoConfig", "DemoReport", "run_demo"]
 
@@ -191,15 +190,19 @@ async def _replay(runtime: Runtime, config: DemoConfig, report: DemoReport) -> N
 async def _project(runtime: Runtime, config: DemoConfig, report: DemoReport) -> None:
     store = runtime.port(EVENT_STORE)
     bar = ProgressBar("building balances", await store.head_position(), force=config.progress)
-    progress = await catch_up(
-        BALANCES_PROJECTION,
-        store,
-        runtime.port(READ_MODELS),
-        runtime.port(CHECKPOINTS),
-        on_progress=lambda p: bar.update(p.position, total=p.head),
+    reports: list[ProjectionProgress] = []
+
+    def progress(update: ProjectionProgress) -> None:
+        reports.append(update)
+        bar.update(update.position, total=update.head)
+
+    projector = Projector(
+        store, runtime.port(PROJECTION_BACKEND), [BALANCES_PROJECTION], on_progress=progress
     )
+    await projector.catch_up()
     bar.close()
-    report.phases.append(("balance projection", progress.handled, progress.seconds))
+    last = reports[-1]
+    report.phases.append(("balance projection", last.handled, last.seconds))
     balances = runtime.port(READ_MODELS)(BALANCES)
     repository = runtime.context().aggregates(ACCOUNTS)
     for n in range(config.accounts):

@@ -23,7 +23,7 @@ from forze_mock.memory_messaging import (
     RecordingPublisher,
 )
 from forze_mock.memory_storage import InMemoryCache, InMemoryCounter, InMemoryObjectStorage
-from forze_projections import InMemoryCheckpointStore, InMemoryReadModelStores
+from forze_projections import PROJECTION_BACKEND, InMemoryProjectionBackend
 
 __all__ = ["MockDepsModule"]
 
@@ -40,8 +40,9 @@ class MockDepsModule(DepsModule):
         super().__init__(name, fallback=True)
         self.events = InMemoryEventStore(poll_interval=0.05)
         self.snapshots = InMemorySnapshotStore()
-        self.checkpoints = InMemoryCheckpointStore()
-        self.read_models = InMemoryReadModelStores()
+        self.projections = InMemoryProjectionBackend()
+        self.checkpoints = self.projections.checkpoints
+        self.read_models = self.projections.serving()
         self.publisher = RecordingPublisher()
         self.idempotency = InMemoryIdempotencyStore()
         self.cache = InMemoryCache()
@@ -58,6 +59,7 @@ class MockDepsModule(DepsModule):
         )
         self.provide(CHECKPOINTS, self.checkpoints)
         self.provide(READ_MODELS, self.read_models)
+        self.provide(PROJECTION_BACKEND, self.projections)
         self.provide(PUBLISHER, self.publisher)
         self.provide(IDEMPOTENCY, self.idempotency)
         self.provide(CACHE, self.cache)

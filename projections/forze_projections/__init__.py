@@ -1,19 +1,42 @@
-"""The read side of forze: projections, catch-up over the feed, read-model and checkpoint stores."""
+"""The read side of forze: projections, the projector, read-model and checkpoint stores."""
 
-from forze_projections.catch_up import CatchUpProgress, catch_up
+from forze_projections.backend import ProjectionBackend
+from forze_projections.errors import ProjectionFailed, ProjectionFailure
+from forze_projections.keys import PROJECTION_BACKEND
 from forze_projections.memory import (
     InMemoryCheckpointStore,
     InMemoryReadModelStore,
     InMemoryReadModelStores,
 )
+from forze_projections.memory_backend import InMemoryProjectionBackend, ReadModelOwners
 from forze_projections.projection import Projection, ProjectionHandler
+from forze_projections.projector import STOP_ON_ERROR, ProgressCallback, Projector
+from forze_projections.status import (
+    FailurePolicy,
+    ProjectionProgress,
+    ProjectionState,
+    ProjectionStatus,
+)
+from forze_projections.undo import UndoLog
 
 __all__ = [
-    "CatchUpProgress",
+    "PROJECTION_BACKEND",
+    "STOP_ON_ERROR",
+    "FailurePolicy",
     "InMemoryCheckpointStore",
+    "InMemoryProjectionBackend",
     "InMemoryReadModelStore",
     "InMemoryReadModelStores",
+    "ProgressCallback",
     "Projection",
+    "ProjectionBackend",
+    "ProjectionFailed",
+    "ProjectionFailure",
     "ProjectionHandler",
-    "catch_up",
+    "ProjectionProgress",
+    "ProjectionState",
+    "ProjectionStatus",
+    "Projector",
+    "ReadModelOwners",
+    "UndoLog",
 ]

@@ -23,6 +23,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError, NotFoundError, WiringError
+from forze_projections.undo import UndoLog
 
 __all__ = ["InMemoryCheckpointStore", "InMemoryReadModelStore", "InMemoryReadModelStores"]
 
@@ -40,8 +41,20 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 class InMemoryCheckpointStore:
     """A :class:`forze.contracts.CheckpointStore` held in a dict."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, undo: UndoLog | None = None) -> None:
         self._positions: dict[str, int] = {}
+        self._undo = undo or UndoLog()
+
+    def _remember(self, name: str) -> None:
+        previous = self._positions.get(name)
+
+        def put_back() -> None:
+            if previous is None:
+                self._positions.pop(name, None)
+            else:
+                self._positions[name] = previous
+
+        self._undo.record(put_back)
 
     async def load(self, name: str) -> int:
         """The last handled position of consumer ``name`` (0 when it never ran)."""
@@ -51,11 +64,17 @@ class InMemoryCheckpointStore:
         """Record ``position`` unless a higher one is stored; a negative one is invalid."""
         if position < 0:
             raise InvalidInputError(f"checkpoint position must be >= 0, got {position}")
+        self._remember(name)
         self._positions[name] = max(self._positions.get(name, 0), position)
 
     async def reset(self, name: str) -> None:
         """Forget the checkpoint of ``name`` so that it starts from the beginning."""
+        self._remember(name)
         self._positions.pop(name, None)
+
+    async def all(self) -> dict[str, int]:
+        """Every checkpoint by consumer name."""
+        return dict(self._positions)
 
 
 def _rank(value: Any) -> tuple[int, Any]:
@@ -99,9 +118,10 @@ class InMemoryReadModelStore(Generic[M]):
     Paging is keyset-based, so a document that exists throughout is returned exactly once.
     """
 
-    def __init__(self, spec: ReadModelSpec[M]) -> None:
+    def __init__(self, spec: ReadModelSpec[M], *, undo: UndoLog | None = None) -> None:
         self.spec = spec
         self._documents: dict[str, Document] = {}
+        self._undo = undo or UndoLog()
         self._adapters: dict[str, TypeAdapter[Any]] = {}
 
     # -- writes -----------------------------------------------------------------------------
@@ -123,6 +143,17 @@ class InMemoryReadModelStore(Generic[M]):
     def _key_of(self, document: Document) -> str:
         return str(document[self.spec.key])
 
+    def _remember(self, key: str) -> None:
+        previous = self._documents.get(key)
+
+        def put_back() -> None:
+            if previous is None:
+                self._documents.pop(key, None)
+            else:
+                self._documents[key] = previous
+
+        self._undo.record(put_back)
+
     async def upsert(self, document: M) -> None:
         """Insert or replace ``document`` after validating it; ``InvalidInputError`` if bad."""
         try:
@@ -130,6 +161,7 @@ class InMemoryReadModelStore(Generic[M]):
         except PydanticSerializationError as error:
             raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
         validated = self._validated(data)
+        self._remember(self._key_of(validated))
         self._documents[self._key_of(validated)] = validated
 
     async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
@@ -143,11 +175,13 @@ class InMemoryReadModelStore(Generic[M]):
         patched = self._validated({**current, **_json(dict(changes))})
         if self._key_of(patched) != key:
             raise InvalidInputError(f"{self.spec.name}: patch cannot change the key of {key!r}")
+        self._remember(key)
         self._documents[key] = patched
         return self._load(patched)
 
     async def delete(self, key: str) -> bool:
         """Delete the document; ``True`` when one existed."""
+        self._remember(key)
         return self._documents.pop(key, None) is not None
 
     # -- reads ------------------------------------------------------------------------------
@@ -290,14 +324,15 @@ class InMemoryReadModelStores:
     in use raises ``WiringError``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, undo: UndoLog | None = None) -> None:
         self._stores: dict[str, InMemoryReadModelStore[Any]] = {}
+        self._undo = undo or UndoLog()
 
     def __call__(self, spec: ReadModelSpec[M]) -> InMemoryReadModelStore[M]:
         """The store holding the documents of ``spec``, created on first use."""
         store = self._stores.get(spec.name)
         if store is None:
-            created = InMemoryReadModelStore(spec)
+            created = InMemoryReadModelStore(spec, undo=self._undo)
             self._stores[spec.name] = created
             return created
         if store.spec != spec:

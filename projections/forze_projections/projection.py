@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from forze.contracts import ReadModelStores, RecordedEvent
+from forze.contracts import ReadModelSpec, ReadModelStores, RecordedEvent
 from forze.domain.errors import InvalidInputError
 
 __all__ = ["Projection", "ProjectionHandler"]
@@ -19,13 +20,15 @@ class Projection:
     """A named, versioned mapping from event type names to handlers.
 
     Bump ``version`` when the handlers change meaning: the new version is built from the start
-    of the feed under its own checkpoint (``checkpoint_name``). Handlers must be idempotent by
-    position where the read-model store cannot commit the checkpoint with the writes.
+    of the feed into its own copy of ``read_models`` (under its own checkpoint,
+    ``checkpoint_name``) while the old version keeps serving, and replaces it once caught up.
+    ``read_models`` lists every read model the handlers write; writing another one is refused.
     """
 
     name: str
     version: int
     handlers: Mapping[str, ProjectionHandler]
+    read_models: tuple[ReadModelSpec[Any], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

@@ -70,5 +70,6 @@ BALANCES_PROJECTION = Projection(
         "MoneyWithdrawn": _debit,
         "TransferSent": _debit,
     },
+    read_models=(BALANCES,),
 )
 """Balances per account; handles the five account event types."""

@@ -1,0 +1,237 @@
+"""SQL building for the SQLite read-model store: field expressions, filters, order, cursors.
+
+Documents are stored as JSON text and read with ``json_extract``. A field whose JSON values are
+all of one kind (plus null) — strings, numbers or booleans — is compared and sorted by its
+``json_extract`` value directly, which SQLite orders like the in-memory store (null first,
+numbers numerically, strings by code point, ``false`` before ``true``) and which the expression
+indexes cover. Any other field is compared as the pair (kind rank, value), the rank being the
+in-memory store's order of kinds: null, booleans, numbers, strings, then lists and objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from forze.contracts import SortKey
+from forze.domain.errors import InvalidInputError
+
+__all__ = [
+    "FieldSql",
+    "decode_cursor",
+    "dump_document",
+    "encode_cursor",
+    "field_sql",
+    "keyset_after",
+    "search_text",
+    "sql_value",
+]
+
+_KINDS = {"null": "null", "boolean": "bool", "integer": "number", "number": "number"}
+_KINDS |= {"string": "string", "array": "list", "object": "list"}
+_SIMPLE = {"bool", "number", "string"}
+_RANKS = {"true": 1, "false": 1, "integer": 2, "real": 2, "text": 3, "array": 4, "object": 4}
+_COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_INT64 = 2**63
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except ValueError as error:
+        raise InvalidInputError(f"value is not storable as JSON: {error}") from error
+
+
+def dump_document(document: Mapping[str, Any]) -> str:
+    """The stored text of a JSON-mode document: compact, keys sorted, not ASCII-escaped."""
+    return _dumps(document)
+
+
+def rank(value: Any) -> int:
+    """The in-memory store's rank of a JSON value's kind."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, int | float):
+        return 2
+    return 3 if isinstance(value, str) else 4
+
+
+def sql_value(value: Any) -> object:
+    """A JSON value as SQLite sees it through ``json_extract``."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        return float(value)
+    if isinstance(value, list | dict):
+        return _dumps(value)
+    return value
+
+
+def _placeholder(value: Any) -> str:
+    """Lists and objects go through ``json()`` so that both sides are SQLite's JSON text."""
+    return "json(?)" if isinstance(value, list | dict) else "?"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSql:
+    """How SQL reads one document field: ``value`` and, for mixed-kind fields, ``rank``."""
+
+    value: str
+    rank: str | None = None
+
+    @property
+    def order_terms(self) -> tuple[str, ...]:
+        """The expressions to sort (and index) by."""
+        return (self.value,) if self.rank is None else (self.rank, self.value)
+
+    def equals(self, value: Any) -> tuple[str, list[object]]:
+        """Matches documents whose field is ``value`` (null included)."""
+        if value is None:
+            return (f"{self.value} IS NULL" if self.rank is None else f"{self.rank} = 0"), []
+        test = f"{self.value} = {_placeholder(value)}"
+        if self.rank is not None:
+            test = f"({self.rank} = {rank(value)} AND {test})"
+        return test, [sql_value(value)]
+
+    def _ordered(self, sign: str, value: Any) -> str:
+        """``field <sign> value`` in the total order where null is below everything."""
+        test = f"{self.value} {sign} {_placeholder(value)}"
+        if self.rank is None:
+            return f"({test} OR {self.value} IS NULL)" if sign[0] == "<" else test
+        level = rank(value)
+        return f"({self.rank} {sign[0]} {level} OR ({self.rank} = {level} AND {test}))"
+
+    def compare(self, op: str, value: Any) -> tuple[str, list[object]]:
+        """Matches ``field <op> value`` for ``lt``/``le``/``gt``/``ge``; null never matches."""
+        if value is None:
+            return "0", []
+        sign = _COMPARE[op]
+        if self.rank is None:
+            return f"{self.value} {sign} {_placeholder(value)}", [sql_value(value)]
+        test = self._ordered(sign, value)
+        return (f"({self.rank} > 0 AND {test})" if sign[0] == "<" else test), [sql_value(value)]
+
+    def beyond(self, value: Any, descending: bool) -> tuple[str, list[object]] | None:
+        """Matches field values strictly after ``value`` in the sort; ``None`` if none can be."""
+        if value is None:
+            if descending:
+                return None
+            return (f"{self.value} IS NOT NULL" if self.rank is None else f"{self.rank} > 0"), []
+        return self._ordered("<" if descending else ">", value), [sql_value(value)]
+
+
+def _kinds(schema: Any, defs: Mapping[str, Any], depth: int = 0) -> set[str] | None:
+    """The JSON kinds a JSON schema allows, or ``None`` when that cannot be told."""
+    if not isinstance(schema, Mapping) or depth > 20:
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _kinds(defs.get(ref.rsplit("/", 1)[-1]), defs, depth + 1)
+    kinds: set[str] = set()
+    known = False
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        for option in schema.get(combinator, ()):
+            found = _kinds(option, defs, depth + 1)
+            if found is None:
+                return None
+            kinds |= found
+            known = True
+    declared = schema.get("type")
+    if declared is not None:
+        names = [declared] if isinstance(declared, str) else list(declared)
+        if not all(name in _KINDS for name in names):
+            return None
+        kinds |= {_KINDS[name] for name in names}
+    elif "const" in schema or "enum" in schema:
+        values = [schema["const"]] if "const" in schema else list(schema["enum"])
+        kinds |= {("null", "bool", "number", "string", "list")[rank(v)] for v in values}
+    elif not known:
+        return None
+    return kinds
+
+
+def field_sql(model: type[BaseModel], key: str) -> dict[str, FieldSql]:
+    """How SQL reads each field of ``model``; a string ``key`` field reads the key column."""
+    try:
+        schema = model.model_json_schema(by_alias=False, mode="serialization")
+    except Exception:  # a field without a JSON schema: compare every field by (rank, value)
+        schema = {}
+    properties = schema.get("properties", {})
+    defs = schema.get("$defs", {})
+    fields: dict[str, FieldSql] = {}
+    for name in model.model_fields:
+        kinds = _kinds(properties.get(name), defs)
+        value = f"json_extract(doc, '$.{name}')"
+        if kinds is not None and len(kinds - {"null"}) <= 1 and kinds <= _SIMPLE | {"null"}:
+            fields[name] = FieldSql("key" if name == key and kinds == {"string"} else value)
+        else:
+            ranks = " ".join(f"WHEN '{kind}' THEN {r}" for kind, r in _RANKS.items())
+            fields[name] = FieldSql(value, f"(CASE json_type(doc, '$.{name}') {ranks} ELSE 0 END)")
+    return fields
+
+
+def keyset_after(
+    fields: Sequence[FieldSql], order: Sequence[SortKey], values: Sequence[Any]
+) -> tuple[str, list[object]]:
+    """Matches rows strictly after the sort values ``values`` under ``order``."""
+    alternatives: list[str] = []
+    parameters: list[object] = []
+    prefix: list[str] = []
+    prefix_parameters: list[object] = []
+    for column, key, value in zip(fields, order, values, strict=True):
+        after = column.beyond(value, key.descending)
+        if after is not None:
+            alternatives.append(" AND ".join([*prefix, after[0]]))
+            parameters += [*prefix_parameters, *after[1]]
+        same, same_parameters = column.equals(value)
+        prefix.append(same)
+        prefix_parameters += same_parameters
+    if not alternatives:
+        return "0", []
+    return "(" + " OR ".join(f"({a})" for a in alternatives) + ")", parameters
+
+
+def encode_cursor(values: list[Any], order: Sequence[SortKey]) -> str:
+    """An opaque cursor: base64 of the JSON of the sort and of the last item's sort values."""
+    sort = [[key.field, key.descending] for key in order]
+    payload = json.dumps({"sort": sort, "values": values}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode("ascii")
+
+
+def decode_cursor(cursor: str, order: Sequence[SortKey]) -> list[Any]:
+    """The sort values of a cursor made by :func:`encode_cursor` for the same ``order``."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        sort, values = decoded["sort"], decoded["values"]
+    except (ValueError, binascii.Error, KeyError, TypeError) as error:
+        raise InvalidInputError(f"malformed cursor {cursor!r}") from error
+    if sort != [[key.field, key.descending] for key in order] or not (
+        isinstance(values, list) and len(values) == len(order)
+    ):
+        raise InvalidInputError("the cursor belongs to a query with a different sort")
+    return values
+
+
+def search_text(kind: str | None, value: object) -> str:
+    """SQL function ``forze_search_text(json_type, json_extract)``: the casefolded text of a
+    search field — a string, or the strings of a list joined by spaces — as the in-memory
+    store searches it."""
+    if kind == "text" and isinstance(value, str):
+        return value.casefold()
+    if kind == "array" and isinstance(value, str):
+        try:
+            items = json.loads(value)
+        except ValueError:
+            return ""
+        return " ".join(item for item in items if isinstance(item, str)).casefold()
+    return ""

@@ -1,0 +1,284 @@
+"""``Projector``: runs projections over the feed from their checkpoints, then follows it live."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+
+from forze.contracts import EventStore, RecordedEvent
+from forze.domain.errors import InvalidInputError
+from forze_projections.backend import ProjectionBackend
+from forze_projections.errors import ProjectionFailed, ProjectionFailure
+from forze_projections.projection import Projection
+from forze_projections.status import (
+    FailurePolicy,
+    ProjectionProgress,
+    ProjectionState,
+    ProjectionStatus,
+)
+
+__all__ = ["ProgressCallback", "Projector"]
+
+ProgressCallback = Callable[[ProjectionProgress], None]
+"""Receives a ``ProjectionProgress`` after every batch."""
+
+STOP_ON_ERROR = FailurePolicy()
+log = logging.getLogger("forze.projector")
+
+
+class Projector:
+    """Runs projections in checkpointed batches: catch up from the checkpoint, then go live.
+
+    Each batch's read-model writes and its checkpoint commit in one unit of work of the
+    backend, so a projector killed mid-batch resumes with exactly the state of an uninterrupted
+    run. A projection whose live version is older builds its own copy from the start and becomes
+    live in the unit that reaches the head (the old version serves until then). A failing
+    projection stops alone (see ``FailurePolicy``); the others keep running.
+    """
+
+    def __init__(
+        self,
+        events: EventStore,
+        backend: ProjectionBackend,
+        projections: Sequence[Projection],
+        *,
+        batch_size: int = 500,
+        policy: FailurePolicy = STOP_ON_ERROR,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        names = [p.name for p in projections]
+        if len(set(names)) != len(names):
+            raise InvalidInputError(f"projections must have distinct names, got {names}")
+        if batch_size < 1:
+            raise InvalidInputError("batch_size must be >= 1")
+        self.events = events
+        self.backend = backend
+        self.projections = {p.name: p for p in projections}
+        self.batch_size = batch_size
+        self.policy = policy
+        self.on_progress = on_progress
+        self._states = dict.fromkeys(names, ProjectionState.IDLE)
+        self._errors: dict[str, ProjectionFailed] = {}
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        for projection in projections:
+            backend.claim(projection.name, projection.read_models)
+
+    async def catch_up(self) -> dict[str, ProjectionStatus]:
+        """Bring every projection to the current head, then return their status.
+
+        Raises the first ``ProjectionFailed`` of a projection that stopped on an error, after
+        every other projection has caught up.
+        """
+        results = await asyncio.gather(
+            *(self._run(p, follow=False) for p in self.projections.values()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return {status.name: status for status in await self.status()}
+
+    async def run(self) -> None:
+        """Catch up, then follow the feed until :meth:`stop`; failed projections stop alone."""
+        self._stopping.clear()
+        await asyncio.gather(
+            *(self._run(p, follow=True) for p in self.projections.values()),
+            return_exceptions=True,
+        )
+
+    def stop(self) -> None:
+        """Finish the batches in flight, then stop every projection."""
+        self._stopping.set()
+
+    async def __aenter__(self) -> Projector:
+        self._stopping.clear()
+        self._tasks = [
+            asyncio.ensure_future(self._run(p, follow=True)) for p in self.projections.values()
+        ]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def error(self, name: str) -> ProjectionFailed | None:
+        """The error that stopped projection ``name``, if any."""
+        return self._errors.get(name)
+
+    async def reset(self, name: str) -> None:
+        """Forget the checkpoint and documents of ``name``'s version, so it rebuilds from 0."""
+        projection = self._projection(name)
+        async with self.backend.unit():
+            await self.backend.checkpoints.reset(projection.checkpoint_name)
+            await self.backend.drop(projection.name, projection.version)
+        self._errors.pop(name, None)
+
+    async def rebuild(self, name: str) -> ProjectionStatus:
+        """Reset ``name``'s version and build it from the start of the feed to the head.
+
+        The documents readers see stay those of the live version until the rebuilt one is
+        caught up, unless the rebuilt version is itself the live one (then readers see it fill).
+        """
+        await self.reset(name)
+        await self._run(self._projection(name), follow=False)
+        (status,) = [s for s in await self.status() if s.name == name]
+        return status
+
+    async def status(self) -> list[ProjectionStatus]:
+        """Checkpoint, lag (events and seconds behind the head), state and error of each."""
+        head = await self.events.head_position()
+        found = []
+        for projection in self.projections.values():
+            checkpoint = await self.backend.checkpoints.load(projection.checkpoint_name)
+            lag_seconds = 0.0
+            if checkpoint < head:
+                waiting = await self.events.read_all(
+                    after=checkpoint, limit=1, event_types=projection.event_types
+                )
+                if waiting:
+                    lag_seconds = (datetime.now(UTC) - waiting[0].recorded_at).total_seconds()
+            error = self._errors.get(projection.name)
+            found.append(
+                ProjectionStatus(
+                    name=projection.name,
+                    version=projection.version,
+                    live_version=await self.backend.live_version(projection.name),
+                    checkpoint=checkpoint,
+                    head=head,
+                    lag_events=max(0, head - checkpoint),
+                    lag_seconds=max(0.0, lag_seconds),
+                    state=self._states[projection.name],
+                    error=None if error is None else str(error),
+                )
+            )
+        return found
+
+    def _projection(self, name: str) -> Projection:
+        try:
+            return self.projections[name]
+        except KeyError:
+            known = ", ".join(sorted(self.projections)) or "none"
+            raise InvalidInputError(f"no projection named {name!r} (known: {known})") from None
+
+    async def _run(self, projection: Projection, *, follow: bool) -> None:
+        name = projection.name
+        self._errors.pop(name, None)
+        self._states[name] = ProjectionState.CATCHING_UP
+        attempts = 0
+        try:
+            while True:
+                try:
+                    await self._follow(projection, follow=follow)
+                    self._states[name] = ProjectionState.STOPPED
+                    return
+                except ProjectionFailed as failure:
+                    attempts += 1
+                    if self.policy.on_error == "retry" and attempts <= self.policy.retries:
+                        delay = min(
+                            self.policy.max_backoff, self.policy.backoff * 2 ** (attempts - 1)
+                        )
+                        log.warning("%s; retry %d in %.2f s", failure, attempts, delay)
+                        await asyncio.sleep(delay)
+                        continue
+                    self._states[name] = ProjectionState.FAILED
+                    self._errors[name] = failure
+                    await self.backend.record_failure(_failure_record(failure))
+                    log.error("%s; projection stopped", failure)
+                    raise
+        except asyncio.CancelledError:
+            self._states[name] = ProjectionState.STOPPED
+            raise
+
+    async def _follow(self, projection: Projection, *, follow: bool) -> None:
+        name, version = projection.name, projection.version
+        live = await self.backend.live_version(name)
+        if live is None:
+            async with self.backend.unit():
+                await self.backend.set_live(name, version)
+            live = version
+        cut_over = live < version
+        position = await self.backend.checkpoints.load(projection.checkpoint_name)
+        started, handled = time.perf_counter(), 0
+        while not self._stopping.is_set():
+            head = await self.events.head_position()
+            page = await self.events.read_all(
+                after=position, limit=self.batch_size, event_types=projection.event_types
+            )
+            caught_up = len(page) < self.batch_size
+            scanned = max(page[-1].position if page else position, head if caught_up else 0)
+            if scanned > position or (caught_up and cut_over):
+                await self._apply(projection, page, scanned, cut_over and caught_up)
+                cut_over = cut_over and not caught_up
+                handled += len(page)
+                position = scanned
+                if self.on_progress is not None:
+                    elapsed = time.perf_counter() - started
+                    self.on_progress(
+                        ProjectionProgress(name, version, position, head, handled, elapsed)
+                    )
+            if not caught_up:
+                continue
+            if not follow:
+                return
+            self._states[name] = ProjectionState.LIVE
+            await self._wait_for_events(position, projection)
+
+    async def _apply(
+        self, projection: Projection, page: Sequence[RecordedEvent], scanned: int, go_live: bool
+    ) -> None:
+        writer = self.backend.writer(projection.name, projection.version)
+        skip = self.policy.on_error == "skip"
+        async with self.backend.unit():
+            for event in page:
+                try:
+                    if skip:
+                        async with self.backend.savepoint():
+                            await projection.handle(event, writer)
+                    else:
+                        await projection.handle(event, writer)
+                except Exception as error:
+                    failure = ProjectionFailed(projection.name, event, error)
+                    if not skip:
+                        raise failure from error
+                    log.warning("%s; skipped", failure)
+                    await self.backend.record_failure(_failure_record(failure))
+            await self.backend.checkpoints.save(projection.checkpoint_name, scanned)
+            if go_live:
+                await self.backend.set_live(projection.name, projection.version)
+
+    async def _wait_for_events(self, position: int, projection: Projection) -> None:
+        feed = self.events.subscribe(after=position, event_types=projection.event_types)
+        arrival = asyncio.ensure_future(anext(feed))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({arrival, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (arrival, stopping):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await arrival
+            await feed.aclose()
+
+
+def _failure_record(failure: ProjectionFailed) -> ProjectionFailure:
+    event = failure.event
+    return ProjectionFailure(
+        projection=failure.projection,
+        position=event.position,
+        event_type=event.event_type,
+        stream_id=event.stream_id,
+        error=f"{type(failure.cause).__name__}: {failure.cause}",
+        at=datetime.now(UTC),
+    )

@@ -1,0 +1,73 @@
+"""What a projector reports: progress while it runs, status and lag on demand."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["FailurePolicy", "ProjectionProgress", "ProjectionState", "ProjectionStatus"]
+
+
+class ProjectionState(enum.Enum):
+    """Where a projection's runner is."""
+
+    IDLE = "idle"
+    CATCHING_UP = "catching up"
+    LIVE = "live"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class FailurePolicy:
+    """What a projection does when a handler raises.
+
+    ``stop`` (the default) rolls back the batch and stops that projection with a
+    ``ProjectionFailed`` naming the event; ``skip`` undoes that event's writes, records the
+    failure and goes on; ``retry`` rolls back and tries the batch again after a back-off
+    (``backoff`` doubling up to ``max_backoff``) ``retries`` times, then stops.
+    """
+
+    on_error: Literal["stop", "skip", "retry"] = "stop"
+    retries: int = 5
+    backoff: float = 0.1
+    max_backoff: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionProgress:
+    """A progress report, sent after each batch to the ``on_progress`` callback."""
+
+    name: str
+    version: int
+    position: int
+    head: int
+    handled: int
+    seconds: float
+
+    @property
+    def events_per_second(self) -> float:
+        """Events handled per second since the run started."""
+        return self.handled / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float:
+        """Estimated seconds to reach ``head`` at the current rate (positions left / rate)."""
+        rate = self.position / self.seconds if self.seconds > 0 else 0.0
+        return (self.head - self.position) / rate if rate > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    """One projection version: its checkpoint, lag behind the head, state and last error."""
+
+    name: str
+    version: int
+    live_version: int | None
+    checkpoint: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    state: ProjectionState
+    error: str | None = None
