@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 from pathlib import Path
 
 import pytest
 
+from forze import NewEvent
 from forze_cli import main
+from forze_cli.feed import tail_feed
+from forze_eventstore import SQLiteEventStore
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +109,39 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in ("demo", "streams", "stream"):
         assert command in out
+
+
+def test_feed_tail_prints_the_latest_events(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["feed", "tail", "--db", str(demo_db), "--last", "3", "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(records) == 3
+    positions = [r["position"] for r in records]
+    assert positions == sorted(positions)
+
+
+async def test_feed_tail_follows_new_events_until_the_count(tmp_path: Path) -> None:
+    path = tmp_path / "feed.sqlite"
+    async with SQLiteEventStore(path) as store:
+        await store.append("order-1", [NewEvent("Placed", {"n": 1})])
+        out = io.StringIO()
+        tail = asyncio.ensure_future(
+            tail_feed(
+                path,
+                out,
+                last=0,
+                follow=True,
+                count=2,
+                event_types=["Paid"],
+                categories=None,
+                as_json=True,
+            )
+        )
+        await asyncio.sleep(0.05)
+        await store.append("order-1", [NewEvent("Shipped", {}), NewEvent("Paid", {"n": 2})])
+        await store.append("order-2", [NewEvent("Paid", {"n": 3})])
+        await asyncio.wait_for(tail, 5)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(r["stream_id"], r["data"]["n"]) for r in records] == [("order-1", 2), ("order-2", 3)]

@@ -29,6 +29,7 @@ PACKAGES: list[str] = [
 """Top-level packages whose public API is checked."""
 
 SKIPPED_MODULES = "*.testing*"
+# Private modules (a name starting with ``_``) are skipped too.
 """Modules (``fnmatch`` pattern) whose public names need not be exported from the top level."""
 
 KNOWN_OMISSIONS: dict[str, frozenset[str]] = {}
@@ -52,7 +53,8 @@ def _submodules(package: ModuleType) -> Iterator[ModuleType]:
     for info in pkgutil.walk_packages(
         package.__path__, f"{package.__name__}.", onerror=_raise_import_error
     ):
-        if fnmatch.fnmatch(info.name, SKIPPED_MODULES):
+        private = info.name.rpartition(".")[2].startswith("_")
+        if private or fnmatch.fnmatch(info.name, SKIPPED_MODULES):
             continue
         yield importlib.import_module(info.name)
 

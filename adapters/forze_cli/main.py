@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from forze.domain.errors import ForzeError
 from forze_cli.demo import DemoConfig, run_demo
+from forze_cli.feed import tail_feed
 from forze_cli.inspect_store import list_streams, show_stream
 
 __all__ = ["build_parser", "main"]
@@ -32,6 +33,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _natural(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value
 
 
@@ -62,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
     show.add_argument("--limit", type=_positive, help="at most this many events")
     show.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    feed = commands.add_parser("feed", help="read the global feed")
+    feed_actions = feed.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    feed_actions.required = True
+    tail = feed_actions.add_parser("tail", help="print the latest events, optionally following")
+    tail.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
+    tail.add_argument("--last", type=_natural, default=10, help="start N positions before head")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    tail.add_argument("--count", type=_positive, help="stop after this many events")
+    tail.add_argument("--type", action="append", dest="types", help="only this event type")
+    tail.add_argument("--category", action="append", dest="categories", help="only this category")
+    tail.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 
@@ -87,6 +110,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
             return 0
+        if arguments.command == "feed":
+            asyncio.run(
+                tail_feed(
+                    arguments.db,
+                    sys.stdout,
+                    last=arguments.last,
+                    follow=arguments.follow,
+                    count=arguments.count,
+                    event_types=arguments.types,
+                    categories=arguments.categories,
+                    as_json=arguments.json,
+                )
+            )
+            return 0
         asyncio.run(
             show_stream(
                 arguments.db,
@@ -97,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         return 0
+    except KeyboardInterrupt:
+        return 130
     except ForzeError as error:
         sys.stderr.write(f"forze: error: {error}\n")
         return 2
