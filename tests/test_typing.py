@@ -15,12 +15,22 @@ from forze import (
     build_runtime,
 )
 from forze.testing import given
-from forze_examples.bank import ACCOUNTS, BALANCES, Account, AccountBalance, AccountOpened
+from forze_examples.bank import (
+    ACCOUNTS,
+    BALANCES,
+    BALANCES_PROJECTION,
+    Account,
+    AccountBalance,
+    AccountOpened,
+)
 from forze_mock import MockDepsModule
+from forze_projections import PROJECTION_BACKEND, Projector
 
 
 async def test_ports_and_specs_keep_their_types() -> None:
     async with build_runtime(MockDepsModule()) as runtime:
+        backend = runtime.port(PROJECTION_BACKEND)
+        await Projector(runtime.port(EVENT_STORE), backend, [BALANCES_PROJECTION]).catch_up()
         assert_type(runtime.port(EVENT_STORE), EventStore)
         assert_type(runtime.port(READ_MODELS), ReadModelStores)
         ctx = runtime.context()

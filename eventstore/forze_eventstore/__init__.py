@@ -14,11 +14,14 @@ from forze_eventstore.rules import (
     validate_append,
 )
 from forze_eventstore.snapshots import InMemorySnapshotStore, SQLiteSnapshotStore
-from forze_eventstore.sqlite import SQLiteEventStore
-from forze_eventstore.sqlite_db import SQLiteDatabase
+from forze_eventstore.sqlite import AppendHook, SQLiteEventStore
+from forze_eventstore.sqlite_db import Migration, SQLiteDatabase, Synchronous
 from forze_eventstore.subscriptions import CommitSignal, catch_up_then_live, subscribe_to
 
 __all__ = [
+    "Migration",
+    "Synchronous",
+    "AppendHook",
     "SCHEMA_VERSION_KEY",
     "EventCodec",
     "EventSourcedRepositories",

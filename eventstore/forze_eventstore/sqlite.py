@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncGenerator, Collection, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +32,10 @@ from forze_eventstore.rules import (
 from forze_eventstore.sqlite_db import Migration, SQLiteDatabase, Synchronous
 from forze_eventstore.subscriptions import CommitSignal, subscribe_to
 
-__all__ = ["SQLiteEventStore"]
+__all__ = ["AppendHook", "SQLiteEventStore"]
+
+AppendHook = Callable[[Sequence[RecordedEvent]], Awaitable[None]]
+"""Runs inside an append's transaction with the events it stores (see ``add_append_hook``)."""
 
 _raw_decode = json.JSONDecoder().raw_decode
 """Stored JSON is written compact by ``dump_json``: no surrounding whitespace to skip."""
@@ -91,6 +94,7 @@ class SQLiteEventStore:
             raise
         self._signal = CommitSignal()
         self._poll_interval = poll_interval
+        self._hooks: list[AppendHook] = []
 
     async def append(
         self,
@@ -149,8 +153,23 @@ class SQLiteEventStore:
                 if original is not None:
                     return original
                 raise
+            if self._hooks:
+                recorded = _decode_page(
+                    [(r[3], r[4], r[6], r[7], r[1], r[2], r[0], r[8]) for r in rows]
+                )
+                for hook in self._hooks:
+                    await hook(recorded)
             self.db.after_commit(self._signal.notify)
         return AppendResult(stream_id, actual + len(events), head + len(events))
+
+    def add_append_hook(self, hook: AppendHook) -> None:
+        """Run ``hook`` inside every append's transaction, after its events are inserted.
+
+        The hook sees the events as they will be read back; if it raises, the append is rolled
+        back and the error reaches the appender. Inline projections use this to keep a read
+        model consistent with the write.
+        """
+        self._hooks.append(hook)
 
     def _idempotent(
         self,

@@ -2,6 +2,7 @@
 
 from forze_projections.backend import ProjectionBackend
 from forze_projections.errors import ProjectionFailed, ProjectionFailure
+from forze_projections.inline import add_inline_projection
 from forze_projections.keys import PROJECTION_BACKEND
 from forze_projections.memory import (
     InMemoryCheckpointStore,
@@ -11,6 +12,9 @@ from forze_projections.memory import (
 from forze_projections.memory_backend import InMemoryProjectionBackend, ReadModelOwners
 from forze_projections.projection import Projection, ProjectionHandler
 from forze_projections.projector import STOP_ON_ERROR, ProgressCallback, Projector
+from forze_projections.sqlite_backend import SQLiteProjectionBackend, table_of
+from forze_projections.sqlite_checkpoints import SQLiteCheckpointStore
+from forze_projections.sqlite_read_models import SQLiteReadModelStore, SQLiteReadModelStores
 from forze_projections.status import (
     FailurePolicy,
     ProjectionProgress,
@@ -39,4 +43,10 @@ __all__ = [
     "Projector",
     "ReadModelOwners",
     "UndoLog",
+    "SQLiteCheckpointStore",
+    "SQLiteProjectionBackend",
+    "SQLiteReadModelStore",
+    "SQLiteReadModelStores",
+    "add_inline_projection",
+    "table_of",
 ]

@@ -1,11 +1,15 @@
 """SQL building for the SQLite read-model store: field expressions, filters, order, cursors.
 
 Documents are stored as JSON text and read with ``json_extract``. A field whose JSON values are
-all of one kind (plus null) — strings, numbers or booleans — is compared and sorted by its
-``json_extract`` value directly, which SQLite orders like the in-memory store (null first,
-numbers numerically, strings by code point, ``false`` before ``true``) and which the expression
-indexes cover. Any other field is compared as the pair (kind rank, value), the rank being the
-in-memory store's order of kinds: null, booleans, numbers, strings, then lists and objects.
+all of one kind (plus null) — strings, numbers, booleans, or lists and objects — is compared
+and sorted by its ``json_extract`` value directly, which SQLite orders like the in-memory store
+(null first, numbers numerically, strings by code point, ``false`` before ``true``) and which
+the expression indexes cover. Any other field is compared as the pair (kind rank, value), the
+rank being the in-memory store's order of kinds: null, booleans, numbers, strings, the rest.
+
+Lists and objects are stored with sorted keys and compared as SQLite's compact JSON text: equal
+values match like in memory, but their relative order (sort, ``lt``...) follows that text, not
+the in-memory store's ``json.dumps(sort_keys=True)`` text.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,13 +34,13 @@ __all__ = [
     "encode_cursor",
     "field_sql",
     "keyset_after",
+    "register_functions",
     "search_text",
     "sql_value",
 ]
 
 _KINDS = {"null": "null", "boolean": "bool", "integer": "number", "number": "number"}
 _KINDS |= {"string": "string", "array": "list", "object": "list"}
-_SIMPLE = {"bool", "number", "string"}
 _RANKS = {"true": 1, "false": 1, "integer": 2, "real": 2, "text": 3, "array": 4, "object": 4}
 _COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _INT64 = 2**63
@@ -55,7 +60,7 @@ def dump_document(document: Mapping[str, Any]) -> str:
     return _dumps(document)
 
 
-def rank(value: Any) -> int:
+def kind_rank(value: Any) -> int:
     """The in-memory store's rank of a JSON value's kind."""
     if value is None:
         return 0
@@ -100,15 +105,22 @@ class FieldSql:
             return (f"{self.value} IS NULL" if self.rank is None else f"{self.rank} = 0"), []
         test = f"{self.value} = {_placeholder(value)}"
         if self.rank is not None:
-            test = f"({self.rank} = {rank(value)} AND {test})"
+            test = f"({self.rank} = {kind_rank(value)} AND {test})"
         return test, [sql_value(value)]
+
+    def differs(self, value: Any) -> tuple[str, list[object]]:
+        """Matches documents whose field is not ``value`` (null differs from every value)."""
+        if self.rank is None and value is not None:
+            return f"{self.value} IS NOT {_placeholder(value)}", [sql_value(value)]
+        test, parameters = self.equals(value)
+        return f"NOT ({test})", parameters
 
     def _ordered(self, sign: str, value: Any) -> str:
         """``field <sign> value`` in the total order where null is below everything."""
         test = f"{self.value} {sign} {_placeholder(value)}"
         if self.rank is None:
             return f"({test} OR {self.value} IS NULL)" if sign[0] == "<" else test
-        level = rank(value)
+        level = kind_rank(value)
         return f"({self.rank} {sign[0]} {level} OR ({self.rank} = {level} AND {test}))"
 
     def compare(self, op: str, value: Any) -> tuple[str, list[object]]:
@@ -154,7 +166,7 @@ def _kinds(schema: Any, defs: Mapping[str, Any], depth: int = 0) -> set[str] | N
         kinds |= {_KINDS[name] for name in names}
     elif "const" in schema or "enum" in schema:
         values = [schema["const"]] if "const" in schema else list(schema["enum"])
-        kinds |= {("null", "bool", "number", "string", "list")[rank(v)] for v in values}
+        kinds |= {("null", "bool", "number", "string", "list")[kind_rank(v)] for v in values}
     elif not known:
         return None
     return kinds
@@ -172,7 +184,7 @@ def field_sql(model: type[BaseModel], key: str) -> dict[str, FieldSql]:
     for name in model.model_fields:
         kinds = _kinds(properties.get(name), defs)
         value = f"json_extract(doc, '$.{name}')"
-        if kinds is not None and len(kinds - {"null"}) <= 1 and kinds <= _SIMPLE | {"null"}:
+        if kinds is not None and len(kinds - {"null"}) <= 1:
             fields[name] = FieldSql("key" if name == key and kinds == {"string"} else value)
         else:
             ranks = " ".join(f"WHEN '{kind}' THEN {r}" for kind, r in _RANKS.items())
@@ -235,3 +247,15 @@ def search_text(kind: str | None, value: object) -> str:
             return ""
         return " ".join(item for item in items if isinstance(item, str)).casefold()
     return ""
+
+
+def register_functions(connection: sqlite3.Connection) -> None:
+    """Define ``forze_search_text`` on ``connection`` unless it is defined already.
+
+    Defining it again could fail while another statement of the connection is running.
+    """
+    defined = connection.execute(
+        "SELECT 1 FROM pragma_function_list WHERE name = 'forze_search_text'"
+    ).fetchall()
+    if not defined:
+        connection.create_function("forze_search_text", 2, search_text, deterministic=True)

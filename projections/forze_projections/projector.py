@@ -176,7 +176,7 @@ class Projector:
         name = projection.name
         self._errors.pop(name, None)
         self._states[name] = ProjectionState.CATCHING_UP
-        attempts = 0
+        attempts, failed_after = 0, -1
         try:
             while True:
                 try:
@@ -184,6 +184,11 @@ class Projector:
                     self._states[name] = ProjectionState.STOPPED
                     return
                 except ProjectionFailed as failure:
+                    # Retries are counted per failing batch: progress since the last failure
+                    # (a later checkpoint) starts a new count.
+                    checkpoint = await self.backend.checkpoints.load(projection.checkpoint_name)
+                    if checkpoint != failed_after:
+                        attempts, failed_after = 0, checkpoint
                     attempts += 1
                     if self.policy.on_error == "retry" and attempts <= self.policy.retries:
                         delay = min(
@@ -233,7 +238,7 @@ class Projector:
             if not follow:
                 return
             self._states[name] = ProjectionState.LIVE
-            await self._wait_for_events(position, projection)
+            await self._wait_for_events(position)
 
     async def _apply(
         self, projection: Projection, page: Sequence[RecordedEvent], scanned: int, go_live: bool
@@ -258,8 +263,10 @@ class Projector:
             if go_live:
                 await self.backend.set_live(projection.name, projection.version)
 
-    async def _wait_for_events(self, position: int, projection: Projection) -> None:
-        feed = self.events.subscribe(after=position, event_types=projection.event_types)
+    async def _wait_for_events(self, position: int) -> None:
+        # Woken by events of any type, so that events the projection does not handle still
+        # move its checkpoint (and lag) to the head.
+        feed = self.events.subscribe(after=position)
         arrival = asyncio.ensure_future(anext(feed))
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
