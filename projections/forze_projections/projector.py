@@ -246,7 +246,12 @@ class Projector:
         writer = self.backend.writer(projection.name, projection.version)
         skip = self.policy.on_error == "skip"
         async with self.backend.unit():
+            # Re-read inside the unit: events another writer of this checkpoint (an inline
+            # hook, a second projector process) applied since the page was read are skipped.
+            done = await self.backend.checkpoints.load(projection.checkpoint_name)
             for event in page:
+                if event.position <= done:
+                    continue
                 try:
                     if skip:
                         async with self.backend.savepoint():
