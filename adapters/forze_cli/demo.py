@@ -46,7 +46,13 @@ from forze_examples.bank import (
     Withdraw,
 )
 from forze_mock import MockDepsModule
-from forze_projections import PROJECTION_BACKEND, ProjectionProgress, Projector
+from forze_projections import (
+    PROJECTION_BACKEND,
+    ProjectionProgress,
+    Projector,
+    SQLiteProjectionBackend,
+    projection_module,
+)
 
 __all__ = ["DemoConfig", "DemoReport", "run_demo"]
 
@@ -86,9 +92,11 @@ async def run_demo(config: DemoConfig, out: TextIO) -> DemoReport:
         sqlite_store = SQLiteEventStore(database)
         store = YieldingEventStore(sqlite_store)
         real = event_store_module(store, snapshots=SQLiteSnapshotStore(database))
+        projections = projection_module(SQLiteProjectionBackend(database))
         middleware = [retry_on_conflict(attempts=20), _count_conflicts(report)]
         async with build_runtime(
             real,
+            projections,
             MockDepsModule(),
             usecases=(OPEN_ACCOUNT, DEPOSIT, WITHDRAW, TRANSFER),
             middleware=middleware,

@@ -1,6 +1,7 @@
 """The read side of forze: projections, the projector, read-model and checkpoint stores."""
 
 from forze_projections.backend import ProjectionBackend
+from forze_projections.buffered import BufferedReadModelStores
 from forze_projections.errors import ProjectionFailed, ProjectionFailure
 from forze_projections.inline import add_inline_projection
 from forze_projections.keys import PROJECTION_BACKEND
@@ -10,6 +11,7 @@ from forze_projections.memory import (
     InMemoryReadModelStores,
 )
 from forze_projections.memory_backend import InMemoryProjectionBackend, ReadModelOwners
+from forze_projections.module import projection_module
 from forze_projections.projection import Projection, ProjectionHandler
 from forze_projections.projector import STOP_ON_ERROR, ProgressCallback, Projector
 from forze_projections.sqlite_backend import SQLiteProjectionBackend, table_of
@@ -49,4 +51,6 @@ __all__ = [
     "SQLiteReadModelStores",
     "add_inline_projection",
     "table_of",
+    "projection_module",
+    "BufferedReadModelStores",
 ]

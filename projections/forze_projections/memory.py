@@ -179,6 +179,24 @@ class InMemoryReadModelStore(Generic[M]):
         self._documents[key] = patched
         return self._load(patched)
 
+    async def upsert_many(self, documents: Sequence[M]) -> None:
+        """Insert or replace every document; nothing is written if one is bad."""
+        validated = []
+        for document in documents:
+            try:
+                data = document.model_dump(mode="json", warnings=False)
+            except PydanticSerializationError as error:
+                raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
+            validated.append(self._validated(data))
+        for document_data in validated:
+            self._remember(self._key_of(document_data))
+            self._documents[self._key_of(document_data)] = document_data
+
+    async def delete_many(self, keys: Collection[str]) -> None:
+        """Delete every document of ``keys`` that exists."""
+        for key in keys:
+            await self.delete(key)
+
     async def delete(self, key: str) -> bool:
         """Delete the document; ``True`` when one existed."""
         self._remember(key)

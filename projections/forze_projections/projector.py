@@ -13,6 +13,7 @@ from types import TracebackType
 from forze.contracts import EventStore, RecordedEvent
 from forze.domain.errors import InvalidInputError
 from forze_projections.backend import ProjectionBackend
+from forze_projections.buffered import BufferedReadModelStores
 from forze_projections.errors import ProjectionFailed, ProjectionFailure
 from forze_projections.projection import Projection
 from forze_projections.status import (
@@ -243,8 +244,11 @@ class Projector:
     async def _apply(
         self, projection: Projection, page: Sequence[RecordedEvent], scanned: int, go_live: bool
     ) -> None:
-        writer = self.backend.writer(projection.name, projection.version)
         skip = self.policy.on_error == "skip"
+        direct = self.backend.writer(projection.name, projection.version)
+        # Batched writes, except where a savepoint must undo exactly one event's writes.
+        buffered = None if skip else BufferedReadModelStores(direct)
+        writer = direct if buffered is None else buffered
         async with self.backend.unit():
             # Re-read inside the unit: events another writer of this checkpoint (an inline
             # hook, a second projector process) applied since the page was read are skipped.
@@ -264,6 +268,8 @@ class Projector:
                         raise failure from error
                     log.warning("%s; skipped", failure)
                     await self.backend.record_failure(_failure_record(failure))
+            if buffered is not None:
+                await buffered.flush()
             await self.backend.checkpoints.save(projection.checkpoint_name, scanned)
             if go_live:
                 await self.backend.set_live(projection.name, projection.version)

@@ -155,6 +155,35 @@ class SQLiteReadModelStore(Generic[M]):
                 text,
             )
 
+    async def upsert_many(self, documents: Sequence[M]) -> None:
+        """Insert or replace every document in one statement; nothing is written if one is bad."""
+        rows = []
+        for document in documents:
+            try:
+                data = document.model_dump(mode="json", warnings=False)
+            except PydanticSerializationError as error:
+                raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
+            _, key, text = self._validated(data)
+            rows.append((key, text))
+        async with self.db.transaction() as connection:
+            sql = (
+                f"INSERT INTO {self._quoted} (key, doc) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+            )
+            try:
+                connection.executemany(sql, rows)
+            except sqlite3.OperationalError as error:
+                if not _missing_table(error):
+                    raise
+                self.ensure_table()
+                connection.executemany(sql, rows)
+
+    async def delete_many(self, keys: Collection[str]) -> None:
+        """Delete every document of ``keys`` that exists."""
+        async with self.db.transaction() as connection:
+            for key in keys:
+                self._write(connection, f"DELETE FROM {self._quoted} WHERE key = ?", key)
+
     async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
         """Merge ``changes`` into the document ``key``, validate it, store it and return it."""
         unknown = sorted(set(changes) - set(self.spec.model.model_fields))

@@ -12,7 +12,12 @@ from forze_examples.bank.events import (
     TransferReceived,
     TransferSent,
 )
-from forze_examples.bank.read_model import BALANCES, BALANCES_PROJECTION, AccountBalance
+from forze_examples.bank.read_model import (
+    BALANCES,
+    BALANCES_PROJECTION,
+    PROJECTIONS,
+    AccountBalance,
+)
 from forze_examples.bank.usecases import (
     DEPOSIT,
     GET_BALANCE,
@@ -33,6 +38,7 @@ __all__ = [
     "DEPOSIT",
     "GET_BALANCE",
     "OPEN_ACCOUNT",
+    "PROJECTIONS",
     "TRANSFER",
     "WITHDRAW",
     "Account",

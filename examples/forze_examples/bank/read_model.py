@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from forze import ReadModelSpec, ReadModelStores, RecordedEvent
 from forze_projections import Projection, ProjectionHandler
 
-__all__ = ["BALANCES", "BALANCES_PROJECTION", "AccountBalance"]
+__all__ = ["BALANCES", "BALANCES_PROJECTION", "PROJECTIONS", "AccountBalance"]
 
 
 class AccountBalance(BaseModel):
@@ -73,3 +73,6 @@ BALANCES_PROJECTION = Projection(
     read_models=(BALANCES,),
 )
 """Balances per account; handles the five account event types."""
+
+PROJECTIONS = (BALANCES_PROJECTION,)
+"""Every projection of the bank (what ``forze projections ...`` runs by default)."""
