@@ -145,3 +145,50 @@ async def test_feed_tail_follows_new_events_until_the_count(tmp_path: Path) -> N
         await asyncio.wait_for(tail, 5)
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(r["stream_id"], r["data"]["n"]) for r in records] == [("order-1", 2), ("order-2", 3)]
+
+
+def _status_row(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["PROJECTION", "VERSION", "LIVE"]
+    return lines[1].split()
+
+
+def test_projections_status_reset_and_rebuild_manage_the_demo_read_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bank.sqlite"
+    assert main(["demo", "--db", str(path), "--accounts", "5", "--commands", "60"]) == 0
+    capsys.readouterr()
+    db = ["--db", str(path)]
+    assert main(["projections", "status", *db]) == 0
+    name, version, live, checkpoint, head, lag, *_ = _status_row(capsys)
+    assert (name, version, live, lag) == ("account_balances", "v1", "v1", "0")
+    assert checkpoint == head
+    assert main(["projections", "reset", "account_balances", *db]) == 0
+    assert "checkpoint 0" in capsys.readouterr().out
+    assert main(["projections", "status", *db]) == 0
+    row = _status_row(capsys)
+    assert (row[3], row[5]) == ("0", head)
+    assert main(["projections", "rebuild", "account_balances", *db]) == 0
+    assert f"to position {head}" in capsys.readouterr().out
+    assert main(["projections", "status", *db]) == 0
+    assert _status_row(capsys)[3] == head
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["projections", "rebuild", "nope"], "no projection named 'nope'"),
+        (["projections", "status", "--projections", "bad"], "must look like"),
+        (["projections", "status", "--projections", "forze_examples.bank:ACCOUNTS"], "not a"),
+    ],
+    ids=["unknown-projection", "malformed-reference", "not-projections"],
+)
+def test_projection_commands_reject_bad_input_in_one_line(
+    demo_db: Path, arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main([*arguments, "--db", str(demo_db)]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1

@@ -2,12 +2,27 @@
 
 from forze_cli.demo import DemoConfig, DemoReport, run_demo
 from forze_cli.feed import format_event, tail_feed
-from forze_cli.inspect_store import list_streams, open_existing, show_stream
+from forze_cli.inspect_store import (
+    list_streams,
+    open_existing,
+    require_store_file,
+    show_stream,
+)
 from forze_cli.latency import YieldingEventStore
 from forze_cli.main import build_parser, main
 from forze_cli.progress import ProgressBar
+from forze_cli.projections_cmd import (
+    DEFAULT_PROJECTIONS,
+    load_projections,
+    open_projector,
+    projections_command,
+)
 
 __all__ = [
+    "DEFAULT_PROJECTIONS",
+    "load_projections",
+    "open_projector",
+    "projections_command",
     "DemoConfig",
     "DemoReport",
     "ProgressBar",
@@ -18,6 +33,7 @@ __all__ = [
     "list_streams",
     "open_existing",
     "show_stream",
+    "require_store_file",
     "main",
     "run_demo",
 ]

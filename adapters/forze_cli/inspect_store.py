@@ -9,13 +9,18 @@ from typing import TextIO
 from forze.domain.errors import InvalidInputError
 from forze_eventstore import SQLiteEventStore
 
-__all__ = ["list_streams", "open_existing", "show_stream"]
+__all__ = ["list_streams", "open_existing", "require_store_file", "show_stream"]
+
+
+def require_store_file(path: Path) -> None:
+    """Refuse a path that is not an existing file (inspection never creates one)."""
+    if not path.is_file():
+        raise InvalidInputError(f"no event store at {str(path)!r} (run 'forze demo' first?)")
 
 
 def open_existing(path: Path) -> SQLiteEventStore:
-    """Open a store that must already exist (inspection never creates a file)."""
-    if not path.is_file():
-        raise InvalidInputError(f"no event store at {str(path)!r} (run 'forze demo' first?)")
+    """Open a store that must already exist."""
+    require_store_file(path)
     return SQLiteEventStore(path)
 
 

@@ -13,6 +13,7 @@ from forze.domain.errors import ForzeError
 from forze_cli.demo import DemoConfig, run_demo
 from forze_cli.feed import tail_feed
 from forze_cli.inspect_store import list_streams, show_stream
+from forze_cli.projections_cmd import DEFAULT_PROJECTIONS, projections_command
 
 __all__ = ["build_parser", "main"]
 
@@ -85,6 +86,27 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--type", action="append", dest="types", help="only this event type")
     tail.add_argument("--category", action="append", dest="categories", help="only this category")
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
+    projections = commands.add_parser("projections", help="status, rebuild or reset projections")
+    projection_actions = projections.add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    projection_actions.required = True
+    for action, text in (
+        ("status", "checkpoint, lag and state of every projection"),
+        ("rebuild", "rebuild one projection from the start of the feed"),
+        ("reset", "forget one projection's checkpoint and documents"),
+    ):
+        sub = projection_actions.add_parser(action, help=text)
+        if action != "status":
+            sub.add_argument("name", metavar="NAME", help="the projection's name")
+        sub.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
+        sub.add_argument(
+            "--projections",
+            default=DEFAULT_PROJECTIONS,
+            help="module:NAME of a Projection or a sequence of them",
+        )
+        if action == "rebuild":
+            sub.add_argument("--progress", action="store_true", help="draw the bar off a TTY")
     return parser
 
 
@@ -107,6 +129,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(
                 list_streams(
                     arguments.db, sys.stdout, category=arguments.category, limit=arguments.limit
+                )
+            )
+            return 0
+        if arguments.command == "projections":
+            asyncio.run(
+                projections_command(
+                    arguments.action,
+                    arguments.db,
+                    arguments.projections,
+                    sys.stdout,
+                    name=getattr(arguments, "name", None),
+                    progress=getattr(arguments, "progress", False),
                 )
             )
             return 0
