@@ -40,6 +40,7 @@ test: lint typecheck contracts services pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/eventstore.py
+	$(BIN)/python benchmarks/projections.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build dist
