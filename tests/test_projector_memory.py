@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from forze.contracts import EventStore
 from forze_eventstore import InMemoryEventStore
 from forze_projections import InMemoryProjectionBackend, ProjectionBackend
-from forze_projections.projector_testing import ProjectorContract
+from forze_projections.testing import ProjectorContract
 
 
 class TestInMemoryProjectionBackend(ProjectorContract):

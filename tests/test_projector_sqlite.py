@@ -10,7 +10,7 @@ from pathlib import Path
 from forze.contracts import EventStore
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
 from forze_projections import ProjectionBackend, SQLiteProjectionBackend
-from forze_projections.projector_testing import ProjectorContract
+from forze_projections.testing import ProjectorContract
 
 
 class TestSQLiteProjectionBackendInMemory(ProjectorContract):

@@ -15,7 +15,7 @@ __all__ = ["ProjectionBackend"]
 class ProjectionBackend(Protocol):
     """Storage for projections: versioned read models, checkpoints and atomic units of work.
 
-    Guarantees every backend keeps (``forze_projections.projector_testing.ProjectorContract``):
+    Guarantees every backend keeps (``forze_projections.testing.ProjectorContract``):
 
     - ``unit()`` is atomic: read-model writes and checkpoint saves made inside it by the
       calling task all persist or, when the block raises, none do (SQL transactions; an undo

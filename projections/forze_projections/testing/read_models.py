@@ -1,4 +1,4 @@
-"""Contract suites for :class:`CheckpointStore` and :class:`ReadModelStore` adapters.
+"""The read-model store contract (:class:`ReadModelStore` adapters).
 
 An adapter's test module subclasses a suite as ``Test<Adapter>`` and implements its factory.
 The read-model suite pins the query semantics every adapter shares: null sorts before every
@@ -9,9 +9,7 @@ field breaks ties, ascending; a cursor resumes strictly after the last item of i
 
 from __future__ import annotations
 
-import asyncio
 import operator
-import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, get_args
@@ -22,7 +20,6 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 from forze.contracts import (
-    CheckpointStore,
     Filter,
     FilterOp,
     Query,
@@ -32,58 +29,7 @@ from forze.contracts import (
 )
 from forze.domain.errors import InvalidInputError, NotFoundError
 
-__all__ = ["BOOKS", "Book", "CheckpointStoreContract", "ReadModelStoreContract"]
-
-
-class CheckpointStoreContract(ABC):
-    """Behaviour every :class:`forze.contracts.CheckpointStore` adapter has."""
-
-    @abstractmethod
-    def make_checkpoints(self) -> CheckpointStore:
-        """A new checkpoint store in which no consumer has a checkpoint."""
-
-    @pytest.fixture
-    def checkpoints(self) -> CheckpointStore:
-        """The checkpoint store under test."""
-        return self.make_checkpoints()
-
-    async def test_a_consumer_that_never_ran_starts_at_zero(
-        self, checkpoints: CheckpointStore
-    ) -> None:
-        assert await checkpoints.load("orders_projection") == 0
-
-    async def test_a_saved_checkpoint_is_loaded_back(self, checkpoints: CheckpointStore) -> None:
-        await checkpoints.save("orders_projection", 42)
-        assert await checkpoints.load("orders_projection") == 42
-
-    async def test_a_saved_checkpoint_never_moves_backwards(
-        self, checkpoints: CheckpointStore
-    ) -> None:
-        await checkpoints.save("relay", 10)
-        await checkpoints.save("relay", 7)
-        assert await checkpoints.load("relay") == 10
-
-    async def test_concurrent_saves_keep_the_highest_position(
-        self, checkpoints: CheckpointStore
-    ) -> None:
-        positions = random.Random(7).sample(range(1, 101), 100)
-        await asyncio.gather(*(checkpoints.save("relay", p) for p in positions))
-        assert await checkpoints.load("relay") == 100
-
-    async def test_reset_makes_a_consumer_start_from_the_beginning(
-        self, checkpoints: CheckpointStore
-    ) -> None:
-        await checkpoints.save("relay", 10)
-        await checkpoints.reset("relay")
-        assert await checkpoints.load("relay") == 0
-        await checkpoints.save("relay", 3)
-        assert await checkpoints.load("relay") == 3
-
-    async def test_consumers_are_independent(self, checkpoints: CheckpointStore) -> None:
-        await checkpoints.save("a", 5)
-        await checkpoints.save("b", 9)
-        await checkpoints.reset("b")
-        assert await checkpoints.load("a") == 5
+__all__ = ["BOOKS", "Book", "ReadModelStoreContract"]
 
 
 class Book(BaseModel):

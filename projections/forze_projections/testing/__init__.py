@@ -1,0 +1,51 @@
+"""Contract suites every read-side adapter runs (they import pytest and hypothesis).
+
+- ``CheckpointStoreContract``: implement ``make_checkpoints``.
+- ``ReadModelStoreContract``: implement ``make_store(spec)``; the suite stores ``Book``s.
+- ``ProjectorContract``: implement ``open_backend``, an async context manager giving a fresh,
+  empty event store and projection backend (they may share one database; each call must give
+  new, empty ones, as the kill test opens a second pair)::
+
+      class TestMyBackend(ProjectorContract):
+          @asynccontextmanager
+          async def open_backend(self) -> AsyncIterator[tuple[EventStore, ProjectionBackend]]:
+              async with my_database() as db:
+                  yield MyEventStore(db, poll_interval=0.02), MyProjectionBackend(db)
+
+  Use a short subscription poll interval: the live cases wait for the projector to notice new
+  events. The projector suite's handlers are not idempotent, so an event applied twice shows.
+"""
+
+from forze_projections.testing.checkpoints import CheckpointStoreContract
+from forze_projections.testing.projector import ProjectorContract
+from forze_projections.testing.projector_support import (
+    HISTORY,
+    MIRROR,
+    TALLIES,
+    Flaky,
+    Pause,
+    Tally,
+    append,
+    documents,
+    fold,
+    tallies,
+)
+from forze_projections.testing.read_models import BOOKS, Book, ReadModelStoreContract
+
+__all__ = [
+    "BOOKS",
+    "HISTORY",
+    "MIRROR",
+    "TALLIES",
+    "Book",
+    "CheckpointStoreContract",
+    "Flaky",
+    "Pause",
+    "ProjectorContract",
+    "ReadModelStoreContract",
+    "Tally",
+    "append",
+    "documents",
+    "fold",
+    "tallies",
+]
