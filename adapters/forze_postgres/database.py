@@ -1,0 +1,157 @@
+"""``PostgresDatabase``: a pool, schema migrations, and transactions owned by asyncio tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+
+from forze.domain.errors import InvalidInputError
+from forze_postgres._driver import Connection, asyncpg
+from forze_postgres.errors import translated
+
+__all__ = ["PostgresDatabase"]
+
+_MIGRATION_LOCK = 0x666F727A65  # "forze": serialises migrations of every schema
+
+
+class PostgresDatabase:
+    """An asyncpg pool and the schema forze's tables live in.
+
+    ``schema`` isolates one application (or one tenant, with schema-per-tenant tenancy): every
+    table forze creates is qualified with it. A task's ``transaction()`` pins one pooled
+    connection; the same task's stores join it (a projector's batch commits its read-model
+    writes with its checkpoint), while other tasks use other connections concurrently.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, schema: str = "public", owns_pool: bool = False):
+        if not schema.isidentifier():
+            raise InvalidInputError(f"schema {schema!r} must be an identifier")
+        self.pool = pool
+        self.schema = schema
+        self._owns_pool = owns_pool
+        self._pinned: dict[asyncio.Task[Any], Connection] = {}
+
+    @classmethod
+    async def connect(
+        cls, dsn: str, *, schema: str = "public", min_size: int = 1, max_size: int = 10
+    ) -> PostgresDatabase:
+        """Open a pool to ``dsn``; :meth:`close` closes it."""
+        with translated(f"cannot connect to PostgreSQL at {_safe(dsn)}"):
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        return cls(pool, schema=schema, owns_pool=True)
+
+    def table(self, name: str) -> str:
+        """The schema-qualified, quoted name of a forze table."""
+        return f'"{self.schema}"."{name}"'
+
+    async def migrate(self, component: str, steps: Sequence[str]) -> int:
+        """Create the schema and apply ``component``'s SQL steps not applied yet.
+
+        Steps may use ``{schema}`` for the quoted schema name. Concurrent callers (several
+        processes starting at once) are serialised by an advisory lock.
+        """
+        quoted = f'"{self.schema}"'
+        async with self.transaction() as connection:
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+            await connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {quoted}.forze_migrations ("
+                " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            current = await connection.fetchval(
+                f"SELECT version FROM {quoted}.forze_migrations WHERE component = $1", component
+            )
+            current = current or 0
+            for step in steps[current:]:
+                await connection.execute(step.format(schema=quoted))
+            if len(steps) > current:
+                await connection.execute(
+                    f"INSERT INTO {quoted}.forze_migrations (component, version) VALUES ($1, $2)"
+                    " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                    component,
+                    len(steps),
+                )
+            return max(current, len(steps))
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """The calling task's transaction connection, or a pooled one for this block."""
+        pinned = self._pinned.get(_task())
+        if pinned is not None:
+            yield pinned
+            return
+        with translated("cannot reach PostgreSQL"):
+            connection = await self.pool.acquire()
+        try:
+            yield connection
+        finally:
+            await self.pool.release(connection)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A transaction pinned to the calling task; nested calls by that task join it."""
+        task = _task()
+        pinned = self._pinned.get(task)
+        if pinned is not None:
+            yield pinned
+            return
+        with translated("cannot reach PostgreSQL"):
+            connection = await self.pool.acquire()
+        try:
+            with translated("PostgreSQL transaction"):
+                transaction = connection.transaction()
+                await transaction.start()
+            self._pinned[task] = connection
+            try:
+                yield connection
+            except BaseException:
+                self._pinned.pop(task, None)
+                if not connection.is_closed():
+                    await transaction.rollback()
+                raise
+            self._pinned.pop(task, None)
+            with translated("PostgreSQL commit"):
+                await transaction.commit()
+        finally:
+            self._pinned.pop(task, None)
+            await self.pool.release(connection)
+
+    def in_transaction(self) -> bool:
+        """Whether the calling task holds a transaction of this database."""
+        return _task() in self._pinned
+
+    async def close(self) -> None:
+        """Close the pool if this object opened it."""
+        if self._owns_pool:
+            await self.pool.close()
+
+    async def __aenter__(self) -> PostgresDatabase:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _task() -> asyncio.Task[Any]:
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("forze_postgres must be used from an asyncio task")
+    return task
+
+
+def _safe(dsn: str) -> str:
+    """The DSN without its password, for messages."""
+    head, at, tail = dsn.rpartition("@")
+    if not at:
+        return dsn
+    scheme, _, credentials = head.partition("://")
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}@{tail}"

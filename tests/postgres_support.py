@@ -1,0 +1,63 @@
+"""A throwaway PostgreSQL database per test session, and a fresh schema per store.
+
+Tests read ``FORZE_TEST_POSTGRES_DSN`` (an administrative DSN; default: the local server) and
+create ``forze_test_<pid>_<random>`` from it, dropped when the session ends. ``make test``
+starts the server first (``.ci/ensure-services.sh``); a missing server is an error, not a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from forze_postgres import PostgresDatabase
+
+ADMIN_DSN = os.environ.get(
+    "FORZE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def with_database(dsn: str, name: str) -> str:
+    """``dsn`` pointing at database ``name``."""
+    base, _, query = dsn.partition("?")
+    root = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
+    return f"{root}/{name}" + (f"?{query}" if query else "")
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def create_test_database() -> str:
+    """Create a new, empty database; return its DSN."""
+    name = f"forze_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    return with_database(ADMIN_DSN, name)
+
+
+def drop_test_database(dsn: str) -> None:
+    """Drop a database made by :func:`create_test_database`."""
+    name = dsn.partition("?")[0].rsplit("/", 1)[1]
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@asynccontextmanager
+async def fresh_schema(dsn: str, *, max_size: int = 10) -> AsyncIterator[PostgresDatabase]:
+    """A pool on ``dsn`` whose forze tables live in a new schema, dropped afterwards."""
+    schema = f"s_{uuid.uuid4().hex[:12]}"
+    database = await PostgresDatabase.connect(dsn, schema=schema, max_size=max_size)
+    try:
+        yield database
+    finally:
+        async with database.connection() as connection:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await database.close()
