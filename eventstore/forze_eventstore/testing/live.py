@@ -22,16 +22,17 @@ class LiveContract(StoreFactory):
         await store.append("s-1", new_events(3))
         feed = store.subscribe()
         history = await collect(feed, 3)
-        assert [e.position for e in history] == [1, 2, 3]
+        assert history == list(await store.read_all())
         await store.append("s-2", new_events(2))
         live = await collect(feed, 2, seconds=3)
-        assert [e.position for e in live] == [4, 5]
+        assert live == list(await store.read_all())[3:]
         await feed.aclose()
 
     async def test_a_subscription_starts_after_the_given_position(self, store: EventStore) -> None:
         await store.append("s-1", new_events(5))
-        feed = store.subscribe(after=3)
-        assert [e.position for e in await collect(feed, 2)] == [4, 5]
+        stored = list(await store.read_all())
+        feed = store.subscribe(after=stored[2].position)
+        assert await collect(feed, 2) == stored[3:]
         await feed.aclose()
 
     async def test_a_subscription_filters_by_type_and_category(self, store: EventStore) -> None:
@@ -79,7 +80,8 @@ class LiveContract(StoreFactory):
         assert len(expected) == total
         for events in seen:
             assert [e.event_id for e in events] == expected
-            assert [e.position for e in events] == list(range(1, total + 1))
+            positions = [e.position for e in events]
+            assert positions == sorted(set(positions))
         for feed in feeds:
             await feed.aclose()
 

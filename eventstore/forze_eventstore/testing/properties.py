@@ -17,12 +17,15 @@ from forze_eventstore.testing.helpers import new_events
 
 __all__ = ["PropertyContract"]
 
+# NUL cannot be stored by every backend (PostgreSQL JSONB refuses it); the appends contract
+# checks that such data either round-trips or is refused with nothing written.
+_TEXT = st.characters(exclude_characters="\x00")
 _json_scalars = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**53), max_value=2**53)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
+    | st.text(_TEXT, max_size=20)
 )
 json_values = st.recursive(
     _json_scalars,
@@ -31,7 +34,7 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
-json_objects = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
+json_objects = st.dictionaries(st.text(_TEXT, max_size=8), json_values, max_size=5)
 
 # Each adapter's test class runs these inherited methods: "differing executors" is the design.
 _SETTINGS = {
@@ -134,8 +137,9 @@ async def _check_log(
     rejected: list[list[NewEvent]],
 ) -> None:
     log = list(await store.read_all())
-    assert [e.position for e in log] == list(range(1, len(log) + 1))
-    assert await store.head_position() == len(log)
+    positions = [e.position for e in log]
+    assert positions == sorted(set(positions))
+    assert await store.head_position() == (positions[-1] if positions else 0)
     by_id = {e.event_id: e for e in log}
     assert len(by_id) == len(log)
     assert len(log) == sum(len(batch) for batch, _, _ in accepted)

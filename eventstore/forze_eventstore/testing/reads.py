@@ -54,34 +54,41 @@ class ReadContract(StoreFactory):
         assert await store.stream_version("a-10") == 3
         assert {e.stream_id for e in await store.read_stream("a-1")} == {"a-1"}
 
-    async def test_the_feed_orders_every_event_by_gap_free_positions(
+    async def test_the_feed_orders_every_event_by_increasing_positions(
         self, store: EventStore
     ) -> None:
         await store.append("a-1", new_events(2))
         await store.append("b-1", new_events(3))
         await store.append("a-1", new_events(1))
         feed = await store.read_all()
-        assert [e.position for e in feed] == [1, 2, 3, 4, 5, 6]
+        positions = [e.position for e in feed]
+        assert positions == sorted(set(positions))
+        assert positions[0] >= 1
         assert [e.stream_id for e in feed] == ["a-1", "a-1", "b-1", "b-1", "b-1", "a-1"]
-        assert await store.head_position() == 6
+        assert await store.head_position() == positions[-1]
 
     async def test_the_feed_pages_after_a_position(self, store: EventStore) -> None:
         await store.append("a-1", new_events(10))
-        page = await store.read_all(after=3, limit=4)
-        assert [e.position for e in page] == [4, 5, 6, 7]
-        assert list(await store.read_all(after=10)) == []
+        feed = await store.read_all()
+        page = await store.read_all(after=feed[2].position, limit=4)
+        assert page == feed[3:7]
+        assert list(await store.read_all(after=feed[-1].position)) == []
 
     async def test_the_feed_filters_by_event_type_and_category(self, store: EventStore) -> None:
         await store.append("order-1", [new_event("Placed"), new_event("Paid")])
         await store.append("customer-1", [new_event("Registered"), new_event("Paid")])
         await store.append("order-2", [new_event("Placed")])
+        feed = await store.read_all()
         paid = await store.read_all(event_types=["Paid"])
-        assert [(e.stream_id, e.position) for e in paid] == [("order-1", 2), ("customer-1", 4)]
+        assert paid == [feed[1], feed[3]]
         orders = await store.read_all(categories={"order"})
-        assert [e.position for e in orders] == [1, 2, 5]
-        both = await store.read_all(event_types=("Placed",), categories=("order",), after=1)
-        assert [e.position for e in both] == [5]
-        assert [e.position for e in await store.read_all(categories=["order"], limit=2)] == [1, 2]
+        assert orders == [feed[0], feed[1], feed[4]]
+        after_first = feed[0].position
+        both = await store.read_all(
+            event_types=("Placed",), categories=("order",), after=after_first
+        )
+        assert both == [feed[4]]
+        assert await store.read_all(categories=["order"], limit=2) == feed[:2]
         assert list(await store.read_all(event_types=[])) == []
 
     async def test_the_category_is_the_part_before_the_first_dash(self, store: EventStore) -> None:
