@@ -41,3 +41,31 @@ def test_eventstore_benchmark_reports_every_scenario_and_implementation() -> Non
             assert math.isfinite(rate), (scenario, implementation, rate)
             assert rate > 0, (scenario, implementation, rate)
     assert "eventsourcing-sqlite" in completed.stdout  # the table came before the JSON line
+
+
+PROJECTIONS_SCRIPT = SCRIPT.parent / "projections.py"
+
+
+def test_projections_benchmark_reports_forze_and_naive_rebuild() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(PROJECTIONS_SCRIPT), "--events", "300", "--json"],
+        cwd=PROJECTIONS_SCRIPT.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+
+    lines = completed.stdout.strip().splitlines()
+    assert lines, "the benchmark printed nothing"
+    report = json.loads(lines[-1])
+    assert isinstance(report, dict)
+    assert {scenario: set(rates) for scenario, rates in report.items()} == {
+        "rebuild": {"forze", "naive"}
+    }
+    for implementation, rate in report["rebuild"].items():
+        assert isinstance(rate, int | float), (implementation, rate)
+        assert math.isfinite(rate), (implementation, rate)
+        assert rate > 0, (implementation, rate)
+    assert "synchronous=NORMAL" in completed.stdout  # the table and its notes came first

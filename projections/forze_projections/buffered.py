@@ -13,6 +13,7 @@ from forze.domain.errors import InvalidInputError, NotFoundError
 __all__ = ["BufferedReadModelStores"]
 
 M = TypeVar("M", bound=BaseModel)
+Document = dict[str, Any]
 
 
 class BufferedReadModelStores:
@@ -21,9 +22,10 @@ class BufferedReadModelStores:
     Reads of documents written earlier in the batch come from the buffer; writes are kept
     (validated) until :meth:`flush`, which the projector calls inside the unit of work before
     it saves the checkpoint, so atomicity is unchanged. Queries (``find``, ``count``,
-    ``search``, ``get_many``) flush first, so they see every earlier write. A store with
-    ``upsert_many(documents)`` and ``delete_many(keys)`` (the SQLite and in-memory ones) is
-    flushed in bulk; any other store one call per document.
+    ``search``, ``get_many``) flush first, so they see every earlier write. Documents are kept
+    validated, as JSON-mode dicts; a store with ``write_documents(documents)`` (trusted,
+    already validated) and ``delete_many(keys)`` is flushed in bulk, any other store one call
+    per document.
     """
 
     def __init__(self, stores: ReadModelStores) -> None:
@@ -49,46 +51,50 @@ class _BufferedStore(Generic[M]):
     def __init__(self, spec: ReadModelSpec[M], store: ReadModelStore[M]) -> None:
         self.spec = spec
         self._store = store
-        self._pending: dict[str, M | None] = {}
-        self._seen: dict[str, M | None] = {}
+        self._pending: dict[str, Document | None] = {}
+        self._seen: dict[str, Document | None] = {}
 
-    def _validated(self, data: Mapping[str, Any]) -> M:
+    def _validated(self, data: Mapping[str, Any]) -> tuple[M, Document]:
         try:
             model = self.spec.model.model_validate(data)
         except ValidationError as error:
             raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
-        if getattr(model, self.spec.key) is None:
+        document = model.model_dump(mode="json")
+        if document[self.spec.key] is None:
             raise InvalidInputError(f"{self.spec.name}: key field {self.spec.key!r} is null")
-        return model
+        return model, document
+
+    async def _document(self, key: str) -> Document | None:
+        if key in self._pending:
+            return self._pending[key]
+        if key not in self._seen:
+            found = await self._store.get(key)
+            self._seen[key] = None if found is None else found.model_dump(mode="json")
+        return self._seen[key]
 
     async def get(self, key: str) -> M | None:
-        if key in self._pending:
-            found = self._pending[key]
-        elif key in self._seen:
-            found = self._seen[key]
-        else:
-            found = self._seen[key] = await self._store.get(key)
-        return None if found is None else found.model_copy()
+        document = await self._document(key)
+        return None if document is None else self.spec.model.model_validate(document)
 
     async def upsert(self, document: M) -> None:
-        model = self._validated(document.model_dump(mode="json", warnings=False))
-        self._pending[str(getattr(model, self.spec.key))] = model
+        _, data = self._validated(document.model_dump(mode="json", warnings=False))
+        self._pending[str(data[self.spec.key])] = data
 
     async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
         unknown = sorted(set(changes) - set(self.spec.model.model_fields))
         if unknown:
             raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
-        current = await self.get(key)
+        current = await self._document(key)
         if current is None:
             raise NotFoundError(f"{self.spec.name} document {key!r} does not exist")
-        model = self._validated({**current.model_dump(mode="json"), **changes})
-        if str(getattr(model, self.spec.key)) != key:
+        model, data = self._validated({**current, **changes})
+        if str(data[self.spec.key]) != key:
             raise InvalidInputError(f"{self.spec.name}: patch cannot change the key of {key!r}")
-        self._pending[key] = model
-        return model.model_copy()
+        self._pending[key] = data
+        return model
 
     async def delete(self, key: str) -> bool:
-        existed = await self.get(key) is not None
+        existed = await self._document(key) is not None
         self._pending[key] = _DELETED
         return existed
 
@@ -113,15 +119,15 @@ class _BufferedStore(Generic[M]):
             return
         pending, self._pending = self._pending, {}
         self._seen.update(pending)
-        upserts = [model for model in pending.values() if model is not None]
-        deletes = [key for key, model in pending.items() if model is None]
+        documents = [document for document in pending.values() if document is not None]
+        deletes = [key for key, document in pending.items() if document is None]
         store: Any = self._store
-        if upserts:
-            if hasattr(store, "upsert_many"):
-                await store.upsert_many(upserts)
+        if documents:
+            if hasattr(store, "write_documents"):
+                await store.write_documents(documents)
             else:
-                for model in upserts:
-                    await self._store.upsert(model)
+                for document in documents:
+                    await self._store.upsert(self.spec.model.model_validate(document))
         if deletes:
             if hasattr(store, "delete_many"):
                 await store.delete_many(deletes)

@@ -192,6 +192,13 @@ class InMemoryReadModelStore(Generic[M]):
             self._remember(self._key_of(document_data))
             self._documents[self._key_of(document_data)] = document_data
 
+    async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> None:
+        """Store JSON-mode documents already validated against the spec's model."""
+        for document in documents:
+            key = self._key_of(dict(document))
+            self._remember(key)
+            self._documents[key] = json.loads(json.dumps(document))
+
     async def delete_many(self, keys: Collection[str]) -> None:
         """Delete every document of ``keys`` that exists."""
         for key in keys:

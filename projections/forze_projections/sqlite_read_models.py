@@ -178,6 +178,26 @@ class SQLiteReadModelStore(Generic[M]):
                 self.ensure_table()
                 connection.executemany(sql, rows)
 
+    async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> None:
+        """Store JSON-mode documents already validated against the spec's model, in bulk.
+
+        For writers that validated them already (the projector's buffer); others use
+        :meth:`upsert_many`.
+        """
+        rows = [(str(d[self.spec.key]), dump_document(dict(d))) for d in documents]
+        async with self.db.transaction() as connection:
+            sql = (
+                f"INSERT INTO {self._quoted} (key, doc) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+            )
+            try:
+                connection.executemany(sql, rows)
+            except sqlite3.OperationalError as error:
+                if not _missing_table(error):
+                    raise
+                self.ensure_table()
+                connection.executemany(sql, rows)
+
     async def delete_many(self, keys: Collection[str]) -> None:
         """Delete every document of ``keys`` that exists."""
         async with self.db.transaction() as connection:
