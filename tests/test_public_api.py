@@ -23,6 +23,7 @@ PACKAGES: list[str] = [
     "forze_eventstore",
     "forze_projections",
     "forze_mock",
+    "forze_postgres",
     "forze_cli",
     "forze_examples.bank",
 ]

@@ -1,6 +1,28 @@
 """PostgreSQL adapters (asyncpg): event store, read models, checkpoints, projections."""
 
+from forze_postgres.checkpoints import LazyMigration, PostgresCheckpointStore
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
+from forze_postgres.event_store import PostgresAppendHook, PostgresEventStore
+from forze_postgres.projections import PostgresProjectionBackend, table_of
+from forze_postgres.read_models import (
+    PostgresReadModelStore,
+    PostgresReadModelStores,
+    drop_table,
+)
+from forze_postgres.snapshots import PostgresSnapshotStore
 
-__all__ = ["PostgresDatabase", "translated"]
+__all__ = [
+    "LazyMigration",
+    "PostgresAppendHook",
+    "PostgresCheckpointStore",
+    "PostgresDatabase",
+    "PostgresEventStore",
+    "PostgresProjectionBackend",
+    "PostgresReadModelStore",
+    "PostgresReadModelStores",
+    "PostgresSnapshotStore",
+    "drop_table",
+    "table_of",
+    "translated",
+]

@@ -19,7 +19,7 @@ __all__ = ["PropertyContract"]
 
 # NUL cannot be stored by every backend (PostgreSQL JSONB refuses it); the appends contract
 # checks that such data either round-trips or is refused with nothing written.
-_TEXT = st.characters(exclude_characters="\x00")
+_TEXT = st.characters(codec="utf-8", exclude_characters="\x00")
 _json_scalars = (
     st.none()
     | st.booleans()
@@ -30,7 +30,7 @@ _json_scalars = (
 json_values = st.recursive(
     _json_scalars,
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(_TEXT, max_size=8), inner, max_size=4)
     ),
     max_leaves=12,
 )

@@ -1,0 +1,180 @@
+"""The WHERE and ORDER BY clauses, cursors and DDL of one read model's PostgreSQL table."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
+
+from forze.contracts import Filter, ReadModelSpec, SortKey
+from forze.domain.errors import InvalidInputError
+from forze_postgres._pg_fields import SIGNS, FieldSql, Params, field_sql
+
+__all__ = ["QueryBuilder", "encode_cursor", "index_name", "table_name", "table_sql"]
+
+_OPS = ("eq", "ne", *SIGNS)
+_MAX_NAME = 63
+"""PostgreSQL truncates longer identifiers, which could make two tables one."""
+
+
+def table_name(spec: ReadModelSpec[Any], table: str | None = None) -> str:
+    """The table of ``spec``: ``table``, or ``forze_rm_<spec name>``, checked as a name."""
+    name = f"forze_rm_{spec.name}" if table is None else table
+    if not name.isidentifier() or len(name.encode()) > _MAX_NAME:
+        raise InvalidInputError(
+            f"read model table {name!r} must be an identifier of at most {_MAX_NAME} bytes"
+        )
+    return name
+
+
+def index_name(table: str, name: str) -> str:
+    """``<table>__<name>``, or a hash of it where that is too long for PostgreSQL."""
+    full = f"{table}__{name}"
+    if len(full.encode()) <= _MAX_NAME:
+        return full
+    return "forze_ix_" + hashlib.sha1(full.encode()).hexdigest()[:32]
+
+
+def table_sql(
+    quoted: str, table: str, spec: ReadModelSpec[Any], fields: Mapping[str, FieldSql]
+) -> str:
+    """The statements creating a read model's table (``quoted`` is its qualified name) and
+    its indexes, if missing."""
+    columns = 'key TEXT COLLATE "C" PRIMARY KEY, doc JSONB NOT NULL'
+    if spec.search_fields:
+        texts = " || ".join(
+            f"(CASE WHEN jsonb_typeof(doc->'{name}') IN ('string', 'array') THEN"
+            f" jsonb_to_tsvector('simple'::regconfig, doc->'{name}', '[\"string\"]')"
+            " ELSE ''::tsvector END)"
+            for name in spec.search_fields
+        )
+        columns += f", search tsvector GENERATED ALWAYS AS ({texts}) STORED"
+    statements = [f"CREATE TABLE IF NOT EXISTS {quoted} ({columns})"]
+    for name in dict.fromkeys(spec.indexes):
+        terms = fields[name].terms
+        if terms != ("key",):
+            elements = ", ".join(f"{term} NULLS FIRST" for term in terms)
+            statements.append(
+                f'CREATE INDEX IF NOT EXISTS "{index_name(table, name)}" ON {quoted} ({elements})'
+            )
+    if spec.search_fields:
+        statements.append(
+            f'CREATE INDEX IF NOT EXISTS "{index_name(table, "search")}"'
+            f" ON {quoted} USING GIN (search)"
+        )
+    return ";\n".join(statements)
+
+
+def encode_cursor(values: list[Any], order: Sequence[SortKey]) -> str:
+    """An opaque cursor: base64 of the JSON of the sort and of the last item's sort values."""
+    sort = [[key.field, key.descending] for key in order]
+    payload = json.dumps({"sort": sort, "values": values}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode("ascii")
+
+
+def _decode_cursor(cursor: str, order: Sequence[SortKey]) -> list[Any]:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        sort, values = decoded["sort"], decoded["values"]
+    except (ValueError, binascii.Error, KeyError, TypeError) as error:
+        raise InvalidInputError(f"malformed cursor {cursor!r}") from error
+    if sort != [[key.field, key.descending] for key in order] or not (
+        isinstance(values, list) and len(values) == len(order)
+    ):
+        raise InvalidInputError("the cursor belongs to a query with a different sort")
+    return values
+
+
+class QueryBuilder:
+    """Turns filters, sorts, cursors and search words of one spec into SQL.
+
+    Unknown fields, unknown operators and values that do not fit a field's type raise
+    ``InvalidInputError``; filter values are read as the field's type (``"1984"`` for an
+    ``int`` field is 1984), like the in-memory store does.
+    """
+
+    def __init__(self, spec: ReadModelSpec[Any]) -> None:
+        self.spec = spec
+        self.fields = field_sql(spec.model, spec.key)
+        self._adapters: dict[str, TypeAdapter[Any]] = {}
+
+    def field(self, name: str) -> FieldSql:
+        """How SQL reads field ``name``; ``InvalidInputError`` when the model has none."""
+        if name not in self.spec.model.model_fields:
+            raise InvalidInputError(f"{self.spec.name} has no field {name!r}")
+        return self.fields[name]
+
+    def _as_field_value(self, name: str, value: Any) -> Any:
+        adapter = self._adapters.get(name)
+        if adapter is None:
+            annotation: Any = self.spec.model.model_fields[name].annotation
+            adapter = self._adapters[name] = TypeAdapter(annotation)
+        try:
+            return adapter.dump_python(adapter.validate_python(value), mode="json")
+        except (ValidationError, PydanticSerializationError) as error:
+            raise InvalidInputError(f"bad value {value!r} for {name!r}: {error}") from error
+
+    def _condition(self, condition: Filter, params: Params) -> str:
+        name, op, value = condition.field, condition.op, condition.value
+        column = self.field(name)
+        if op == "in":
+            if isinstance(value, str | bytes) or not isinstance(value, Collection):
+                raise InvalidInputError(f"filter 'in' on {name!r} needs a collection of values")
+            return column.one_of([self._as_field_value(name, v) for v in value], params)
+        if op not in _OPS:
+            raise InvalidInputError(f"unknown filter operator {op!r}")
+        value = self._as_field_value(name, value)
+        if op == "eq":
+            return column.equals(value, params)
+        return column.differs(value, params) if op == "ne" else column.compare(op, value, params)
+
+    def where(self, filters: Sequence[Filter], params: Params) -> str:
+        """The WHERE condition of ``filters`` (``TRUE`` when there are none)."""
+        return " AND ".join(self._condition(f, params) for f in filters) or "TRUE"
+
+    def order(self, sort: Sequence[SortKey]) -> list[SortKey]:
+        """``sort`` checked and completed by the key field (unless it already sorts by it)."""
+        order: list[SortKey] = []
+        for key in sort:
+            self.field(key.field)
+            order.append(key)
+            if key.field == self.spec.key:
+                return order
+        return [*order, SortKey(self.spec.key)]
+
+    def order_by(self, order: Sequence[SortKey]) -> str:
+        """The ORDER BY terms of a completed ``order``: nulls first ascending, last descending."""
+        direction = {False: "ASC NULLS FIRST", True: "DESC NULLS LAST"}
+        return ", ".join(
+            f"{term} {direction[key.descending]}"
+            for key in order
+            for term in self.fields[key.field].terms
+        )
+
+    def after(self, cursor: str, order: Sequence[SortKey], params: Params) -> str:
+        """The condition keeping rows strictly after ``cursor`` (made for ``order``)."""
+        values = _decode_cursor(cursor, order)
+        alternatives: list[str] = []
+        prefix: list[str] = []
+        for n, (key, value) in enumerate(zip(order, values, strict=True), 1):
+            column = self.fields[key.field]
+            beyond = column.beyond(value, key.descending, params)
+            if beyond is not None:
+                alternatives.append(" AND ".join([*prefix, beyond]))
+            if n < len(order):  # every parameter bound must be used
+                prefix.append(column.equals(value, params))
+        return "(" + " OR ".join(f"({a})" for a in alternatives) + ")" if alternatives else "FALSE"
+
+    def search(self, words: Sequence[str], params: Params) -> str:
+        """Every word is a prefix of a word of some search field (``'simple'`` tsvector)."""
+        tests = []
+        for word in words:
+            quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "':*"
+            tests.append(f"search @@ to_tsquery('simple', {params.add(quoted, 'text')})")
+        return " AND ".join(tests)

@@ -1,0 +1,263 @@
+"""``PostgresProjectionBackend``: projections in a PostgreSQL schema."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar, cast
+
+from pydantic import BaseModel
+
+from forze.contracts import Filter, Page, Query, ReadModelSpec
+from forze.domain.errors import InvalidInputError, NotFoundError
+from forze_postgres.checkpoints import LazyMigration, PostgresCheckpointStore
+from forze_postgres.database import PostgresDatabase
+from forze_postgres.errors import translated
+from forze_postgres.read_models import PostgresReadModelStore, drop_table
+from forze_projections.errors import ProjectionFailure
+from forze_projections.memory_backend import ReadModelOwners
+
+__all__ = ["PostgresProjectionBackend"]
+
+M = TypeVar("M", bound=BaseModel)
+
+MIGRATIONS: tuple[str, ...] = (
+    "CREATE TABLE {schema}.forze_projection_live ("
+    " projection TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+    "CREATE TABLE {schema}.forze_read_model_live ("
+    " read_model TEXT PRIMARY KEY, projection TEXT NOT NULL, version INTEGER NOT NULL)",
+    "CREATE TABLE {schema}.forze_projection_failures ("
+    " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, projection TEXT NOT NULL,"
+    " position BIGINT NOT NULL, event_type TEXT NOT NULL, stream_id TEXT NOT NULL,"
+    " error TEXT NOT NULL, at TIMESTAMPTZ NOT NULL)",
+    "CREATE INDEX forze_projection_failures_by_projection"
+    " ON {schema}.forze_projection_failures (projection, id)",
+)
+"""The projection registry's schema steps."""
+
+
+def table_of(spec: ReadModelSpec[Any], version: int) -> str:
+    """The table holding version ``version`` of read model ``spec``."""
+    return f"forze_rm_{spec.name}_v{version}"
+
+
+class PostgresProjectionBackend:
+    """A ``ProjectionBackend`` in one schema of a PostgreSQL database.
+
+    Units of work are transactions of the calling task (savepoints nest inside), so a batch's
+    documents and checkpoint commit together; each projection version writes its own tables
+    (``forze_rm_<read model>_v<version>``) and readers follow ``forze_read_model_live``,
+    which the cut-over updates in the same transaction as the final checkpoint.
+    """
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+        self._migration = LazyMigration(db, "projections", MIGRATIONS)
+        self._checkpoints = PostgresCheckpointStore(db)
+        self._stores: dict[str, PostgresReadModelStore[Any]] = {}
+        self.owners = ReadModelOwners()
+        self._declared: dict[str, tuple[ReadModelSpec[Any], ...]] = {}
+
+    @property
+    def checkpoints(self) -> PostgresCheckpointStore:
+        """See ``ProjectionBackend.checkpoints``."""
+        return self._checkpoints
+
+    async def prepare(self) -> None:
+        """Create the registry and checkpoint tables if missing (units do so first)."""
+        await self._migration.ensure()
+        await self._checkpoints.prepare()
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[None]:
+        """See ``ProjectionBackend.unit``: one transaction of the calling task."""
+        await self.prepare()
+        async with self.db.transaction():
+            yield
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """See ``ProjectionBackend.savepoint``: a SAVEPOINT in the task's transaction."""
+        if not self.db.in_transaction():
+            raise InvalidInputError("a savepoint needs an open unit of work")
+        async with self.db.connection() as connection:
+            with translated("PostgreSQL savepoint"):
+                savepoint = connection.transaction()
+                await savepoint.start()
+            try:
+                yield
+            except BaseException:
+                for store in self._stores.values():
+                    store.forget()  # a table made inside the savepoint is gone
+                if not connection.is_closed():
+                    with translated("PostgreSQL rollback to savepoint"):
+                        await savepoint.rollback()
+                raise
+            with translated("PostgreSQL release savepoint"):
+                await savepoint.commit()
+
+    def claim(self, name: str, read_models: Sequence[ReadModelSpec[Any]]) -> None:
+        """See ``ProjectionBackend.claim``."""
+        self.owners.claim(name, read_models)
+        self._declared[name] = (*self._declared.get(name, ()), *read_models)
+
+    def writer(self, name: str, version: int) -> _VersionStores:
+        """See ``ProjectionBackend.writer``."""
+        return _VersionStores(self, name, version)
+
+    def serving(self) -> _ServingStores:
+        """See ``ProjectionBackend.serving``: each store reads the live registry per call."""
+        return _ServingStores(self)
+
+    async def live_version(self, name: str) -> int | None:
+        """See ``ProjectionBackend.live_version``."""
+        return await self._version("forze_projection_live", "projection", name)
+
+    async def serving_version(self, spec: ReadModelSpec[Any]) -> int:
+        """The live version of read model ``spec``; ``NotFoundError`` before the first."""
+        version = await self._version("forze_read_model_live", "read_model", spec.name)
+        if version is None:
+            raise NotFoundError(
+                f"read model {spec.name!r} has no live version yet: run its projection"
+            )
+        return version
+
+    async def _version(self, table: str, column: str, name: str) -> int | None:
+        await self._migration.ensure()
+        with translated("cannot read the projection registry"):
+            async with self.db.connection() as connection:
+                sql = f"SELECT version FROM {self.db.table(table)} WHERE {column} = $1"
+                version = await connection.fetchval(sql, name)
+        return None if version is None else int(version)
+
+    async def set_live(self, name: str, version: int) -> None:
+        """See ``ProjectionBackend.set_live``: the projection and each of its read models."""
+        await self._migration.ensure()
+        with translated("cannot update the projection registry"):
+            async with self.db.transaction() as connection:
+                await connection.execute(
+                    f"INSERT INTO {self.db.table('forze_projection_live')} (projection, version)"
+                    " VALUES ($1, $2) ON CONFLICT (projection)"
+                    " DO UPDATE SET version = excluded.version",
+                    name,
+                    version,
+                )
+                await connection.executemany(
+                    f"INSERT INTO {self.db.table('forze_read_model_live')}"
+                    " (read_model, projection, version) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (read_model) DO UPDATE SET"
+                    " projection = excluded.projection, version = excluded.version",
+                    [(spec.name, name, version) for spec in self._declared.get(name, ())],
+                )
+
+    async def drop(self, name: str, version: int) -> None:
+        """See ``ProjectionBackend.drop``: drop the version's tables."""
+        async with self.db.transaction():
+            for spec in self._declared.get(name, ()):
+                table = table_of(spec, version)
+                await drop_table(self.db, table)
+                if table in self._stores:
+                    self._stores[table].forget()
+
+    async def record_failure(self, failure: ProjectionFailure) -> None:
+        """See ``ProjectionBackend.record_failure``."""
+        await self._migration.ensure()
+        with translated("cannot record a projection failure"):
+            async with self.db.transaction() as connection:
+                await connection.execute(
+                    f"INSERT INTO {self.db.table('forze_projection_failures')} (projection,"
+                    " position, event_type, stream_id, error, at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6)",
+                    failure.projection,
+                    failure.position,
+                    failure.event_type,
+                    failure.stream_id,
+                    failure.error,
+                    failure.at,
+                )
+
+    async def failures(self, name: str) -> list[ProjectionFailure]:
+        """See ``ProjectionBackend.failures``."""
+        await self._migration.ensure()
+        with translated("cannot read projection failures"):
+            async with self.db.connection() as connection:
+                rows = await connection.fetch(
+                    "SELECT projection, position, event_type, stream_id, error, at"
+                    f" FROM {self.db.table('forze_projection_failures')}"
+                    " WHERE projection = $1 ORDER BY id",
+                    name,
+                )
+        return [ProjectionFailure(*row) for row in rows]
+
+    def store(self, spec: ReadModelSpec[M], version: int) -> PostgresReadModelStore[M]:
+        """The store of version ``version`` of read model ``spec`` (created on first use)."""
+        table = table_of(spec, version)
+        store = self._stores.get(table)
+        if store is None:
+            store = self._stores[table] = PostgresReadModelStore(self.db, spec, table=table)
+        return cast(PostgresReadModelStore[M], store)
+
+
+class _VersionStores:
+    """The ``ReadModelStores`` one projection version writes."""
+
+    def __init__(self, backend: PostgresProjectionBackend, name: str, version: int) -> None:
+        self._backend, self._name, self._version = backend, name, version
+
+    def __call__(self, spec: ReadModelSpec[M]) -> PostgresReadModelStore[M]:
+        self._backend.owners.check(self._name, spec)
+        return self._backend.store(spec, self._version)
+
+
+class _ServingStores:
+    """The ``ReadModelStores`` readers use: each read model's live version, from the registry."""
+
+    def __init__(self, backend: PostgresProjectionBackend) -> None:
+        self._backend = backend
+
+    def __call__(self, spec: ReadModelSpec[M]) -> _ServingStore[M]:
+        return _ServingStore(self._backend, spec)
+
+
+class _ServingStore(Generic[M]):
+    """A read model's live version: every call looks the version up, so a cut-over made by
+    another process is followed at once (``NotFoundError`` before the first version)."""
+
+    def __init__(self, backend: PostgresProjectionBackend, spec: ReadModelSpec[M]) -> None:
+        self._backend, self.spec = backend, spec
+
+    async def _live(self) -> PostgresReadModelStore[M]:
+        version = await self._backend.serving_version(self.spec)
+        return self._backend.store(self.spec, version)
+
+    async def get(self, key: str) -> M | None:
+        """See ``ReadModelStore.get``."""
+        return await (await self._live()).get(key)
+
+    async def get_many(self, keys: Collection[str]) -> list[M]:
+        """See ``ReadModelStore.get_many``."""
+        return await (await self._live()).get_many(keys)
+
+    async def upsert(self, document: M) -> None:
+        """See ``ReadModelStore.upsert``."""
+        await (await self._live()).upsert(document)
+
+    async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
+        """See ``ReadModelStore.patch``."""
+        return await (await self._live()).patch(key, changes)
+
+    async def delete(self, key: str) -> bool:
+        """See ``ReadModelStore.delete``."""
+        return await (await self._live()).delete(key)
+
+    async def find(self, query: Query) -> Page[M]:
+        """See ``ReadModelStore.find``."""
+        return await (await self._live()).find(query)
+
+    async def count(self, filters: Sequence[Filter] = ()) -> int:
+        """See ``ReadModelStore.count``."""
+        return await (await self._live()).count(filters)
+
+    async def search(self, text: str, *, limit: int = 20) -> list[M]:
+        """See ``ReadModelStore.search``."""
+        return await (await self._live()).search(text, limit=limit)

@@ -1,0 +1,293 @@
+"""Read-model stores in PostgreSQL: one ``JSONB`` table per read model.
+
+Each table is ``(key TEXT COLLATE "C" PRIMARY KEY, doc JSONB NOT NULL)``, plus a generated
+``search`` ``tsvector`` (``'simple'`` configuration, GIN-indexed) over the spec's search fields
+and one expression index per indexed field. Filters, sort, keyset paging, counting and search
+run in SQL with the in-memory store's semantics (see ``forze_projections.testing``). Every write
+runs in ``db.transaction()``, so inside a projector's unit of work it commits (or rolls back)
+with the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, Generic, TypeVar, cast
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+from forze.contracts import Filter, Page, Query, ReadModelSpec, SortKey
+from forze.domain.errors import InvalidInputError, NotFoundError, SerializationError, WiringError
+from forze_postgres._driver import Connection, asyncpg
+from forze_postgres._pg_fields import Params
+from forze_postgres._pg_query import QueryBuilder, encode_cursor, table_name, table_sql
+from forze_postgres.database import PostgresDatabase
+from forze_postgres.errors import translated
+
+__all__ = ["PostgresReadModelStore", "PostgresReadModelStores"]
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+def _json(value: Any) -> Any:
+    try:
+        return to_jsonable_python(value)
+    except PydanticSerializationError as error:
+        raise InvalidInputError(f"value {value!r} is not JSON-able: {error}") from error
+
+
+class PostgresReadModelStore(Generic[M]):
+    """A :class:`forze.contracts.ReadModelStore` of one spec in a table of ``db.schema``.
+
+    ``table`` defaults to ``forze_rm_<spec name>``; another name keeps a separate copy (a
+    rebuild writes into a shadow table). The table and its indexes are created at first use,
+    inside the calling task's transaction when one is open. Cursors are opaque and keyset-based.
+    ``search`` matches documents in which every word of the text starts a word of a search
+    field (PostgreSQL full-text search, case-insensitive), ordered by key.
+    """
+
+    def __init__(
+        self, db: PostgresDatabase, spec: ReadModelSpec[M], *, table: str | None = None
+    ) -> None:
+        self.db = db
+        self.spec = spec
+        self.table = table_name(spec, table)
+        self._quoted = db.table(self.table)
+        self._queries = QueryBuilder(spec)
+        self._ddl = table_sql(self._quoted, self.table, spec, self._queries.fields)
+        self._ready = False
+        self._made_in: Connection | None = None
+
+    def forget(self) -> None:
+        """Check again, at next use, that the table exists (after a drop or a rollback)."""
+        self._ready, self._made_in = False, None
+
+    async def _ensure(self, connection: Connection) -> None:
+        """Create the table and its indexes if missing, in ``connection``'s transaction."""
+        if self._ready or connection is self._made_in:
+            return
+        exists, unwritten = await connection.fetchrow(
+            "SELECT to_regclass($1) IS NOT NULL, pg_current_xact_id_if_assigned() IS NULL",
+            self._quoted,
+        ) or (False, False)
+        if exists and unwritten:  # a transaction that wrote nothing sees committed tables only
+            self._ready = True
+            return
+        if not exists:
+            schema = f'"{self.db.schema}"'
+            if not await connection.fetchval("SELECT to_regnamespace($1) IS NOT NULL", schema):
+                await self.db.migrate("read_models", ())
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._quoted)
+            if not await connection.fetchval("SELECT to_regclass($1)", self._quoted):
+                await connection.execute(self._ddl)
+        self._made_in = connection
+
+    async def _run(self, work: Callable[[Connection], Awaitable[T]], *, write: bool = False) -> T:
+        """Run ``work`` on the task's transaction connection (or a pooled one), the table made.
+
+        A write opens (or joins) a transaction. Where this call owns its transaction, a table
+        dropped meanwhile is made again and ``work`` retried once.
+        """
+        retried = False
+        with translated(f"read model {self.spec.name!r} ({self._quoted})"):
+            while True:
+                owned = not self.db.in_transaction()
+                if owned and not self._ready:
+                    async with self.db.transaction() as connection:
+                        await self._ensure(connection)
+                    self._ready = True
+                try:
+                    opened = self.db.transaction() if write else self.db.connection()
+                    async with opened as connection:
+                        await self._ensure(connection)
+                        return await work(connection)
+                except asyncpg.UndefinedTableError:
+                    self.forget()
+                    if not owned or retried:
+                        raise
+                    retried = True
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def _validated(self, data: Mapping[str, Any]) -> tuple[M, str, str]:
+        """``data`` validated by the spec's model: the model, its key and its stored text."""
+        try:
+            model = self.spec.model.model_validate_json(json.dumps(_json(data)))
+            document = model.model_dump(mode="json")
+            text = json.dumps(document, ensure_ascii=False, allow_nan=False)
+        except (ValidationError, PydanticSerializationError, ValueError) as error:
+            raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
+        if document[self.spec.key] is None:
+            raise InvalidInputError(f"{self.spec.name}: key field {self.spec.key!r} is null")
+        return model, str(document[self.spec.key]), text
+
+    def _dumped(self, document: M) -> tuple[str, str]:
+        try:
+            data = document.model_dump(mode="json", warnings=False)
+        except PydanticSerializationError as error:
+            raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
+        _, key, text = self._validated(data)
+        return key, text
+
+    def _load(self, text: str) -> M:
+        try:
+            return self.spec.model.model_validate_json(text)
+        except ValidationError as error:
+            raise SerializationError(
+                f"a stored {self.spec.name} document no longer fits "
+                f"{self.spec.model.__name__}; rebuild the read model: {error}"
+            ) from error
+
+    async def upsert(self, document: M) -> None:
+        """Insert or replace ``document`` after validating it; ``InvalidInputError`` if bad."""
+        await self.upsert_many([document])
+
+    async def upsert_many(self, documents: Sequence[M]) -> None:
+        """Insert or replace every document in one statement; nothing is written if one is bad."""
+        rows = dict(self._dumped(document) for document in documents)
+        if not rows:
+            return
+        sql = (
+            f"INSERT INTO {self._quoted} (key, doc) SELECT k, d::jsonb"
+            " FROM unnest($1::text[], $2::text[]) AS u(k, d)"
+            " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+        )
+        await self._run(lambda c: c.execute(sql, list(rows), list(rows.values())), write=True)
+
+    async def delete_many(self, keys: Collection[str]) -> None:
+        """Delete every document of ``keys`` that exists."""
+        if keys:
+            sql = f"DELETE FROM {self._quoted} WHERE key = ANY($1::text[])"
+            await self._run(lambda c: c.execute(sql, list(keys)), write=True)
+
+    async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
+        """Merge ``changes`` into the document ``key``, validate it, store it and return it."""
+        unknown = sorted(set(changes) - set(self.spec.model.model_fields))
+        if unknown:
+            raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
+        update = _json(dict(changes))
+
+        async def work(connection: Connection) -> M:
+            sql = f"SELECT doc::text FROM {self._quoted} WHERE key = $1 FOR UPDATE"
+            current = await connection.fetchval(sql, key)
+            if current is None:
+                raise NotFoundError(f"{self.spec.name} document {key!r} does not exist")
+            model, patched_key, text = self._validated({**json.loads(current), **update})
+            if patched_key != key:
+                raise InvalidInputError(f"{self.spec.name}: patch cannot change the key of {key!r}")
+            sql = f"UPDATE {self._quoted} SET doc = $2::jsonb WHERE key = $1"
+            await connection.execute(sql, key, text)
+            return model
+
+        return await self._run(work, write=True)
+
+    async def delete(self, key: str) -> bool:
+        """Delete the document; ``True`` when one existed."""
+        sql = f"DELETE FROM {self._quoted} WHERE key = $1 RETURNING TRUE"
+        return bool(await self._run(lambda c: c.fetchval(sql, key), write=True))
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def _rows(self, sql: str, params: Sequence[object]) -> list[Any]:
+        return list(await self._run(lambda c: c.fetch(sql, *params)))
+
+    async def get(self, key: str) -> M | None:
+        """A fresh copy of the document with ``key``, or ``None``."""
+        rows = await self._rows(f"SELECT doc::text FROM {self._quoted} WHERE key = $1", [key])
+        return self._load(rows[0][0]) if rows else None
+
+    async def get_many(self, keys: Collection[str]) -> list[M]:
+        """The documents that exist among ``keys``, once each, in the order of ``keys``."""
+        wanted = list(dict.fromkeys(keys))
+        sql = f"SELECT key, doc::text FROM {self._quoted} WHERE key = ANY($1::text[])"
+        found = dict(await self._rows(sql, [wanted]))
+        return [self._load(found[key]) for key in wanted if key in found]
+
+    async def find(self, query: Query) -> Page[M]:
+        """Documents matching every filter, sorted (key field last) and paged from the cursor."""
+        if query.limit < 1:
+            raise InvalidInputError(f"limit must be >= 1, got {query.limit}")
+        params = Params()
+        order = self._queries.order(query.sort)
+        where = self._queries.where(query.filters, params)
+        if query.cursor is not None:
+            where += " AND " + self._queries.after(query.cursor, order, params)
+        limit = params.add(query.limit + 1, "bigint")
+        rows = await self._rows(
+            f"SELECT doc::text FROM {self._quoted} WHERE {where}"
+            f" ORDER BY {self._queries.order_by(order)} LIMIT {limit}",
+            params.values,
+        )
+        page = [row[0] for row in rows[: query.limit]]
+        next_cursor = None
+        if len(rows) > query.limit:
+            last = json.loads(page[-1])
+            next_cursor = encode_cursor([last.get(key.field) for key in order], order)
+        return Page(items=tuple(self._load(text) for text in page), next_cursor=next_cursor)
+
+    async def count(self, filters: Sequence[Filter] = ()) -> int:
+        """How many documents match ``filters``."""
+        params = Params()
+        where = self._queries.where(filters, params)
+        rows = await self._rows(f"SELECT count(*) FROM {self._quoted} WHERE {where}", params.values)
+        return int(rows[0][0])
+
+    async def search(self, text: str, *, limit: int = 20) -> list[M]:
+        """Documents in which every word of ``text`` starts a word of a search field
+        (case-insensitive), ordered by key; no words match nothing."""
+        if not self.spec.search_fields:
+            raise InvalidInputError(f"read model {self.spec.name!r} has no search fields")
+        if limit < 1:
+            raise InvalidInputError(f"limit must be >= 1, got {limit}")
+        words = text.split()
+        if not words:
+            return []
+        params = Params()
+        where = self._queries.search(words, params)
+        order = self._queries.order_by([SortKey(self.spec.key)])
+        bound = params.add(limit, "bigint")
+        sql = f"SELECT doc::text FROM {self._quoted} WHERE {where} ORDER BY {order} LIMIT {bound}"
+        return [self._load(row[0]) for row in await self._rows(sql, params.values)]
+
+
+class PostgresReadModelStores:
+    """A :class:`forze.contracts.ReadModelStores` over one database: one store per spec name.
+
+    Asking twice for the same spec gives the same store; a different spec under a name already
+    in use raises ``WiringError``.
+    """
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+        self._stores: dict[str, PostgresReadModelStore[Any]] = {}
+
+    def __call__(self, spec: ReadModelSpec[M]) -> PostgresReadModelStore[M]:
+        """The store holding the documents of ``spec``, created on first use."""
+        store = self._stores.get(spec.name)
+        if store is None:
+            created = PostgresReadModelStore(self.db, spec)
+            self._stores[spec.name] = created
+            return created
+        if store.spec != spec:
+            raise WiringError(f"read model {spec.name!r} is already used with another spec")
+        return cast(PostgresReadModelStore[M], store)
+
+    async def drop(self, spec: ReadModelSpec[Any], table: str | None = None) -> None:
+        """Drop the table of ``spec`` (its default one, or ``table``) and its indexes.
+
+        Inside an open transaction the drop commits or rolls back with it. A store using that
+        table creates it again, empty, on its next use.
+        """
+        await drop_table(self.db, table_name(spec, table))
+        for store in self._stores.values():
+            if store.table == table_name(spec, table):
+                store.forget()
+
+
+async def drop_table(db: PostgresDatabase, table: str) -> None:
+    """Drop a read-model table of ``db`` if it exists (in the task's transaction, if any)."""
+    with translated(f"cannot drop {db.table(table)}"):
+        async with db.transaction() as connection:
+            await connection.execute(f"DROP TABLE IF EXISTS {db.table(table)}")

@@ -1,0 +1,75 @@
+"""``PostgresSnapshotStore``: the newest snapshot per stream, as ``JSONB``."""
+
+from __future__ import annotations
+
+import json
+
+from forze.contracts import Snapshot
+from forze_eventstore.rules import dump_json
+from forze_postgres.checkpoints import LazyMigration
+from forze_postgres.database import PostgresDatabase
+from forze_postgres.errors import translated
+
+__all__ = ["PostgresSnapshotStore"]
+
+MIGRATIONS: tuple[str, ...] = (
+    "CREATE TABLE {schema}.forze_snapshots (stream_id TEXT PRIMARY KEY,"
+    " version BIGINT NOT NULL, schema_version INTEGER NOT NULL, state JSONB NOT NULL,"
+    " saved_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+)
+"""The snapshot table's schema steps."""
+
+
+class PostgresSnapshotStore:
+    """A :class:`forze.contracts.SnapshotStore` in the table ``forze_snapshots``.
+
+    Keeps one row per stream: a save replaces it unless the stored snapshot is of a newer
+    stream version. The table is created at first use; saves join the calling task's open
+    transaction.
+    """
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+        self._table = db.table("forze_snapshots")
+        self._migration = LazyMigration(db, "snapshots", MIGRATIONS)
+
+    async def save(self, snapshot: Snapshot) -> None:
+        """See ``SnapshotStore.save``."""
+        state = dump_json(snapshot.state, what=f"snapshot state of {snapshot.stream_id!r}")
+        await self._migration.ensure()
+        with translated(f"cannot save a snapshot of {snapshot.stream_id!r}"):
+            async with self.db.transaction() as connection:
+                await connection.execute(
+                    f"INSERT INTO {self._table} AS s (stream_id, version, schema_version, state)"
+                    " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (stream_id) DO UPDATE SET"
+                    " version = excluded.version, schema_version = excluded.schema_version,"
+                    " state = excluded.state, saved_at = now()"
+                    " WHERE excluded.version >= s.version",
+                    snapshot.stream_id,
+                    snapshot.version,
+                    snapshot.schema_version,
+                    state,
+                )
+
+    async def load(self, stream_id: str) -> Snapshot | None:
+        """See ``SnapshotStore.load``."""
+        await self._migration.ensure()
+        with translated(f"cannot load the snapshot of {stream_id!r}"):
+            async with self.db.connection() as connection:
+                row = await connection.fetchrow(
+                    f"SELECT version, schema_version, state::text FROM {self._table}"
+                    " WHERE stream_id = $1",
+                    stream_id,
+                )
+        if row is None:
+            return None
+        version, schema_version, state = row
+        return Snapshot(stream_id, int(version), int(schema_version), json.loads(state))
+
+    async def delete(self, stream_id: str) -> None:
+        """See ``SnapshotStore.delete``."""
+        await self._migration.ensure()
+        with translated(f"cannot delete the snapshot of {stream_id!r}"):
+            async with self.db.transaction() as connection:
+                sql = f"DELETE FROM {self._table} WHERE stream_id = $1"
+                await connection.execute(sql, stream_id)
