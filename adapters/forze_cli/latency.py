@@ -83,6 +83,10 @@ class YieldingEventStore:
         await asyncio.sleep(self.delay)
         return await self.store.stream_version(stream_id)
 
+    async def count_events(self, *, after: int = 0) -> int:
+        """See ``EventStore.count_events``."""
+        return await self.store.count_events(after=after)
+
     async def head_position(self) -> int:
         """See ``EventStore.head_position``."""
         return await self.store.head_position()

@@ -4,6 +4,7 @@ from forze_postgres.checkpoints import LazyMigration, PostgresCheckpointStore
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 from forze_postgres.event_store import PostgresAppendHook, PostgresEventStore
+from forze_postgres.inline import add_postgres_inline_projection
 from forze_postgres.projections import PostgresProjectionBackend, table_of
 from forze_postgres.read_models import (
     PostgresReadModelStore,
@@ -22,6 +23,7 @@ __all__ = [
     "PostgresReadModelStore",
     "PostgresReadModelStores",
     "PostgresSnapshotStore",
+    "add_postgres_inline_projection",
     "drop_table",
     "table_of",
     "translated",

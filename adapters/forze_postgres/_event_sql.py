@@ -2,15 +2,23 @@
 
 Positions are ``(transaction id << 20) + n``: every event of one transaction gets consecutive
 positions inside its transaction's block, so the feed's order is the order of transaction ids.
-Readers only see positions below ``pg_snapshot_xmin(pg_current_snapshot()) << 20``: every
-transaction with a smaller id has finished, and every transaction that may still commit has
-an id at least that large, so no event can ever appear below a position a reader has seen.
-No lock is shared between writers of different streams.
+
+Every appending transaction holds a shared advisory lock of the schema *before* it gets a
+transaction id (the append statement takes it first; ``PostgresDatabase.transaction`` takes it
+at ``BEGIN``). A reader first computes its watermark in one statement: the smallest transaction
+id among the lock's holders, or the next transaction id to be assigned when there is none.
+Then, in a later statement (a later snapshot), it reads only positions below
+``watermark << 20``. Any transaction that may still add events either holds the lock now (its
+id is at least the watermark) or will get an id larger than every id assigned so far, so no
+event can ever appear below a position a reader has seen. Unrelated long transactions in the
+cluster do not hold the feed back, and writers of different streams share no exclusive lock.
 """
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "POSITION_BITS", "Statements"]
+import zlib
+
+__all__ = ["MIGRATIONS", "POSITION_BITS", "WATERMARK", "Statements", "lock_key"]
 
 POSITION_BITS = 20
 """Low bits of a position numbering events inside one transaction (at most 2**20 of them)."""
@@ -38,10 +46,37 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_WATERMARK = f"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {POSITION_BITS})"
+
+def _below(parameter: int) -> str:
+    """``position < watermark << 20`` with the watermark in parameter ``$parameter``."""
+    return f"position < (${parameter}::bigint << {POSITION_BITS})"
+
+
+WATERMARK = """
+SELECT COALESCE(min(held.x), top.nx) FROM (
+    SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS nx
+) top
+LEFT JOIN LATERAL (
+    SELECT (top.nx >> 32 << 32) + t.transactionid::text::bigint
+           - CASE WHEN t.transactionid::text::bigint > (top.nx & 4294967295)
+                  THEN 4294967296 ELSE 0 END AS x
+    FROM pg_locks a
+    JOIN pg_locks t ON t.virtualtransaction = a.virtualtransaction
+                   AND t.locktype = 'transactionid' AND t.granted
+    WHERE a.locktype = 'advisory' AND a.classid = $1::oid AND a.objid = $2::oid
+      AND a.objsubid = 1 AND a.granted
+) held ON true
+GROUP BY top.nx
+"""
+"""The reader's watermark: no transaction that may still add events has a smaller id."""
 _COLUMNS = (
     "event_id, event_type, data::text, metadata::text, stream_id, version, position, recorded_at"
 )
+
+
+def lock_key(schema: str) -> int:
+    """The advisory lock (a bigint) every appender of ``schema`` holds, shared."""
+    return (0x666F << 32) | zlib.crc32(schema.encode())
 
 
 class Statements:
@@ -51,21 +86,26 @@ class Statements:
         events, streams = f"{schema}.forze_events", f"{schema}.forze_streams"
         self.channel = f"forze_events_{schema.strip(chr(34))}"
         # $1 stream, $2 count, $3 expected version (NULL: no check), $4 may update an existing
-        # stream, $5 may create it, $6 event ids, $7 types, $8 data, $9 metadata, $10 category
+        # stream, $5 may create it, $6 event ids, $7 types, $8 data, $9 metadata, $10 category,
+        # $11 the schema's advisory lock key (taken before anything assigns a transaction id)
         self.append = f"""
-        WITH updated AS (
+        WITH lock AS (
+            SELECT pg_advisory_xact_lock_shared($11::bigint) IS NULL AS never
+        ), updated AS (
             UPDATE {streams} SET version = version + $2
             WHERE stream_id = $1 AND $4 AND ($3::integer IS NULL OR version = $3)
+              AND EXISTS (SELECT 1 FROM lock WHERE NOT never)
             RETURNING version
         ), created AS (
             INSERT INTO {streams} (stream_id, version)
-            SELECT $1, $2 WHERE $5 AND NOT EXISTS (SELECT 1 FROM {streams} WHERE stream_id = $1)
+            SELECT $1, $2 WHERE $5 AND EXISTS (SELECT 1 FROM lock WHERE NOT never)
+              AND NOT EXISTS (SELECT 1 FROM {streams} WHERE stream_id = $1)
             ON CONFLICT (stream_id) DO NOTHING
             RETURNING version
         ), head AS (
             SELECT version FROM updated UNION ALL SELECT version FROM created
         ), block AS (
-            SELECT pg_current_xact_id()::text::bigint << {POSITION_BITS} AS low
+            SELECT pg_current_xact_id()::text::bigint << {POSITION_BITS} AS low FROM head
         ), base AS (
             SELECT COALESCE(
                 (SELECT max(e.position) FROM {events} e, block
@@ -99,13 +139,14 @@ class Statements:
             " ORDER BY version DESC LIMIT $3"
         )
         self.read_all = (
-            f"SELECT {_COLUMNS} FROM {events} WHERE position > $1 AND position < {_WATERMARK}"
-            " AND ($2::text[] IS NULL OR event_type = ANY($2))"
-            " AND ($3::text[] IS NULL OR category = ANY($3))"
-            " ORDER BY position LIMIT $4"
+            f"SELECT {_COLUMNS} FROM {events} WHERE position > $1 AND {_below(2)}"
+            " AND ($3::text[] IS NULL OR event_type = ANY($3))"
+            " AND ($4::text[] IS NULL OR category = ANY($4))"
+            " ORDER BY position LIMIT $5"
         )
         self.own_events = (
             f"SELECT {_COLUMNS} FROM {events} WHERE position > $1 AND position <= $2"
             " ORDER BY position"
         )
-        self.head = f"SELECT max(position) FROM {events} WHERE position < {_WATERMARK}"
+        self.count = f"SELECT count(*) FROM {events} WHERE position > $1 AND {_below(2)}"
+        self.head = f"SELECT max(position) FROM {events} WHERE {_below(1)}"

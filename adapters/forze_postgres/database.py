@@ -10,6 +10,7 @@ from typing import Any
 
 from forze.domain.errors import InvalidInputError
 from forze_postgres._driver import Connection, asyncpg
+from forze_postgres._event_sql import lock_key
 from forze_postgres.errors import translated
 
 __all__ = ["PostgresDatabase"]
@@ -104,6 +105,11 @@ class PostgresDatabase:
             with translated("PostgreSQL transaction"):
                 transaction = connection.transaction()
                 await transaction.start()
+                # Before anything assigns this transaction an id: appends inside it must be
+                # seen by feed readers as possibly in flight (see forze_postgres._event_sql).
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock_shared($1::bigint)", lock_key(self.schema)
+                )
             self._pinned[task] = connection
             try:
                 yield connection

@@ -32,7 +32,7 @@ from forze_eventstore import (
     validate_append,
 )
 from forze_postgres._driver import Connection, asyncpg
-from forze_postgres._event_sql import MIGRATIONS, POSITION_BITS, Statements
+from forze_postgres._event_sql import MIGRATIONS, POSITION_BITS, WATERMARK, Statements, lock_key
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 
@@ -79,6 +79,7 @@ class PostgresEventStore:
     def __init__(self, db: PostgresDatabase, *, poll_interval: float = 0.5) -> None:
         self.db = db
         self._sql = Statements(f'"{db.schema}"')
+        self._lock = lock_key(db.schema)
         self._signal = CommitSignal()
         self._poll_interval = poll_interval
         self._listener: Any = None
@@ -134,6 +135,7 @@ class PostgresEventStore:
             data,
             metadata,
             category_of(stream_id),
+            self._lock,
         )
         if self._hooks or self.db.in_transaction():
             async with self.db.transaction() as connection:
@@ -236,8 +238,18 @@ class PostgresEventStore:
         cats = None if categories is None else list(categories)
         async with self.db.connection() as connection:
             with translated("read the feed"):
-                rows = await connection.fetch(self._sql.read_all, after, types, cats, limit)
+                watermark = await self._watermark(connection)
+                rows = await connection.fetch(
+                    self._sql.read_all, after, watermark, types, cats, limit
+                )
         return _decode(rows)
+
+    async def _watermark(self, connection: Connection) -> int:
+        """No transaction that may still add events has an id below this (see _event_sql)."""
+        watermark: int = await connection.fetchval(
+            WATERMARK, self._lock >> 32, self._lock & 0xFFFFFFFF
+        )
+        return watermark
 
     def subscribe(
         self,
@@ -286,11 +298,20 @@ class PostgresEventStore:
         async with self.db.connection() as connection:
             return await self._version(connection, stream_id)
 
+    async def count_events(self, *, after: int = 0) -> int:
+        """See ``EventStore.count_events``: events below the watermark, after ``after``."""
+        check_read_all(after, None, None, None)
+        async with self.db.connection() as connection:
+            with translated("count events"):
+                watermark = await self._watermark(connection)
+                return int(await connection.fetchval(self._sql.count, after, watermark))
+
     async def head_position(self) -> int:
         """See ``EventStore.head_position``."""
         async with self.db.connection() as connection:
             with translated("head position"):
-                return int(await connection.fetchval(self._sql.head) or 0)
+                watermark = await self._watermark(connection)
+                return int(await connection.fetchval(self._sql.head, watermark) or 0)
 
     async def close(self) -> None:
         """Stop listening; close the database too when :meth:`open` created it."""

@@ -156,6 +156,11 @@ class InMemoryEventStore:
         check_read_stream(stream_id, None, None)
         return len(self._streams.get(stream_id, ()))
 
+    async def count_events(self, *, after: int = 0) -> int:
+        """See ``EventStore.count_events`` (positions are consecutive here)."""
+        check_read_all(after, None, None, None)
+        return max(0, len(self._log) - after)
+
     async def head_position(self) -> int:
         """See ``EventStore.head_position``."""
         return len(self._log)

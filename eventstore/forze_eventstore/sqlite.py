@@ -269,6 +269,12 @@ class SQLiteEventStore:
         )
         return int(rows[0][0] or 0)
 
+    async def count_events(self, *, after: int = 0) -> int:
+        """See ``EventStore.count_events``."""
+        check_read_all(after, None, None, None)
+        rows = self.db.read("SELECT COUNT(*) FROM forze_events WHERE position > ?", (after,))
+        return int(rows[0][0])
+
     async def head_position(self) -> int:
         """See ``EventStore.head_position``."""
         rows = self.db.read("SELECT MAX(position) FROM forze_events")

@@ -86,6 +86,10 @@ class EventStore(Protocol):
         """The version of the stream's last event, or 0 when the stream does not exist."""
         ...
 
+    async def count_events(self, *, after: int = 0) -> int:
+        """How many events a reader can see with a position greater than ``after``."""
+        ...
+
     async def head_position(self) -> int:
         """The highest position a reader can see now (0 for an empty store)."""
         ...

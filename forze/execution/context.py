@@ -148,6 +148,10 @@ class ReadOnlyEventStore:
         """See ``EventStore.stream_version``."""
         return await self._store.stream_version(stream_id)
 
+    async def count_events(self, *, after: int = 0) -> int:
+        """See ``EventStore.count_events``."""
+        return await self._store.count_events(after=after)
+
     async def head_position(self) -> int:
         """See ``EventStore.head_position``."""
         return await self._store.head_position()

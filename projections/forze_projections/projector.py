@@ -158,7 +158,7 @@ class Projector:
                     live_version=await self.backend.live_version(projection.name),
                     checkpoint=checkpoint,
                     head=head,
-                    lag_events=max(0, head - checkpoint),
+                    lag_events=await self.events.count_events(after=checkpoint),
                     lag_seconds=max(0.0, lag_seconds),
                     state=self._states[projection.name],
                     error=None if error is None else str(error),

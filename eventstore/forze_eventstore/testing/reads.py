@@ -67,6 +67,17 @@ class ReadContract(StoreFactory):
         assert [e.stream_id for e in feed] == ["a-1", "a-1", "b-1", "b-1", "b-1", "a-1"]
         assert await store.head_position() == positions[-1]
 
+    async def test_events_after_a_position_can_be_counted(self, store: EventStore) -> None:
+        assert await store.count_events() == 0
+        await store.append("a-1", new_events(4))
+        await store.append("b-1", new_events(3))
+        feed = await store.read_all()
+        assert await store.count_events() == 7
+        assert await store.count_events(after=feed[2].position) == 4
+        assert await store.count_events(after=feed[-1].position) == 0
+        with pytest.raises(InvalidInputError):
+            await store.count_events(after=-1)
+
     async def test_the_feed_pages_after_a_position(self, store: EventStore) -> None:
         await store.append("a-1", new_events(10))
         feed = await store.read_all()

@@ -15,6 +15,7 @@ from forze_projections.testing.projector_support import (
     Item,
     ProjectorFactory,
     append,
+    at,
     documents,
     fold,
     tallies,
@@ -59,7 +60,7 @@ class PropertyCases(ProjectorFactory):
                     assert await documents(backend.serving()) == fold(feed)
                     removed = fold(feed, types=("Removed",))
                     assert await documents(backend.serving(), MIRROR) == removed
-                    assert {s.checkpoint for s in statuses.values()} == {len(feed)}
+                    assert {s.checkpoint for s in statuses.values()} == {at(feed, len(feed))}
 
         asyncio.run(scenario())
 

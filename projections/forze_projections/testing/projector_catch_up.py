@@ -22,6 +22,7 @@ from forze_projections.testing.projector_support import (
     Pause,
     ProjectorFactory,
     append,
+    at,
     documents,
     eventually,
     fold,
@@ -45,37 +46,39 @@ class CatchUpCases(ProjectorFactory):
         )
         status = (await projector.catch_up())["tallies"]
         assert await documents(backend.serving()) == fold(feed)
-        assert (status.checkpoint, status.head, status.lag_events) == (8, 8, 0)
+        assert (status.checkpoint, status.head, status.lag_events) == (at(feed, 8), at(feed, 8), 0)
         assert (status.version, status.live_version, status.error) == (1, 1, None)
         assert status.state is ProjectionState.STOPPED
-        assert await backend.checkpoints.load("tallies@v1") == 8
+        assert await backend.checkpoints.load("tallies@v1") == at(feed, 8)
         reports.clear()
         again = (await projector.catch_up())["tallies"]
         assert reports == []
         assert await documents(backend.serving()) == fold(feed)
-        assert (again.checkpoint, again.lag_events) == (8, 0)
+        assert (again.checkpoint, again.lag_events) == (at(feed, 8), 0)
 
     async def test_events_of_unhandled_types_still_advance_the_checkpoint(
         self, events: EventStore, backend: ProjectionBackend
     ) -> None:
-        await append(events, ("tally-1", "Added", 1), ("tally-1", "Noted", 0), ("x-1", "Noted", 0))
+        feed = await append(
+            events, ("tally-1", "Added", 1), ("tally-1", "Noted", 0), ("x-1", "Noted", 0)
+        )
         only_removed = tallies("removals", spec=MIRROR, types=("Removed",))
         projector = Projector(events, backend, [tallies(), only_removed], batch_size=2)
         statuses = await projector.catch_up()
-        assert {(s.checkpoint, s.lag_events) for s in statuses.values()} == {(3, 0)}
+        assert {(s.checkpoint, s.lag_events) for s in statuses.values()} == {(at(feed, 3), 0)}
         assert await documents(backend.serving(), MIRROR) == []
         async with projector:
             await eventually(
                 lambda: _all(projector, ProjectionState.LIVE), "every projection is live"
             )
             await append(events, ("tally-2", "Noted", 0), ("tally-2", "Added", 2))
-            await append(events, ("tally-3", "Noted", 0))
+            feed = await append(events, ("tally-3", "Noted", 0))
 
             async def caught_up() -> bool:
                 return all(s.lag_events == 0 for s in await projector.status())
 
             await eventually(caught_up, "live projections skip unhandled events to the head")
-        assert {s.checkpoint for s in await projector.status()} == {6}
+        assert {s.checkpoint for s in await projector.status()} == {at(feed, 6)}
 
     async def test_run_follows_new_events_live(
         self, events: EventStore, backend: ProjectionBackend
@@ -124,7 +127,7 @@ class CatchUpCases(ProjectorFactory):
         with contextlib.suppress(asyncio.CancelledError):
             await killed
         committed = (kill_at - 1) // 4 * 4  # the batches before the one in flight
-        assert await backend.checkpoints.load("tallies@v1") == committed
+        assert await backend.checkpoints.load("tallies@v1") == at(feed, committed)
         assert await documents(backend.serving()) == fold(feed[:committed])
         await Projector(events, backend, [tallies()], batch_size=4).catch_up()
         resumed = await documents(backend.serving())
@@ -157,7 +160,7 @@ class VersionCases(ProjectorFactory):
         assert await documents(backend.serving()) == fold(feed)
         assert await documents(backend.writer("tallies", 2)) == fold(feed[:4], factor=10)
         status = await status_of(projector, "tallies")
-        assert (status.version, status.live_version, status.checkpoint) == (2, 1, 4)
+        assert (status.version, status.live_version, status.checkpoint) == (2, 1, at(feed, 4))
         assert status.lag_events == 4
         pause.release.set()
         status = (await asyncio.wait_for(building, 5))["tallies"]
@@ -178,7 +181,7 @@ class VersionCases(ProjectorFactory):
         with contextlib.suppress(asyncio.CancelledError):
             await killed
         assert await backend.live_version("tallies") == 1
-        assert await backend.checkpoints.load("tallies@v2") == 3
+        assert await backend.checkpoints.load("tallies@v2") == at(feed, 3)
         assert await documents(backend.serving()) == fold(feed)
         v2 = tallies(version=2, factor=10)
         await Projector(events, backend, [v2], batch_size=3).catch_up()
@@ -197,12 +200,13 @@ class VersionCases(ProjectorFactory):
         reports.clear()
         status = await projector.rebuild("tallies")
         assert await documents(backend.serving()) == fold(feed)
-        assert (status.checkpoint, status.lag_events, status.live_version) == (10, 0, 1)
+        last = at(feed, 10)
+        assert (status.checkpoint, status.lag_events, status.live_version) == (last, 0, 1)
         positions = [report.position for report in reports]
         assert positions == sorted(set(positions))
-        assert (positions[0], positions[-1]) == (3, 10)
+        assert (positions[0], positions[-1]) == (at(feed, 3), last)
         for report in reports:
-            assert (report.name, report.version, report.head) == ("tallies", 1, 10)
+            assert (report.name, report.version, report.head) == ("tallies", 1, last)
             assert report.events_per_second > 0
             assert report.eta_seconds >= 0
         assert reports[-1].eta_seconds == 0

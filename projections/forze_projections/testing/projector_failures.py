@@ -28,6 +28,7 @@ from forze_projections.testing.projector_support import (
     ProjectorFactory,
     Tally,
     append,
+    at,
     documents,
     eventually,
     fold,
@@ -53,18 +54,22 @@ class FailureCases(ProjectorFactory):
         with pytest.raises(ProjectionFailed) as caught:
             await projector.catch_up()
         assert "'Poison'" in str(caught.value)
-        assert "position 5" in str(caught.value)
-        assert await backend.checkpoints.load("tallies@v1") == 3
+        assert f"position {at(feed, 5)}" in str(caught.value)
+        assert await backend.checkpoints.load("tallies@v1") == at(feed, 3)
         assert await documents(backend.serving()) == fold(feed[:3])
         assert await documents(backend.serving(), MIRROR) == fold(feed)
         failed, mirror = await status_of(projector, "tallies"), await status_of(projector, "mirror")
         assert failed.state is ProjectionState.FAILED
         assert failed.error is not None
         assert "Poison" in failed.error
-        assert (mirror.checkpoint, mirror.lag_events, mirror.error) == (7, 0, None)
+        assert (mirror.checkpoint, mirror.lag_events, mirror.error) == (at(feed, 7), 0, None)
         assert projector.error("tallies") is caught.value
         (failure,) = await backend.failures("tallies")
-        assert (failure.position, failure.event_type, failure.stream_id) == (5, "Poison", "tally-1")
+        assert (failure.position, failure.event_type, failure.stream_id) == (
+            at(feed, 5),
+            "Poison",
+            "tally-1",
+        )
         assert "poisoned" in failure.error
         assert await backend.failures("mirror") == []
 
@@ -98,10 +103,10 @@ class FailureCases(ProjectorFactory):
         projector = Projector(events, backend, [failing], batch_size=3, policy=skip)
         status = (await projector.catch_up())["tallies"]
         assert await documents(backend.serving()) == fold(feed)
-        assert (status.checkpoint, status.lag_events, status.error) == (7, 0, None)
+        assert (status.checkpoint, status.lag_events, status.error) == (at(feed, 7), 0, None)
         assert status.state is ProjectionState.STOPPED
         (failure,) = await backend.failures("tallies")
-        assert (failure.position, failure.event_type) == (5, "Poison")
+        assert (failure.position, failure.event_type) == (at(feed, 5), "Poison")
 
     async def test_retry_rolls_back_and_retries_the_batch_until_it_succeeds(
         self, events: EventStore, backend: ProjectionBackend
@@ -132,12 +137,12 @@ class FailureCases(ProjectorFactory):
         projector = Projector(events, backend, [tallies(hook=flaky)], batch_size=3, policy=RETRY)
         with pytest.raises(ProjectionFailed) as caught:
             await projector.catch_up()
-        assert caught.value.event.position == 5
+        assert caught.value.event.position == at(feed, 5)
         assert flaky.calls == {5: 4}
-        assert await backend.checkpoints.load("tallies@v1") == 3
+        assert await backend.checkpoints.load("tallies@v1") == at(feed, 3)
         assert await documents(backend.serving()) == fold(feed[:3])
         assert (await status_of(projector, "tallies")).state is ProjectionState.FAILED
-        assert [f.position for f in await backend.failures("tallies")] == [5]
+        assert [f.position for f in await backend.failures("tallies")] == [at(feed, 5)]
 
     async def test_writing_an_undeclared_read_model_fails_with_a_wiring_error(
         self, events: EventStore, backend: ProjectionBackend

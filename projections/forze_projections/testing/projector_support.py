@@ -136,10 +136,23 @@ async def documents(
             return found
 
 
+def at(feed: Sequence[RecordedEvent], n: int) -> int:
+    """The position of the ``n``-th event of ``feed`` (1-based; 0 for ``n == 0``).
+
+    Positions only increase (PostgreSQL's have gaps), so the suite never spells them out.
+    """
+    return 0 if n == 0 else feed[n - 1].position
+
+
 async def append(events: EventStore, *items: Item) -> list[RecordedEvent]:
-    """Append one event per item, then return the whole feed."""
+    """Append one event per item, then return the whole feed.
+
+    Each event's data holds ``seq``, its 1-based rank in the feed, which ``Flaky`` keys on.
+    """
+    seq = len(await events.read_all())
     for stream_id, event_type, amount in items:
-        await events.append(stream_id, [NewEvent(event_type, {"amount": amount})])
+        seq += 1
+        await events.append(stream_id, [NewEvent(event_type, {"amount": amount, "seq": seq})])
     return list(await events.read_all())
 
 
@@ -158,17 +171,18 @@ class Pause:
 
 
 class Flaky:
-    """A hook that raises the first ``times[p]`` times it meets the event at position ``p``."""
+    """A hook that raises the first ``times[n]`` times it meets the ``n``-th event of the feed."""
 
     def __init__(self, times: Mapping[int, int]) -> None:
         self.times = dict(times)
         self.calls = dict.fromkeys(times, 0)
 
     async def __call__(self, event: RecordedEvent) -> None:
-        if event.position in self.times:
-            self.calls[event.position] += 1
-            if self.calls[event.position] <= self.times[event.position]:
-                raise RuntimeError(f"flaky failure {self.calls[event.position]}")
+        seq = event.data["seq"]
+        if seq in self.times:
+            self.calls[seq] += 1
+            if self.calls[seq] <= self.times[seq]:
+                raise RuntimeError(f"flaky failure {self.calls[seq]}")
 
 
 async def poison(event: RecordedEvent, stores: ReadModelStores) -> None:

@@ -1,0 +1,92 @@
+"""Projections entirely on PostgreSQL: the projector contract with the Postgres event store,
+and inline projections inside the append's transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from forze import NewEvent, WiringError
+from forze.contracts import EventStore
+from forze_postgres import (
+    PostgresEventStore,
+    PostgresProjectionBackend,
+    add_postgres_inline_projection,
+)
+from forze_projections import ProjectionBackend, ProjectionFailed
+from forze_projections.testing import ProjectorContract
+from tests.postgres_support import fresh_schema
+from tests.test_inline_projection import TALLIES, TALLY
+
+
+class TestPostgresProjector(ProjectorContract):
+    @pytest.fixture(autouse=True)
+    def _dsn(self, postgres_dsn: str) -> None:
+        self.dsn = postgres_dsn
+
+    @asynccontextmanager
+    async def open_backend(self) -> AsyncIterator[tuple[EventStore, ProjectionBackend]]:
+        async with fresh_schema(self.dsn) as db:
+            store = PostgresEventStore(db, poll_interval=0.02)
+            await store.migrate()
+            try:
+                yield store, PostgresProjectionBackend(db)
+            finally:
+                await store.close()
+
+
+@asynccontextmanager
+async def inline(dsn: str) -> AsyncIterator[tuple[PostgresEventStore, PostgresProjectionBackend]]:
+    async with fresh_schema(dsn) as db:
+        store = PostgresEventStore(db)
+        await store.migrate()
+        try:
+            yield store, PostgresProjectionBackend(db)
+        finally:
+            await store.close()
+
+
+async def tally(backend: PostgresProjectionBackend, stream_id: str) -> int | None:
+    found = await backend.serving()(TALLIES).get(stream_id)
+    return None if found is None else found.count
+
+
+async def test_each_append_updates_the_inline_read_model_before_it_returns(
+    postgres_dsn: str,
+) -> None:
+    async with inline(postgres_dsn) as (store, backend):
+        await store.append("c-1", [NewEvent("Counted", {})])
+        await add_postgres_inline_projection(store, backend, TALLY)
+        assert await tally(backend, "c-1") == 1
+        await store.append("c-1", [NewEvent("Counted", {}), NewEvent("Other", {})])
+        assert await tally(backend, "c-1") == 2
+
+
+async def test_a_failing_inline_handler_rolls_the_append_back(postgres_dsn: str) -> None:
+    async with inline(postgres_dsn) as (store, backend):
+        await add_postgres_inline_projection(store, backend, TALLY)
+        await store.append("c-1", [NewEvent("Counted", {})])
+        head = await store.head_position()
+        with pytest.raises(ProjectionFailed, match="'Counted'"):
+            await store.append("c-1", [NewEvent("Counted", {"explode": 1})])
+        assert await store.head_position() == head
+        assert await store.stream_version("c-1") == 1
+        assert await tally(backend, "c-1") == 1
+
+
+async def test_concurrent_inline_appends_keep_the_read_model_exact(postgres_dsn: str) -> None:
+    async with inline(postgres_dsn) as (store, backend):
+        await add_postgres_inline_projection(store, backend, TALLY)
+        await asyncio.gather(
+            *(store.append(f"c-{n % 3}", [NewEvent("Counted", {})]) for n in range(30))
+        )
+        assert [await tally(backend, f"c-{n}") for n in range(3)] == [10, 10, 10]
+
+
+async def test_inline_store_and_backend_must_share_one_database(postgres_dsn: str) -> None:
+    async with inline(postgres_dsn) as (store, _), fresh_schema(postgres_dsn) as other:
+        with pytest.raises(WiringError, match="one PostgresDatabase"):
+            await add_postgres_inline_projection(store, PostgresProjectionBackend(other), TALLY)
