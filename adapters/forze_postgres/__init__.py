@@ -5,6 +5,7 @@ from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 from forze_postgres.event_store import PostgresAppendHook, PostgresEventStore
 from forze_postgres.inline import add_postgres_inline_projection
+from forze_postgres.module import postgres_module
 from forze_postgres.projections import PostgresProjectionBackend, table_of
 from forze_postgres.read_models import (
     PostgresReadModelStore,
@@ -25,6 +26,7 @@ __all__ = [
     "PostgresSnapshotStore",
     "add_postgres_inline_projection",
     "drop_table",
+    "postgres_module",
     "table_of",
     "translated",
 ]

@@ -1,0 +1,71 @@
+"""``postgres_module``: PostgreSQL adapters wired into a runtime, pool lifecycle included."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from forze.contracts import EventStore
+from forze.execution import (
+    AGGREGATES,
+    CHECKPOINTS,
+    EVENT_STORE,
+    READ_MODELS,
+    SNAPSHOTS,
+    DepsModule,
+    Resolver,
+)
+from forze_eventstore import EventCodec, EventSourcedRepositories
+from forze_postgres.database import PostgresDatabase
+from forze_postgres.event_store import PostgresEventStore
+from forze_postgres.projections import PostgresProjectionBackend
+from forze_postgres.snapshots import PostgresSnapshotStore
+from forze_projections import PROJECTION_BACKEND
+
+__all__ = ["postgres_module"]
+
+
+def postgres_module(
+    dsn: str,
+    *,
+    schema: str = "public",
+    max_connections: int = 10,
+    codec: EventCodec | None = None,
+    name: str = "postgres",
+) -> DepsModule:
+    """Open a pool to ``dsn`` for the runtime's lifetime and provide every PostgreSQL adapter.
+
+    The event store's tables are migrated when the runtime starts; the pool (and the
+    LISTEN connection) close when it stops. Provides the event store, repositories,
+    snapshots, the projection backend, its checkpoints and its live read models.
+    """
+    opened: dict[str, PostgresDatabase] = {}
+
+    @asynccontextmanager
+    async def open_store(_resolve: Resolver) -> AsyncIterator[EventStore]:
+        db = await PostgresDatabase.connect(dsn, schema=schema, max_size=max_connections)
+        store = PostgresEventStore(db)
+        try:
+            await store.migrate()
+            opened["db"] = db
+            yield store
+        finally:
+            await store.close()
+            await db.close()
+
+    def backend(_resolve: Resolver) -> PostgresProjectionBackend:
+        return PostgresProjectionBackend(opened["db"])
+
+    module = DepsModule(name)
+    module.provide_resource(EVENT_STORE, open_store)
+    module.provide_factory(SNAPSHOTS, lambda _resolve: PostgresSnapshotStore(opened["db"]))
+    module.provide_factory(
+        AGGREGATES,
+        lambda resolve: EventSourcedRepositories(
+            resolve(EVENT_STORE), snapshots=resolve(SNAPSHOTS), codec=codec
+        ),
+    )
+    module.provide_factory(PROJECTION_BACKEND, backend)
+    module.provide_factory(READ_MODELS, lambda resolve: resolve(PROJECTION_BACKEND).serving())
+    module.provide_factory(CHECKPOINTS, lambda resolve: resolve(PROJECTION_BACKEND).checkpoints)
+    return module
