@@ -192,10 +192,11 @@ class ForzeSide:
     async def settle(self) -> None:
         """Wait (untimed) until the feed shows every committed event.
 
-        forze's feed only shows positions below the oldest transaction id still running on
-        the *whole server* (``pg_snapshot_xmin``), so a transaction left open in any database
-        (another test run, an idle-in-transaction session) hides every event this run wrote
-        after it began. Past ``timeout`` seconds, fail naming the sessions holding it back.
+        forze's feed only shows positions no running transaction can still precede (its
+        watermark, see ``forze_postgres._event_sql``); depending on how that is computed, a
+        transaction left open elsewhere on the server (another test run, an idle-in-transaction
+        session) can hide every event this run wrote after it began. Past ``WATERMARK_WAIT``
+        seconds, fail naming the oldest sessions holding a transaction id.
         """
         sql = f"SELECT max(position) FROM {self.events_table}"
         deadline = time.monotonic() + WATERMARK_WAIT

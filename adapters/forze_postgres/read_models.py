@@ -156,6 +156,22 @@ class PostgresReadModelStore(Generic[M]):
         )
         await self._run(lambda c: c.execute(sql, list(rows), list(rows.values())), write=True)
 
+    async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> None:
+        """Store JSON-mode documents already validated against the spec's model, in bulk.
+
+        For writers that validated them already (the projector's buffer); others use
+        :meth:`upsert_many`.
+        """
+        rows = {str(d[self.spec.key]): json.dumps(d, sort_keys=True) for d in documents}
+        if not rows:
+            return
+        sql = (
+            f"INSERT INTO {self._quoted} (key, doc) SELECT k, d::jsonb"
+            " FROM unnest($1::text[], $2::text[]) AS u(k, d)"
+            " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+        )
+        await self._run(lambda c: c.execute(sql, list(rows), list(rows.values())), write=True)
+
     async def delete_many(self, keys: Collection[str]) -> None:
         """Delete every document of ``keys`` that exists."""
         if keys:

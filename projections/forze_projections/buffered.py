@@ -24,8 +24,8 @@ class BufferedReadModelStores:
     it saves the checkpoint, so atomicity is unchanged. Queries (``find``, ``count``,
     ``search``, ``get_many``) flush first, so they see every earlier write. Documents are kept
     validated, as JSON-mode dicts; a store with ``write_documents(documents)`` (trusted,
-    already validated) and ``delete_many(keys)`` is flushed in bulk, any other store one call
-    per document.
+    already validated) or ``upsert_many(models)``, and ``delete_many(keys)``, is flushed in
+    bulk; any other store one call per document.
     """
 
     def __init__(self, stores: ReadModelStores) -> None:
@@ -125,6 +125,8 @@ class _BufferedStore(Generic[M]):
         if documents:
             if hasattr(store, "write_documents"):
                 await store.write_documents(documents)
+            elif hasattr(store, "upsert_many"):
+                await store.upsert_many([self.spec.model.model_validate(d) for d in documents])
             else:
                 for document in documents:
                     await self._store.upsert(self.spec.model.model_validate(document))
