@@ -108,8 +108,10 @@ class Statements:
             SELECT pg_current_xact_id()::text::bigint << {POSITION_BITS} AS low FROM head
         ), base AS (
             SELECT COALESCE(
-                (SELECT max(e.position) FROM {events} e, block
-                 WHERE e.position >= block.low AND e.position < block.low + {1 << POSITION_BITS}),
+                -- scalar bounds keep an index range scan even in a plan made for an empty table
+                (SELECT max(e.position) FROM {events} e
+                 WHERE e.position >= (SELECT low FROM block)
+                   AND e.position < (SELECT low FROM block) + {1 << POSITION_BITS}),
                 (SELECT low FROM block) - 1
             ) AS last
         ), inserted AS (
