@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
-
-from pydantic import TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError
 
 from forze.contracts import Filter, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError
 from forze_postgres._pg_fields import SIGNS, FieldSql, Params, field_sql
+from forze_projections.queries import FieldValues, decode_cursor
 
-__all__ = ["QueryBuilder", "encode_cursor", "index_name", "table_name", "table_sql"]
+__all__ = ["QueryBuilder", "index_name", "table_name", "table_sql"]
 
 _OPS = ("eq", "ne", *SIGNS)
 _MAX_NAME = 63
@@ -71,26 +66,6 @@ def table_sql(
     return ";\n".join(statements)
 
 
-def encode_cursor(values: list[Any], order: Sequence[SortKey]) -> str:
-    """An opaque cursor: base64 of the JSON of the sort and of the last item's sort values."""
-    sort = [[key.field, key.descending] for key in order]
-    payload = json.dumps({"sort": sort, "values": values}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode("ascii")
-
-
-def _decode_cursor(cursor: str, order: Sequence[SortKey]) -> list[Any]:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        sort, values = decoded["sort"], decoded["values"]
-    except (ValueError, binascii.Error, KeyError, TypeError) as error:
-        raise InvalidInputError(f"malformed cursor {cursor!r}") from error
-    if sort != [[key.field, key.descending] for key in order] or not (
-        isinstance(values, list) and len(values) == len(order)
-    ):
-        raise InvalidInputError("the cursor belongs to a query with a different sort")
-    return values
-
-
 class QueryBuilder:
     """Turns filters, sorts, cursors and search words of one spec into SQL.
 
@@ -102,23 +77,13 @@ class QueryBuilder:
     def __init__(self, spec: ReadModelSpec[Any]) -> None:
         self.spec = spec
         self.fields = field_sql(spec.model, spec.key)
-        self._adapters: dict[str, TypeAdapter[Any]] = {}
+        self._as_field_value = FieldValues(spec.name, spec.model)
 
     def field(self, name: str) -> FieldSql:
         """How SQL reads field ``name``; ``InvalidInputError`` when the model has none."""
         if name not in self.spec.model.model_fields:
             raise InvalidInputError(f"{self.spec.name} has no field {name!r}")
         return self.fields[name]
-
-    def _as_field_value(self, name: str, value: Any) -> Any:
-        adapter = self._adapters.get(name)
-        if adapter is None:
-            annotation: Any = self.spec.model.model_fields[name].annotation
-            adapter = self._adapters[name] = TypeAdapter(annotation)
-        try:
-            return adapter.dump_python(adapter.validate_python(value), mode="json")
-        except (ValidationError, PydanticSerializationError) as error:
-            raise InvalidInputError(f"bad value {value!r} for {name!r}: {error}") from error
 
     def _condition(self, condition: Filter, params: Params) -> str:
         name, op, value = condition.field, condition.op, condition.value
@@ -159,7 +124,7 @@ class QueryBuilder:
 
     def after(self, cursor: str, order: Sequence[SortKey], params: Params) -> str:
         """The condition keeping rows strictly after ``cursor`` (made for ``order``)."""
-        values = _decode_cursor(cursor, order)
+        values = decode_cursor(cursor, order)
         alternatives: list[str] = []
         prefix: list[str] = []
         for n, (key, value) in enumerate(zip(order, values, strict=True), 1):

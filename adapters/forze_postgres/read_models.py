@@ -21,9 +21,10 @@ from forze.contracts import Filter, Page, Query, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError, NotFoundError, SerializationError, WiringError
 from forze_postgres._driver import Connection, asyncpg
 from forze_postgres._pg_fields import Params
-from forze_postgres._pg_query import QueryBuilder, encode_cursor, table_name, table_sql
+from forze_postgres._pg_query import QueryBuilder, table_name, table_sql
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
+from forze_projections.queries import encode_cursor
 
 __all__ = ["PostgresReadModelStore", "PostgresReadModelStores"]
 

@@ -14,6 +14,7 @@ from forze_projections.memory_backend import InMemoryProjectionBackend, ReadMode
 from forze_projections.module import projection_module
 from forze_projections.projection import Projection, ProjectionHandler
 from forze_projections.projector import STOP_ON_ERROR, ProgressCallback, Projector
+from forze_projections.queries import FieldValues, decode_cursor, encode_cursor
 from forze_projections.sqlite_backend import SQLiteProjectionBackend, table_of
 from forze_projections.sqlite_checkpoints import SQLiteCheckpointStore
 from forze_projections.sqlite_read_models import SQLiteReadModelStore, SQLiteReadModelStores
@@ -53,4 +54,7 @@ __all__ = [
     "table_of",
     "projection_module",
     "BufferedReadModelStores",
+    "FieldValues",
+    "decode_cursor",
+    "encode_cursor",
 ]

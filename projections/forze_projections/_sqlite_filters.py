@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError
-
 from forze.contracts import Filter, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError
-from forze_projections._sqlite_query import FieldSql, decode_cursor, field_sql, keyset_after
+from forze_projections._sqlite_query import FieldSql, field_sql, keyset_after
+from forze_projections.queries import FieldValues, decode_cursor
 
 __all__ = ["Clauses", "QueryBuilder"]
 
@@ -31,23 +29,13 @@ class QueryBuilder:
     def __init__(self, spec: ReadModelSpec[Any]) -> None:
         self.spec = spec
         self.fields = field_sql(spec.model, spec.key)
-        self._adapters: dict[str, TypeAdapter[Any]] = {}
+        self._as_field_value = FieldValues(spec.name, spec.model)
 
     def field(self, name: str) -> FieldSql:
         """How SQL reads field ``name``; ``InvalidInputError`` when the model has none."""
         if name not in self.spec.model.model_fields:
             raise InvalidInputError(f"{self.spec.name} has no field {name!r}")
         return self.fields[name]
-
-    def _as_field_value(self, name: str, value: Any) -> Any:
-        adapter = self._adapters.get(name)
-        if adapter is None:
-            annotation: Any = self.spec.model.model_fields[name].annotation
-            adapter = self._adapters[name] = TypeAdapter(annotation)
-        try:
-            return adapter.dump_python(adapter.validate_python(value), mode="json")
-        except (ValidationError, PydanticSerializationError) as error:
-            raise InvalidInputError(f"bad value {value!r} for {name!r}: {error}") from error
 
     def _condition(self, condition: Filter) -> tuple[str, list[object]]:
         name, op = condition.field, condition.op

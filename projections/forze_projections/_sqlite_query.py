@@ -14,8 +14,6 @@ the in-memory store's ``json.dumps(sort_keys=True)`` text.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -29,9 +27,7 @@ from forze.domain.errors import InvalidInputError
 
 __all__ = [
     "FieldSql",
-    "decode_cursor",
     "dump_document",
-    "encode_cursor",
     "field_sql",
     "keyset_after",
     "register_functions",
@@ -211,27 +207,6 @@ def keyset_after(
     if not alternatives:
         return "0", []
     return "(" + " OR ".join(f"({a})" for a in alternatives) + ")", parameters
-
-
-def encode_cursor(values: list[Any], order: Sequence[SortKey]) -> str:
-    """An opaque cursor: base64 of the JSON of the sort and of the last item's sort values."""
-    sort = [[key.field, key.descending] for key in order]
-    payload = json.dumps({"sort": sort, "values": values}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode("ascii")
-
-
-def decode_cursor(cursor: str, order: Sequence[SortKey]) -> list[Any]:
-    """The sort values of a cursor made by :func:`encode_cursor` for the same ``order``."""
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        sort, values = decoded["sort"], decoded["values"]
-    except (ValueError, binascii.Error, KeyError, TypeError) as error:
-        raise InvalidInputError(f"malformed cursor {cursor!r}") from error
-    if sort != [[key.field, key.descending] for key in order] or not (
-        isinstance(values, list) and len(values) == len(order)
-    ):
-        raise InvalidInputError("the cursor belongs to a query with a different sort")
-    return values
 
 
 def search_text(kind: str | None, value: object) -> str:

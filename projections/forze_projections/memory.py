@@ -11,8 +11,6 @@ null on either side; the key field breaks ties, ascending.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import operator
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -23,6 +21,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError, NotFoundError, WiringError
+from forze_projections.queries import FieldValues, decode_cursor, encode_cursor
 from forze_projections.undo import UndoLog
 
 __all__ = ["InMemoryCheckpointStore", "InMemoryReadModelStore", "InMemoryReadModelStores"]
@@ -122,7 +121,7 @@ class InMemoryReadModelStore(Generic[M]):
         self.spec = spec
         self._documents: dict[str, Document] = {}
         self._undo = undo or UndoLog()
-        self._adapters: dict[str, TypeAdapter[Any]] = {}
+        self._values = FieldValues(spec.name, spec.model)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -222,20 +221,10 @@ class InMemoryReadModelStore(Generic[M]):
         return [self._load(document) for document in found.values()]
 
     def _field_adapter(self, name: str) -> TypeAdapter[Any]:
-        field_info = self.spec.model.model_fields.get(name)
-        if field_info is None:
-            raise InvalidInputError(f"{self.spec.name} has no field {name!r}")
-        if name not in self._adapters:
-            annotation: Any = field_info.annotation
-            self._adapters[name] = TypeAdapter(annotation)
-        return self._adapters[name]
+        return self._values.adapter(name)
 
     def _as_field_value(self, name: str, value: Any) -> Any:
-        adapter = self._field_adapter(name)
-        try:
-            return adapter.dump_python(adapter.validate_python(value), mode="json")
-        except (ValidationError, PydanticSerializationError) as error:
-            raise InvalidInputError(f"bad value {value!r} for {name!r}: {error}") from error
+        return self._values(name, value)
 
     def _predicate(self, condition: Filter) -> Callable[[Document], bool]:
         name, op = condition.field, condition.op
@@ -283,24 +272,6 @@ class InMemoryReadModelStore(Generic[M]):
                 return (mine < theirs) if key.descending else (mine > theirs)
         return False
 
-    def _decode_cursor(self, cursor: str, order: list[SortKey]) -> list[Any]:
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-            sort, values = decoded["sort"], decoded["values"]
-        except (ValueError, binascii.Error, KeyError, TypeError) as error:
-            raise InvalidInputError(f"malformed cursor {cursor!r}") from error
-        if sort != [[key.field, key.descending] for key in order] or not (
-            isinstance(values, list) and len(values) == len(order)
-        ):
-            raise InvalidInputError("the cursor belongs to a query with a different sort")
-        return values
-
-    @staticmethod
-    def _encode_cursor(values: list[Any], order: list[SortKey]) -> str:
-        sort = [[key.field, key.descending] for key in order]
-        payload = json.dumps({"sort": sort, "values": values}, separators=(",", ":"))
-        return base64.urlsafe_b64encode(payload.encode()).decode("ascii")
-
     async def find(self, query: Query) -> Page[M]:
         """Documents matching every filter, sorted (key field last) and paged from the cursor."""
         if query.limit < 1:
@@ -311,12 +282,12 @@ class InMemoryReadModelStore(Generic[M]):
             documents.sort(key=_field_rank(key.field), reverse=key.descending)
         rows = [([d.get(key.field) for key in order], d) for d in documents]
         if query.cursor is not None:
-            last = self._decode_cursor(query.cursor, order)
+            last = decode_cursor(query.cursor, order)
             rows = [row for row in rows if self._after(row[0], last, order)]
         page = rows[: query.limit]
         next_cursor = None
         if len(rows) > query.limit:
-            next_cursor = self._encode_cursor(page[-1][0], order)
+            next_cursor = encode_cursor(page[-1][0], order)
         return Page(items=tuple(self._load(d) for _, d in page), next_cursor=next_cursor)
 
     async def count(self, filters: Sequence[Filter] = ()) -> int:

@@ -27,7 +27,8 @@ from forze.domain.errors import (
 )
 from forze_eventstore.sqlite_db import SQLiteDatabase
 from forze_projections._sqlite_filters import QueryBuilder
-from forze_projections._sqlite_query import dump_document, encode_cursor, register_functions
+from forze_projections._sqlite_query import dump_document, register_functions
+from forze_projections.queries import encode_cursor
 
 __all__ = ["SQLiteReadModelStore", "SQLiteReadModelStores"]
 
