@@ -60,3 +60,44 @@ async def test_an_unreachable_server_is_a_forze_error() -> None:
 def test_a_schema_must_be_an_identifier() -> None:
     with pytest.raises(InvalidInputError):
         PostgresDatabase(None, schema="bad schema")  # type: ignore[arg-type]
+
+
+async def test_after_commit_callbacks_run_once_the_transaction_commits(postgres_dsn: str) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+        calls: list[str] = []
+        async with db.transaction():
+            db.after_commit(lambda: calls.append("committed"))
+            assert calls == []
+        assert calls == ["committed"]
+        db.after_commit(lambda: calls.append("no transaction: at once"))
+        assert calls == ["committed", "no transaction: at once"]
+
+
+async def test_after_commit_callbacks_of_a_rolled_back_transaction_never_run(
+    postgres_dsn: str,
+) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+        calls: list[str] = []
+
+        async def fail_after_registering() -> None:
+            async with db.transaction():
+                db.after_commit(lambda: calls.append("committed"))
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await fail_after_registering()
+        async with db.transaction():
+            pass
+        assert calls == []
+
+
+async def test_a_pooled_connection_comes_back_without_a_leftover_transaction(
+    postgres_dsn: str,
+) -> None:
+    async with fresh_schema(postgres_dsn, max_size=1) as db:
+        async with db.connection() as connection:
+            await connection.execute("BEGIN")
+            await connection.execute("CREATE TEMP TABLE t (x INT)")
+        async with db.connection() as connection:
+            assert not connection.is_in_transaction()
+            assert await connection.fetchval("SELECT to_regclass('pg_temp.t')") is None

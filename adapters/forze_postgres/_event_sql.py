@@ -23,6 +23,25 @@ __all__ = ["MIGRATIONS", "POSITION_BITS", "WATERMARK", "Statements", "lock_key"]
 POSITION_BITS = 20
 """Low bits of a position numbering events inside one transaction (at most 2**20 of them)."""
 
+WATERMARK = """
+SELECT COALESCE(min(held.x), top.nx) FROM (
+    SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS nx
+) top
+LEFT JOIN LATERAL (
+    SELECT (top.nx >> 32 << 32) + t.transactionid::text::bigint
+           - CASE WHEN t.transactionid::text::bigint > (top.nx & 4294967295)
+                  THEN 4294967296 ELSE 0 END AS x
+    FROM pg_locks a
+    JOIN pg_locks t ON t.virtualtransaction = a.virtualtransaction
+                   AND t.locktype = 'transactionid' AND t.granted
+    WHERE a.locktype = 'advisory' AND a.classid = $1::oid AND a.objid = $2::oid
+      AND a.objsubid = 1 AND a.granted
+) held ON true
+GROUP BY top.nx
+"""
+"""The reader's watermark: no transaction that may still add events has a smaller id
+(``$1`` and ``$2``: the two halves of the schema's advisory lock key)."""
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE {schema}.forze_events (
@@ -44,6 +63,62 @@ MIGRATIONS: tuple[str, ...] = (
         version INTEGER NOT NULL
     );
     """,
+    # The feed page in one round trip: the watermark, then (a later snapshot) the rows below it.
+    # A statement of a VOLATILE plpgsql function takes a new snapshot in READ COMMITTED, as a
+    # separate statement would. Each filter shape has its own statement so that one category
+    # or one type is an equality its index returns in position order; sorting and bitmap
+    # scans are off because with stale statistics (a fast-growing table) the planner would
+    # otherwise fetch and sort every row after ``after`` for each page.
+    """
+    CREATE FUNCTION {schema}.forze_watermark(lock_class oid, lock_object oid)
+    RETURNS bigint LANGUAGE sql VOLATILE AS $watermark$
+    """
+    + WATERMARK
+    + """
+    $watermark$;
+    CREATE FUNCTION {schema}.forze_read_all(
+        after bigint, lock_class oid, lock_object oid, types text[], categories text[],
+        page bigint
+    ) RETURNS TABLE (
+        event_id uuid, event_type text, data text, metadata text, stream_id text,
+        version integer, "position" bigint, recorded_at timestamptz
+    ) LANGUAGE plpgsql VOLATILE
+    SET enable_sort = off SET enable_bitmapscan = off
+    AS $read$
+    #variable_conflict use_column
+    DECLARE
+        below bigint := {schema}.forze_watermark(lock_class, lock_object) << 20;
+    BEGIN
+        IF types IS NULL AND categories IS NULL THEN
+            RETURN QUERY SELECT e.event_id, e.event_type, e.data::text, e.metadata::text,
+                   e.stream_id, e.version, e.position, e.recorded_at
+            FROM {schema}.forze_events e
+            WHERE e.position > after AND e.position < below
+            ORDER BY e.position LIMIT page;
+        ELSIF types IS NULL AND cardinality(categories) = 1 THEN
+            RETURN QUERY SELECT e.event_id, e.event_type, e.data::text, e.metadata::text,
+                   e.stream_id, e.version, e.position, e.recorded_at
+            FROM {schema}.forze_events e
+            WHERE e.category = categories[1] AND e.position > after AND e.position < below
+            ORDER BY e.position LIMIT page;
+        ELSIF categories IS NULL AND cardinality(types) = 1 THEN
+            RETURN QUERY SELECT e.event_id, e.event_type, e.data::text, e.metadata::text,
+                   e.stream_id, e.version, e.position, e.recorded_at
+            FROM {schema}.forze_events e
+            WHERE e.event_type = types[1] AND e.position > after AND e.position < below
+            ORDER BY e.position LIMIT page;
+        ELSE
+            RETURN QUERY SELECT e.event_id, e.event_type, e.data::text, e.metadata::text,
+                   e.stream_id, e.version, e.position, e.recorded_at
+            FROM {schema}.forze_events e
+            WHERE e.position > after AND e.position < below
+              AND (types IS NULL OR e.event_type = ANY(types))
+              AND (categories IS NULL OR e.category = ANY(categories))
+            ORDER BY e.position LIMIT page;
+        END IF;
+    END
+    $read$;
+    """,
 )
 
 
@@ -52,23 +127,6 @@ def _below(parameter: int) -> str:
     return f"position < (${parameter}::bigint << {POSITION_BITS})"
 
 
-WATERMARK = """
-SELECT COALESCE(min(held.x), top.nx) FROM (
-    SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS nx
-) top
-LEFT JOIN LATERAL (
-    SELECT (top.nx >> 32 << 32) + t.transactionid::text::bigint
-           - CASE WHEN t.transactionid::text::bigint > (top.nx & 4294967295)
-                  THEN 4294967296 ELSE 0 END AS x
-    FROM pg_locks a
-    JOIN pg_locks t ON t.virtualtransaction = a.virtualtransaction
-                   AND t.locktype = 'transactionid' AND t.granted
-    WHERE a.locktype = 'advisory' AND a.classid = $1::oid AND a.objid = $2::oid
-      AND a.objsubid = 1 AND a.granted
-) held ON true
-GROUP BY top.nx
-"""
-"""The reader's watermark: no transaction that may still add events has a smaller id."""
 _COLUMNS = (
     "event_id, event_type, data::text, metadata::text, stream_id, version, position, recorded_at"
 )
@@ -124,9 +182,9 @@ class Statements:
                  WITH ORDINALITY AS e(id, type, data, metadata, n)
             RETURNING position, version
         )
-        SELECT (SELECT max(version) FROM inserted), (SELECT max(position) FROM inserted),
-               pg_notify('{self.channel}', '')
+        SELECT (SELECT max(version) FROM inserted), (SELECT max(position) FROM inserted)
         """
+        self.notify = f"SELECT pg_notify('{self.channel}', '')"
         self.stream_version = f"SELECT version FROM {streams} WHERE stream_id = $1"
         self.places = (
             f"SELECT event_id, stream_id, version, position FROM {events}"
@@ -140,12 +198,11 @@ class Statements:
             f"SELECT {_COLUMNS} FROM {events} WHERE stream_id = $1 AND version <= $2"
             " ORDER BY version DESC LIMIT $3"
         )
+        # $1 after, $2 and $3 the advisory lock's halves, $4 types, $5 categories, $6 limit
         self.read_all = (
-            f"SELECT {_COLUMNS} FROM {events} WHERE position > $1 AND {_below(2)}"
-            " AND ($3::text[] IS NULL OR event_type = ANY($3))"
-            " AND ($4::text[] IS NULL OR category = ANY($4))"
-            " ORDER BY position LIMIT $5"
+            f"SELECT * FROM {schema}.forze_read_all($1, $2, $3, $4::text[], $5::text[], $6)"
         )
+        self.watermark = f"SELECT {schema}.forze_watermark($1, $2)"
         self.own_events = (
             f"SELECT {_COLUMNS} FROM {events} WHERE position > $1 AND position <= $2"
             " ORDER BY position"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -21,28 +21,83 @@ _MIGRATION_LOCK = 0x666F727A65  # "forze": serialises migrations of every schema
 class PostgresDatabase:
     """An asyncpg pool and the schema forze's tables live in.
 
-    ``schema`` isolates one application (or one tenant, with schema-per-tenant tenancy): every
-    table forze creates is qualified with it. A task's ``transaction()`` pins one pooled
-    connection; the same task's stores join it (a projector's batch commits its read-model
-    writes with its checkpoint), while other tasks use other connections concurrently.
+    ``schema`` isolates one application: every table forze creates is qualified with it.
+    Multi-tenancy is chosen here, in one of two layouts:
+
+    * **schema per tenant**: one ``PostgresDatabase`` per tenant, ``schema=<tenant's schema>``,
+      ``tenant=None``; a tenant's data is dropped with its schema.
+    * **tenant column**: every tenant shares the schema's tables, which then carry a ``tenant``
+      column leading their keys and indexes; ``tenant="acme"`` (or ``db.for_tenant("acme")``
+      on one shared pool) makes every store built on this object read and write only that
+      tenant's rows. Global positions stay unique across tenants; each tenant's feed,
+      streams, snapshots, checkpoints and read models are its own.
+
+    A schema holds one layout: opening a tenant-column schema without a tenant, or the
+    reverse, is an ``InvalidInputError`` at migration.
+
+    A task's ``transaction()`` pins one pooled connection; the same task's stores join it (a
+    projector's batch commits its read-model writes with its checkpoint), while other tasks
+    use other connections concurrently. Views made by :meth:`for_tenant` share the pool and
+    the pinned transactions.
     """
 
-    def __init__(self, pool: asyncpg.Pool, *, schema: str = "public", owns_pool: bool = False):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        schema: str = "public",
+        tenant: str | None = None,
+        owns_pool: bool = False,
+    ):
         if not schema.isidentifier():
             raise InvalidInputError(f"schema {schema!r} must be an identifier")
+        if tenant is not None and (not tenant or "\x00" in tenant):
+            raise InvalidInputError(f"tenant {tenant!r} must be a non-empty string without NUL")
         self.pool = pool
         self.schema = schema
+        self.tenant = tenant
+        """The tenant of the tenant-column layout, or None (a schema of its own)."""
         self._owns_pool = owns_pool
         self._pinned: dict[asyncio.Task[Any], Connection] = {}
+        self._after_commit: dict[asyncio.Task[Any], list[Callable[[], None]]] = {}
+
+    def for_tenant(self, tenant: str) -> PostgresDatabase:
+        """This pool and schema in the tenant-column layout, as ``tenant``.
+
+        The view shares the pool and the calling tasks' transactions; closing it closes
+        nothing.
+        """
+        view = PostgresDatabase(self.pool, schema=self.schema, tenant=tenant)
+        view._pinned = self._pinned
+        view._after_commit = self._after_commit
+        return view
+
+    def component(self, name: str) -> str:
+        """The migration record of component ``name`` in this database's layout."""
+        return name if self.tenant is None else f"{name}@tenant-column"
 
     @classmethod
     async def connect(
-        cls, dsn: str, *, schema: str = "public", min_size: int = 1, max_size: int = 10
+        cls,
+        dsn: str,
+        *,
+        schema: str = "public",
+        tenant: str | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
     ) -> PostgresDatabase:
-        """Open a pool to ``dsn``; :meth:`close` closes it."""
+        """Open a pool to ``dsn``; :meth:`close` closes it.
+
+        forze's connections keep no session state (no ``SET``, no session advisory lock; the
+        LISTEN connection unlistens before it goes back), so a connection returning to this
+        pool is only rolled back if a transaction was left open, instead of asyncpg's default
+        ``RESET ALL; UNLISTEN *; ...`` round trip on every release.
+        """
         with translated(f"cannot connect to PostgreSQL at {_safe(dsn)}"):
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
-        return cls(pool, schema=schema, owns_pool=True)
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, reset=_keep_session
+            )
+        return cls(pool, schema=schema, tenant=tenant, owns_pool=True)
 
     def table(self, name: str) -> str:
         """The schema-qualified, quoted name of a forze table."""
@@ -51,10 +106,13 @@ class PostgresDatabase:
     async def migrate(self, component: str, steps: Sequence[str]) -> int:
         """Create the schema and apply ``component``'s SQL steps not applied yet.
 
-        Steps may use ``{schema}`` for the quoted schema name. Concurrent callers (several
+        Steps may use ``{schema}`` for the quoted schema name; callers pass the steps of this
+        database's layout (see :attr:`tenant`), which are recorded apart, and a component
+        already created in the other layout is refused. Concurrent callers (several
         processes starting at once) are serialised by an advisory lock.
         """
         quoted = f'"{self.schema}"'
+        record, other = self.component(component), _other_layout(self, component)
         async with self.transaction() as connection:
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
@@ -62,8 +120,16 @@ class PostgresDatabase:
                 f"CREATE TABLE IF NOT EXISTS {quoted}.forze_migrations ("
                 " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
             )
+            if await connection.fetchval(
+                f"SELECT version FROM {quoted}.forze_migrations WHERE component = $1", other
+            ):
+                layout = "without" if self.tenant is not None else "with"
+                raise InvalidInputError(
+                    f"schema {self.schema!r} holds {component!r} in the layout {layout} a"
+                    " tenant column; open it with the tenancy it was created with"
+                )
             current = await connection.fetchval(
-                f"SELECT version FROM {quoted}.forze_migrations WHERE component = $1", component
+                f"SELECT version FROM {quoted}.forze_migrations WHERE component = $1", record
             )
             current = current or 0
             for step in steps[current:]:
@@ -72,7 +138,7 @@ class PostgresDatabase:
                 await connection.execute(
                     f"INSERT INTO {quoted}.forze_migrations (component, version) VALUES ($1, $2)"
                     " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-                    component,
+                    record,
                     len(steps),
                 )
             return max(current, len(steps))
@@ -121,9 +187,23 @@ class PostgresDatabase:
             self._pinned.pop(task, None)
             with translated("PostgreSQL commit"):
                 await transaction.commit()
+            for callback in self._after_commit.pop(task, ()):
+                callback()
         finally:
             self._pinned.pop(task, None)
+            self._after_commit.pop(task, None)
             await self.pool.release(connection)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the calling task's transaction commits (now if it has none).
+
+        Nothing is called if the transaction rolls back. Callbacks must not raise.
+        """
+        task = _task()
+        if task in self._pinned:
+            self._after_commit.setdefault(task, []).append(callback)
+        else:
+            callback()
 
     def in_transaction(self) -> bool:
         """Whether the calling task holds a transaction of this database."""
@@ -144,6 +224,15 @@ class PostgresDatabase:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _other_layout(db: PostgresDatabase, component: str) -> str:
+    """The migration record ``component`` would have in the other tenancy layout."""
+    return component if db.tenant is not None else f"{component}@tenant-column"
+
+
+async def _keep_session(_connection: Connection) -> None:
+    """The pool's reset: nothing beyond asyncpg's own rollback of an abandoned transaction."""
 
 
 def _task() -> asyncio.Task[Any]:

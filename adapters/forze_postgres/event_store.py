@@ -32,7 +32,7 @@ from forze_eventstore import (
     validate_append,
 )
 from forze_postgres._driver import Connection, asyncpg
-from forze_postgres._event_sql import MIGRATIONS, POSITION_BITS, WATERMARK, Statements, lock_key
+from forze_postgres._event_sql import MIGRATIONS, POSITION_BITS, Statements, lock_key
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 
@@ -72,16 +72,34 @@ class PostgresEventStore:
     An append is one statement (one round trip): the stream's version check and bump, and the
     events' insert. Positions follow transaction ids (see ``forze_postgres._event_sql``), so the
     feed is gap-safe while writers of different streams never wait for each other; positions
-    increase but are not consecutive. Subscribers are woken by LISTEN/NOTIFY and poll every
-    ``poll_interval`` seconds as a safety net (a lost connection only costs latency).
+    increase but are not consecutive.
+
+    Subscribers in this process are woken as soon as an append commits. Subscribers elsewhere
+    are woken by LISTEN/NOTIFY, sent after the commit from a background task, at most once per
+    ``notify_interval`` seconds (the first append after a quiet spell notifies at once; a
+    burst of appends shares one notification), because a ``NOTIFY`` in the append's own
+    transaction serialises every committing writer on the server's notification queue. All
+    subscribers also poll every ``poll_interval`` seconds as a safety net (a lost connection
+    or notification only costs latency).
     """
 
-    def __init__(self, db: PostgresDatabase, *, poll_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        db: PostgresDatabase,
+        *,
+        poll_interval: float = 0.5,
+        notify_interval: float = 0.005,
+    ) -> None:
         self.db = db
         self._sql = Statements(f'"{db.schema}"')
         self._lock = lock_key(db.schema)
+        self._lock_halves = (self._lock >> 32, self._lock & 0xFFFFFFFF)
         self._signal = CommitSignal()
         self._poll_interval = poll_interval
+        self._notify_interval = notify_interval
+        self._notify_wanted: asyncio.Event | None = None
+        self._notifier: asyncio.Task[None] | None = None
+        self._relisten: asyncio.Task[None] | None = None
         self._listener: Any = None
         self._listening = asyncio.Lock()
         self._hooks: list[PostgresAppendHook] = []
@@ -89,12 +107,19 @@ class PostgresEventStore:
 
     @classmethod
     async def open(
-        cls, dsn: str, *, schema: str = "public", poll_interval: float = 0.5, max_size: int = 10
+        cls,
+        dsn: str,
+        *,
+        schema: str = "public",
+        poll_interval: float = 0.5,
+        notify_interval: float = 0.005,
+        max_size: int = 10,
     ) -> PostgresEventStore:
         """Connect to ``dsn`` and create or migrate the schema's tables."""
         store = cls(
             await PostgresDatabase.connect(dsn, schema=schema, max_size=max_size),
             poll_interval=poll_interval,
+            notify_interval=notify_interval,
         )
         store._owns_db = True
         await store.migrate()
@@ -171,6 +196,7 @@ class PostgresEventStore:
                         return original
                     raise
             if version is not None:
+                self.db.after_commit(self._appended)
                 return AppendResult(stream_id, version, position)
             actual = await self._version(connection, stream_id)
             original = await self._idempotent(connection, stream_id, events, expected, actual)
@@ -179,6 +205,28 @@ class PostgresEventStore:
             check_expected_version(stream_id, expected, actual)
             # ANY (or STREAM_EXISTS) lost a race creating the stream: the row exists now.
         raise ConcurrencyError(stream_id, "ANY", await self._version(connection, stream_id))
+
+    def _appended(self) -> None:
+        """An append committed: wake this process's subscribers now, other processes' soon."""
+        self._signal.notify()
+        if self._notifier is None or self._notifier.done():
+            self._notify_wanted = asyncio.Event()
+            self._notifier = asyncio.get_running_loop().create_task(self._notify_loop())
+        assert self._notify_wanted is not None
+        self._notify_wanted.set()
+
+    async def _notify_loop(self) -> None:
+        """Send one NOTIFY per wanted wake-up, then rest ``notify_interval`` (coalescing)."""
+        wanted = self._notify_wanted
+        assert wanted is not None
+        while True:
+            await wanted.wait()
+            wanted.clear()
+            # A failed notification only delays other processes' subscribers until they poll.
+            with contextlib.suppress(Exception):
+                async with self.db.connection() as connection:
+                    await connection.execute(self._sql.notify)
+            await asyncio.sleep(self._notify_interval)
 
     async def _run_hooks(self, connection: Connection, last: int, count: int) -> None:
         rows = await connection.fetch(self._sql.own_events, last - count, last)
@@ -238,17 +286,14 @@ class PostgresEventStore:
         cats = None if categories is None else list(categories)
         async with self.db.connection() as connection:
             with translated("read the feed"):
-                watermark = await self._watermark(connection)
                 rows = await connection.fetch(
-                    self._sql.read_all, after, watermark, types, cats, limit
+                    self._sql.read_all, after, *self._lock_halves, types, cats, limit
                 )
         return _decode(rows)
 
     async def _watermark(self, connection: Connection) -> int:
         """No transaction that may still add events has an id below this (see _event_sql)."""
-        watermark: int = await connection.fetchval(
-            WATERMARK, self._lock >> 32, self._lock & 0xFFFFFFFF
-        )
+        watermark: int = await connection.fetchval(self._sql.watermark, *self._lock_halves)
         return watermark
 
     def subscribe(
@@ -284,10 +329,37 @@ class PostgresEventStore:
         async with self._listening:
             if self._listener is not None and not self._listener.is_closed():
                 return
+            self._listener = None
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 listener = await self.db.pool.acquire()
-                await listener.add_listener(self._sql.channel, self._wake)
+                try:
+                    await listener.add_listener(self._sql.channel, self._wake)
+                except BaseException:
+                    await self.db.pool.release(listener)
+                    raise
+                listener.add_termination_listener(self._listener_lost)
                 self._listener = listener
+
+    def _listener_lost(self, connection: Any) -> None:
+        """The LISTEN connection died: reconnect in the background; subscribers poll meanwhile."""
+        if connection is not self._listener:
+            return
+        self._listener = None
+        if self._relisten is None or self._relisten.done():
+            self._relisten = asyncio.get_running_loop().create_task(self._reconnect(connection))
+
+    async def _reconnect(self, lost: Any) -> None:
+        with contextlib.suppress(Exception):
+            await self.db.pool.release(lost)
+        delay = 0.05
+        while True:
+            await self._listen()
+            if self._listener is not None:
+                # Events may have committed while nobody listened: look now, not at the poll.
+                self._signal.notify()
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max(self._poll_interval, 1.0))
 
     def _wake(self, *_: object) -> None:
         self._signal.notify()
@@ -314,9 +386,16 @@ class PostgresEventStore:
                 return int(await connection.fetchval(self._sql.head, watermark) or 0)
 
     async def close(self) -> None:
-        """Stop listening; close the database too when :meth:`open` created it."""
+        """Stop notifying and listening; close the database too when :meth:`open` created it."""
+        for task in (self._notifier, self._relisten):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._notifier = self._relisten = None
         listener, self._listener = self._listener, None
         if listener is not None:
+            listener.remove_termination_listener(self._listener_lost)
             with contextlib.suppress(Exception):
                 await listener.remove_listener(self._sql.channel, self._wake)
             await self.db.pool.release(listener)

@@ -1,7 +1,7 @@
 """The read side of forze: projections, the projector, read-model and checkpoint stores."""
 
 from forze_projections.backend import ProjectionBackend
-from forze_projections.buffered import BufferedReadModelStores
+from forze_projections.buffered import BufferedReadModelStores, DocumentCache
 from forze_projections.errors import ProjectionFailed, ProjectionFailure
 from forze_projections.inline import add_inline_projection
 from forze_projections.keys import PROJECTION_BACKEND
@@ -54,6 +54,7 @@ __all__ = [
     "table_of",
     "projection_module",
     "BufferedReadModelStores",
+    "DocumentCache",
     "FieldValues",
     "decode_cursor",
     "encode_cursor",

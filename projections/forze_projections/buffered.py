@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
@@ -10,10 +11,60 @@ from pydantic import BaseModel, ValidationError
 from forze.contracts import Filter, Page, Query, ReadModelSpec, ReadModelStore, ReadModelStores
 from forze.domain.errors import InvalidInputError, NotFoundError
 
-__all__ = ["BufferedReadModelStores"]
+__all__ = ["BufferedReadModelStores", "DocumentCache"]
 
 M = TypeVar("M", bound=BaseModel)
 Document = dict[str, Any]
+
+
+class DocumentCache:
+    """Documents a projector has read or written, kept from one unit of work to the next.
+
+    A projection is the only writer of its read models, so what it wrote in a committed unit
+    is still what the store holds: the next batches read it from here instead of one round
+    trip per document. The projector clears the cache when a unit fails (its writes rolled
+    back) or when it finds its checkpoint moved by another writer. At most ``limit``
+    documents per read model are kept (the oldest go first). A read model the projector
+    found empty when it started from position 0 is *complete* until something is evicted:
+    a key missing from the cache is then known to be absent, so a rebuild from scratch reads
+    nothing back from the store.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        if limit < 0:
+            raise InvalidInputError("a document cache limit must be >= 0")
+        self.limit = limit
+        self._documents: dict[str, dict[str, Document | None]] = {}
+        self._complete: set[str] = set()
+
+    def documents(self, name: str) -> dict[str, Document | None]:
+        """The cached documents of read model ``name`` (``None``: known to be absent)."""
+        return self._documents.setdefault(name, {})
+
+    def is_complete(self, name: str) -> bool:
+        """Whether every document of ``name`` in the store is in the cache."""
+        return name in self._complete
+
+    def mark_complete(self, name: str) -> None:
+        """Record that the store holds no document of ``name`` beyond the cached ones."""
+        if self.limit:
+            self._complete.add(name)
+
+    def trim(self) -> None:
+        """Forget the oldest documents beyond ``limit`` (a read model then stops being
+        complete)."""
+        for name, documents in self._documents.items():
+            excess = len(documents) - self.limit
+            if excess <= 0:
+                continue
+            self._complete.discard(name)
+            for key in list(itertools.islice(documents, excess)):
+                del documents[key]
+
+    def clear(self) -> None:
+        """Forget everything (after a rollback, or another writer's checkpoint move)."""
+        self._documents.clear()
+        self._complete.clear()
 
 
 class BufferedReadModelStores:
@@ -25,34 +76,42 @@ class BufferedReadModelStores:
     ``search``, ``get_many``) flush first, so they see every earlier write. Documents are kept
     validated, as JSON-mode dicts; a store with ``write_documents(documents)`` (trusted,
     already validated) or ``upsert_many(models)``, and ``delete_many(keys)``, is flushed in
-    bulk; any other store one call per document.
+    bulk; any other store one call per document. With a :class:`DocumentCache`, documents
+    read or written by earlier units of the same projector are not read again.
     """
 
-    def __init__(self, stores: ReadModelStores) -> None:
+    def __init__(self, stores: ReadModelStores, cache: DocumentCache | None = None) -> None:
         self._stores = stores
+        self._cache = DocumentCache(0) if cache is None else cache
         self._buffers: dict[str, _BufferedStore[Any]] = {}
 
     def __call__(self, spec: ReadModelSpec[M]) -> _BufferedStore[M]:
         buffer = self._buffers.get(spec.name)
         if buffer is None:
-            buffer = self._buffers[spec.name] = _BufferedStore(spec, self._stores(spec))
+            buffer = self._buffers[spec.name] = _BufferedStore(
+                spec, self._stores(spec), self._cache
+            )
         return cast(_BufferedStore[M], buffer)
 
     async def flush(self) -> None:
         """Write every buffered change to the underlying stores."""
         for buffer in self._buffers.values():
             await buffer.flush()
+        self._cache.trim()
 
 
 _DELETED = None
 
 
 class _BufferedStore(Generic[M]):
-    def __init__(self, spec: ReadModelSpec[M], store: ReadModelStore[M]) -> None:
+    def __init__(
+        self, spec: ReadModelSpec[M], store: ReadModelStore[M], cache: DocumentCache
+    ) -> None:
         self.spec = spec
         self._store = store
         self._pending: dict[str, Document | None] = {}
-        self._seen: dict[str, Document | None] = {}
+        self._seen = cache.documents(spec.name)
+        self._complete = cache.is_complete(spec.name)
 
     def _validated(self, data: Mapping[str, Any]) -> tuple[M, Document]:
         try:
@@ -68,6 +127,8 @@ class _BufferedStore(Generic[M]):
         if key in self._pending:
             return self._pending[key]
         if key not in self._seen:
+            if self._complete:
+                return None
             found = await self._store.get(key)
             self._seen[key] = None if found is None else found.model_dump(mode="json")
         return self._seen[key]

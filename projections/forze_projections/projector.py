@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any
 
-from forze.contracts import EventStore, RecordedEvent
+from forze.contracts import EventStore, Query, ReadModelStores, RecordedEvent
 from forze.domain.errors import InvalidInputError
 from forze_projections.backend import ProjectionBackend
-from forze_projections.buffered import BufferedReadModelStores
+from forze_projections.buffered import BufferedReadModelStores, DocumentCache
 from forze_projections.errors import ProjectionFailed, ProjectionFailure
 from forze_projections.projection import Projection
 from forze_projections.status import (
@@ -51,6 +52,7 @@ class Projector:
         batch_size: int = 500,
         policy: FailurePolicy = STOP_ON_ERROR,
         on_progress: ProgressCallback | None = None,
+        cache_size: int = 100_000,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -63,6 +65,9 @@ class Projector:
         self.batch_size = batch_size
         self.policy = policy
         self.on_progress = on_progress
+        self.cache_size = cache_size
+        """Documents per read model a projection keeps cached between batches (see
+        ``DocumentCache``); 0 reads every document a batch touches from the store."""
         self._states = dict.fromkeys(names, ProjectionState.IDLE)
         self._errors: dict[str, ProjectionFailed] = {}
         self._stopping = asyncio.Event()
@@ -216,63 +221,115 @@ class Projector:
             live = version
         cut_over = live < version
         position = await self.backend.checkpoints.load(projection.checkpoint_name)
+        cache = DocumentCache(self.cache_size)
+        if position == 0:
+            await self._note_empty(projection, cache)
         started, handled = time.perf_counter(), 0
-        while not self._stopping.is_set():
-            head = await self.events.head_position()
-            page = await self.events.read_all(
-                after=position, limit=self.batch_size, event_types=projection.event_types
-            )
-            caught_up = len(page) < self.batch_size
-            scanned = max(page[-1].position if page else position, head if caught_up else 0)
-            if scanned > position or (caught_up and cut_over):
-                await self._apply(projection, page, scanned, cut_over and caught_up)
-                cut_over = cut_over and not caught_up
-                handled += len(page)
-                position = scanned
-                if self.on_progress is not None:
-                    elapsed = time.perf_counter() - started
-                    self.on_progress(
-                        ProjectionProgress(name, version, position, head, handled, elapsed)
+        # The next page is read while this one is applied (the server reads as we write).
+        ahead: asyncio.Future[tuple[int, Sequence[RecordedEvent]]] | None = None
+        try:
+            while not self._stopping.is_set():
+                if ahead is None:
+                    ahead = asyncio.ensure_future(self._page(projection, position))
+                (head, page), ahead = await ahead, None
+                caught_up = len(page) < self.batch_size
+                scanned = max(page[-1].position if page else position, head if caught_up else 0)
+                if not caught_up:
+                    ahead = asyncio.ensure_future(self._page(projection, scanned))
+                if scanned > position or (caught_up and cut_over):
+                    await self._apply(
+                        projection, page, position, scanned, cut_over and caught_up, cache
                     )
-            if not caught_up:
-                continue
-            if not follow:
-                return
-            self._states[name] = ProjectionState.LIVE
-            await self._wait_for_events(position)
+                    cut_over = cut_over and not caught_up
+                    handled += len(page)
+                    position = scanned
+                    if self.on_progress is not None:
+                        elapsed = time.perf_counter() - started
+                        self.on_progress(
+                            ProjectionProgress(name, version, position, head, handled, elapsed)
+                        )
+                if not caught_up:
+                    continue
+                if not follow:
+                    return
+                self._states[name] = ProjectionState.LIVE
+                await self._wait_for_events(position)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                ahead.add_done_callback(_retrieve)
+
+    async def _page(
+        self, projection: Projection, after: int
+    ) -> tuple[int, Sequence[RecordedEvent]]:
+        """The head (read first), then the next batch of the projection's events after ``after``."""
+        head = await self.events.head_position()
+        page = await self.events.read_all(
+            after=after, limit=self.batch_size, event_types=projection.event_types
+        )
+        return head, page
+
+    async def _note_empty(self, projection: Projection, cache: DocumentCache) -> None:
+        """Mark the read models a projection starting from 0 finds empty as complete."""
+        writer = self.backend.writer(projection.name, projection.version)
+        for spec in projection.read_models:
+            if not (await writer(spec).find(Query(limit=1))).items:
+                cache.mark_complete(spec.name)
 
     async def _apply(
-        self, projection: Projection, page: Sequence[RecordedEvent], scanned: int, go_live: bool
+        self,
+        projection: Projection,
+        page: Sequence[RecordedEvent],
+        after: int,
+        scanned: int,
+        go_live: bool,
+        cache: DocumentCache,
     ) -> None:
         skip = self.policy.on_error == "skip"
         direct = self.backend.writer(projection.name, projection.version)
-        # Batched writes, except where a savepoint must undo exactly one event's writes.
-        buffered = None if skip else BufferedReadModelStores(direct)
-        writer = direct if buffered is None else buffered
-        async with self.backend.unit():
-            # Re-read inside the unit: events another writer of this checkpoint (an inline
-            # hook, a second projector process) applied since the page was read are skipped.
-            done = await self.backend.checkpoints.load(projection.checkpoint_name)
-            for event in page:
-                if event.position <= done:
-                    continue
-                try:
-                    if skip:
-                        async with self.backend.savepoint():
-                            await projection.handle(event, writer)
-                    else:
+        try:
+            async with self.backend.unit():
+                # Re-read inside the unit: events another writer of this checkpoint (an inline
+                # hook, a second projector process) applied since the page was read are
+                # skipped, and what this projector cached may be stale.
+                done = await self.backend.checkpoints.load(projection.checkpoint_name)
+                if done != after:
+                    cache.clear()
+                # Batched writes, except where a savepoint must undo exactly one event's.
+                buffered = None if skip else BufferedReadModelStores(direct, cache)
+                await self._handle(projection, page, done, direct if buffered is None else buffered)
+                if buffered is not None:
+                    await buffered.flush()
+                await self.backend.checkpoints.save(projection.checkpoint_name, scanned)
+                if go_live:
+                    await self.backend.set_live(projection.name, projection.version)
+        except BaseException:
+            cache.clear()
+            raise
+
+    async def _handle(
+        self,
+        projection: Projection,
+        page: Sequence[RecordedEvent],
+        done: int,
+        writer: ReadModelStores,
+    ) -> None:
+        skip = self.policy.on_error == "skip"
+        for event in page:
+            if event.position <= done:
+                continue
+            try:
+                if skip:
+                    async with self.backend.savepoint():
                         await projection.handle(event, writer)
-                except Exception as error:
-                    failure = ProjectionFailed(projection.name, event, error)
-                    if not skip:
-                        raise failure from error
-                    log.warning("%s; skipped", failure)
-                    await self.backend.record_failure(_failure_record(failure))
-            if buffered is not None:
-                await buffered.flush()
-            await self.backend.checkpoints.save(projection.checkpoint_name, scanned)
-            if go_live:
-                await self.backend.set_live(projection.name, projection.version)
+                else:
+                    await projection.handle(event, writer)
+            except Exception as error:
+                failure = ProjectionFailed(projection.name, event, error)
+                if not skip:
+                    raise failure from error
+                log.warning("%s; skipped", failure)
+                await self.backend.record_failure(_failure_record(failure))
 
     async def _wait_for_events(self, position: int) -> None:
         # Woken by events of any type, so that events the projection does not handle still
@@ -288,6 +345,12 @@ class Projector:
             with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                 await arrival
             await feed.aclose()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark an abandoned read's outcome as seen (no "exception never retrieved" warning)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _failure_record(failure: ProjectionFailed) -> ProjectionFailure:

@@ -1,0 +1,121 @@
+"""Subscribers of a PostgresEventStore wake on commits: in this process at once, in others
+through LISTEN/NOTIFY (coalesced, after the commit), and after the LISTEN connection dies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from forze.contracts import NewEvent, RecordedEvent
+from forze_postgres import PostgresDatabase, PostgresEventStore
+from tests.postgres_support import fresh_schema
+
+NEVER = 60.0
+"""A poll interval no test waits for: only a notification can wake the subscriber in time."""
+
+
+@asynccontextmanager
+async def two_processes(dsn: str) -> AsyncIterator[tuple[PostgresEventStore, PostgresEventStore]]:
+    """A writer and a reader on separate pools of one schema, like two processes."""
+    async with fresh_schema(dsn) as db:
+        writer = PostgresEventStore(db, poll_interval=NEVER)
+        await writer.migrate()
+        other = await PostgresDatabase.connect(dsn, schema=db.schema)
+        reader = PostgresEventStore(other, poll_interval=NEVER)
+        try:
+            yield writer, reader
+        finally:
+            await reader.close()
+            await other.close()
+            await writer.close()
+
+
+async def _next(feed: AsyncIterator[RecordedEvent], within: float = 5.0) -> RecordedEvent:
+    return await asyncio.wait_for(anext(feed), within)
+
+
+def _event(n: int) -> NewEvent:
+    return NewEvent("Ticked", {"n": n})
+
+
+async def test_a_subscriber_in_another_process_is_woken_by_a_notification(
+    postgres_dsn: str,
+) -> None:
+    async with two_processes(postgres_dsn) as (writer, reader):
+        feed = reader.subscribe()
+        first = asyncio.ensure_future(_next(feed))
+        await asyncio.sleep(0.2)  # the subscriber has read the empty feed and waits
+        started = time.monotonic()
+        await writer.append("tick-1", [_event(1)])
+        assert (await first).data == {"n": 1}
+        assert time.monotonic() - started < NEVER / 10
+        await feed.aclose()
+
+
+async def test_an_append_in_a_transaction_notifies_only_after_its_commit(
+    postgres_dsn: str,
+) -> None:
+    async with two_processes(postgres_dsn) as (writer, reader):
+        feed = reader.subscribe()
+        first = asyncio.ensure_future(_next(feed, within=10.0))
+        await asyncio.sleep(0.2)
+        async with writer.db.transaction():
+            await writer.append("tick-1", [_event(1)])
+            await asyncio.sleep(0.3)
+            assert not first.done(), "nothing is visible before the commit"
+        assert (await first).data == {"n": 1}
+        await feed.aclose()
+
+
+async def test_a_burst_of_appends_shares_notifications_and_loses_no_event(
+    postgres_dsn: str,
+) -> None:
+    async with two_processes(postgres_dsn) as (writer, reader):
+        feed = reader.subscribe()
+        received: list[int] = []
+
+        async def read_all_of(count: int) -> None:
+            while len(received) < count:
+                received.append((await _next(feed)).data["n"])
+
+        reading = asyncio.ensure_future(read_all_of(200))
+        await asyncio.sleep(0.2)
+        for n in range(200):
+            await writer.append(f"tick-{n % 7}", [_event(n)])
+        await asyncio.wait_for(reading, 20.0)
+        assert received == list(range(200))
+        await feed.aclose()
+
+
+async def test_a_subscription_survives_its_listen_connection_being_killed(
+    postgres_dsn: str,
+) -> None:
+    async with two_processes(postgres_dsn) as (writer, reader):
+        feed = reader.subscribe()
+        await writer.append("tick-1", [_event(1)])
+        assert (await _next(feed)).data == {"n": 1}
+        listener = reader._listener
+        assert listener is not None
+        pid = listener.get_server_pid()
+        async with writer.db.connection() as admin:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        # Appended while the reader may be deaf: found when it reconnects, not at the poll.
+        await writer.append("tick-1", [_event(2)])
+        assert (await _next(feed)).data == {"n": 2}
+        await _until_listening_again(reader, pid)
+        await writer.append("tick-1", [_event(3)])
+        assert (await _next(feed)).data == {"n": 3}
+        await feed.aclose()
+
+
+async def _until_listening_again(store: PostgresEventStore, old_pid: int) -> None:
+    for _ in range(100):
+        listener = store._listener
+        if listener is not None and listener.get_server_pid() != old_pid:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("the store never listened again")
