@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["MIGRATIONS", "POSITION_BITS", "WATERMARK", "Statements", "lock_key"]
+__all__ = ["POSITION_BITS", "WATERMARK", "Statements", "lock_key"]
 
 POSITION_BITS = 20
 """Low bits of a position numbering events inside one transaction (at most 2**20 of them)."""
@@ -42,85 +42,6 @@ GROUP BY top.nx
 """The reader's watermark: no transaction that may still add events has a smaller id
 (``$1`` and ``$2``: the two halves of the schema's advisory lock key)."""
 
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE {schema}.forze_events (
-        position BIGINT PRIMARY KEY,
-        stream_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        event_id UUID NOT NULL UNIQUE,
-        event_type TEXT NOT NULL,
-        category TEXT NOT NULL,
-        data JSONB NOT NULL,
-        metadata JSONB NOT NULL,
-        recorded_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-        UNIQUE (stream_id, version)
-    );
-    CREATE INDEX forze_events_by_type ON {schema}.forze_events (event_type, position);
-    CREATE INDEX forze_events_by_category ON {schema}.forze_events (category, position);
-    CREATE TABLE {schema}.forze_streams (
-        stream_id TEXT PRIMARY KEY,
-        version INTEGER NOT NULL
-    );
-    """,
-    # The feed page in one round trip: the watermark, then (a later snapshot) the rows below it.
-    # A statement of a VOLATILE plpgsql function takes a new snapshot in READ COMMITTED, as a
-    # separate statement would. Each filter shape has its own statement so that one category
-    # or one type is an equality its index returns in position order; sorting and bitmap
-    # scans are off because with stale statistics (a fast-growing table) the planner would
-    # otherwise fetch and sort every row after ``after`` for each page.
-    """
-    CREATE FUNCTION {schema}.forze_watermark(lock_class oid, lock_object oid)
-    RETURNS bigint LANGUAGE sql VOLATILE AS $watermark$
-    """
-    + WATERMARK
-    + """
-    $watermark$;
-    CREATE FUNCTION {schema}.forze_read_all(
-        after bigint, lock_class oid, lock_object oid, types text[], categories text[],
-        page bigint
-    ) RETURNS TABLE (
-        event_id uuid, event_type text, data text, metadata text, stream_id text,
-        version integer, "position" bigint, recorded_at timestamptz
-    ) LANGUAGE plpgsql VOLATILE
-    SET enable_sort = off SET enable_bitmapscan = off
-    AS $read$
-    #variable_conflict use_column
-    DECLARE
-        below bigint := {schema}.forze_watermark(lock_class, lock_object) << 20;
-    BEGIN
-        IF types IS NULL AND categories IS NULL THEN
-            RETURN QUERY SELECT e.event_id, e.event_type, e.data::text, e.metadata::text,
-                   e.stream_id, e.version, e.position, e.recorded_at
-            FROM {schema}.forze_events e
-            WHERE e.position > after AND e.position < below
-            ORDER BY e.position LIMIT page;
-        ELSIF types IS NULL AND cardinality(categories) = 1 THEN
-            RETURN QUERY SELECT e.event_id, e.event_type, e.data::text, e.metadata::text,
-                   e.stream_id, e.version, e.position, e.recorded_at
-            FROM {schema}.forze_events e
-            WHERE e.category = categories[1] AND e.position > after AND e.position < below
-            ORDER BY e.position LIMIT page;
-        ELSIF categories IS NULL AND cardinality(types) = 1 THEN
-            RETURN QUERY SELECT e.event_id, e.event_type, e.data::text, e.metadata::text,
-                   e.stream_id, e.version, e.position, e.recorded_at
-            FROM {schema}.forze_events e
-            WHERE e.event_type = types[1] AND e.position > after AND e.position < below
-            ORDER BY e.position LIMIT page;
-        ELSE
-            RETURN QUERY SELECT e.event_id, e.event_type, e.data::text, e.metadata::text,
-                   e.stream_id, e.version, e.position, e.recorded_at
-            FROM {schema}.forze_events e
-            WHERE e.position > after AND e.position < below
-              AND (types IS NULL OR e.event_type = ANY(types))
-              AND (categories IS NULL OR e.category = ANY(categories))
-            ORDER BY e.position LIMIT page;
-        END IF;
-    END
-    $read$;
-    """,
-)
-
 
 def _below(parameter: int) -> str:
     """``position < watermark << 20`` with the watermark in parameter ``$parameter``."""
@@ -138,27 +59,38 @@ def lock_key(schema: str) -> int:
 
 
 class Statements:
-    """Every statement, with the schema's tables filled in."""
+    """Every statement, with the schema's tables filled in.
 
-    def __init__(self, schema: str) -> None:
+    With ``tenant_column`` (tenants sharing the tables), every statement takes the tenant as
+    its last parameter and reads and writes only that tenant's rows.
+    """
+
+    def __init__(self, schema: str, *, tenant_column: bool = False) -> None:
         events, streams = f"{schema}.forze_events", f"{schema}.forze_streams"
         self.channel = f"forze_events_{schema.strip(chr(34))}"
+
+        def tenant(parameter: int, alias: str = "") -> str:
+            """``tenant = $parameter AND `` in the tenant-column layout, else nothing."""
+            return f"{alias}tenant = ${parameter} AND " if tenant_column else ""
+
+        tenant_into, tenant_value = ("tenant, ", "$12, ") if tenant_column else ("", "")
         # $1 stream, $2 count, $3 expected version (NULL: no check), $4 may update an existing
         # stream, $5 may create it, $6 event ids, $7 types, $8 data, $9 metadata, $10 category,
-        # $11 the schema's advisory lock key (taken before anything assigns a transaction id)
+        # $11 the schema's advisory lock key (taken before anything assigns a transaction id),
+        # [$12 the tenant]
         self.append = f"""
         WITH lock AS (
             SELECT pg_advisory_xact_lock_shared($11::bigint) IS NULL AS never
         ), updated AS (
             UPDATE {streams} SET version = version + $2
-            WHERE stream_id = $1 AND $4 AND ($3::integer IS NULL OR version = $3)
+            WHERE {tenant(12)}stream_id = $1 AND $4 AND ($3::integer IS NULL OR version = $3)
               AND EXISTS (SELECT 1 FROM lock WHERE NOT never)
             RETURNING version
         ), created AS (
-            INSERT INTO {streams} (stream_id, version)
-            SELECT $1, $2 WHERE $5 AND EXISTS (SELECT 1 FROM lock WHERE NOT never)
-              AND NOT EXISTS (SELECT 1 FROM {streams} WHERE stream_id = $1)
-            ON CONFLICT (stream_id) DO NOTHING
+            INSERT INTO {streams} ({tenant_into}stream_id, version)
+            SELECT {tenant_value}$1, $2 WHERE $5 AND EXISTS (SELECT 1 FROM lock WHERE NOT never)
+              AND NOT EXISTS (SELECT 1 FROM {streams} WHERE {tenant(12)}stream_id = $1)
+            ON CONFLICT DO NOTHING
             RETURNING version
         ), head AS (
             SELECT version FROM updated UNION ALL SELECT version FROM created
@@ -173,9 +105,9 @@ class Statements:
                 (SELECT low FROM block) - 1
             ) AS last
         ), inserted AS (
-            INSERT INTO {events} (position, stream_id, version, event_id, event_type, category,
-                                  data, metadata)
-            SELECT base.last + n, $1, head.version - $2 + n, e.id, e.type, $10,
+            INSERT INTO {events} (position, {tenant_into}stream_id, version, event_id,
+                                  event_type, category, data, metadata)
+            SELECT base.last + n, {tenant_value}$1, head.version - $2 + n, e.id, e.type, $10,
                    e.data::jsonb, e.metadata::jsonb
             FROM head, base,
                  unnest($6::uuid[], $7::text[], $8::text[], $9::text[])
@@ -185,27 +117,28 @@ class Statements:
         SELECT (SELECT max(version) FROM inserted), (SELECT max(position) FROM inserted)
         """
         self.notify = f"SELECT pg_notify('{self.channel}', '')"
-        self.stream_version = f"SELECT version FROM {streams} WHERE stream_id = $1"
+        self.stream_version = f"SELECT version FROM {streams} WHERE {tenant(2)}stream_id = $1"
         self.places = (
             f"SELECT event_id, stream_id, version, position FROM {events}"
-            " WHERE event_id = ANY($1::uuid[])"
+            f" WHERE {tenant(2)}event_id = ANY($1::uuid[])"
         )
         self.read_forwards = (
-            f"SELECT {_COLUMNS} FROM {events} WHERE stream_id = $1 AND version >= $2"
+            f"SELECT {_COLUMNS} FROM {events} WHERE {tenant(4)}stream_id = $1 AND version >= $2"
             " ORDER BY version LIMIT $3"
         )
         self.read_backwards = (
-            f"SELECT {_COLUMNS} FROM {events} WHERE stream_id = $1 AND version <= $2"
+            f"SELECT {_COLUMNS} FROM {events} WHERE {tenant(4)}stream_id = $1 AND version <= $2"
             " ORDER BY version DESC LIMIT $3"
         )
         # $1 after, $2 and $3 the advisory lock's halves, $4 types, $5 categories, $6 limit
         self.read_all = (
-            f"SELECT * FROM {schema}.forze_read_all($1, $2, $3, $4::text[], $5::text[], $6)"
+            f"SELECT * FROM {schema}.forze_read_all($1, $2, $3, $4::text[], $5::text[], $6"
+            + (", $7)" if tenant_column else ")")
         )
         self.watermark = f"SELECT {schema}.forze_watermark($1, $2)"
         self.own_events = (
             f"SELECT {_COLUMNS} FROM {events} WHERE position > $1 AND position <= $2"
             " ORDER BY position"
         )
-        self.count = f"SELECT count(*) FROM {events} WHERE position > $1 AND {_below(2)}"
-        self.head = f"SELECT max(position) FROM {events} WHERE {_below(1)}"
+        self.count = f"SELECT count(*) FROM {events} WHERE {tenant(3)}position > $1 AND {_below(2)}"
+        self.head = f"SELECT max(position) FROM {events} WHERE {tenant(2)}{_below(1)}"

@@ -32,7 +32,8 @@ from forze_eventstore import (
     validate_append,
 )
 from forze_postgres._driver import Connection, asyncpg
-from forze_postgres._event_sql import MIGRATIONS, POSITION_BITS, Statements, lock_key
+from forze_postgres._event_ddl import migrations
+from forze_postgres._event_sql import POSITION_BITS, Statements, lock_key
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 
@@ -91,7 +92,9 @@ class PostgresEventStore:
         notify_interval: float = 0.005,
     ) -> None:
         self.db = db
-        self._sql = Statements(f'"{db.schema}"')
+        self._sql = Statements(f'"{db.schema}"', tenant_column=db.tenant is not None)
+        self._tenant: tuple[str, ...] = () if db.tenant is None else (db.tenant,)
+        """The last parameter of every statement in the tenant-column layout."""
         self._lock = lock_key(db.schema)
         self._lock_halves = (self._lock >> 32, self._lock & 0xFFFFFFFF)
         self._signal = CommitSignal()
@@ -127,7 +130,7 @@ class PostgresEventStore:
 
     async def migrate(self) -> None:
         """Create or upgrade the event tables (versioned and idempotent)."""
-        await self.db.migrate("events", MIGRATIONS)
+        await self.db.migrate("events", migrations(self.db.tenant is not None))
 
     def add_append_hook(self, hook: PostgresAppendHook) -> None:
         """Run ``hook(connection, events)`` inside every append's transaction.
@@ -161,6 +164,7 @@ class PostgresEventStore:
             metadata,
             category_of(stream_id),
             self._lock,
+            *self._tenant,
         )
         if self._hooks or self.db.in_transaction():
             async with self.db.transaction() as connection:
@@ -236,7 +240,7 @@ class PostgresEventStore:
 
     async def _version(self, connection: Connection, stream_id: str) -> int:
         with translated(f"version of {stream_id!r}"):
-            found = await connection.fetchval(self._sql.stream_version, stream_id)
+            found = await connection.fetchval(self._sql.stream_version, stream_id, *self._tenant)
         return int(found or 0)
 
     async def _idempotent(
@@ -248,7 +252,9 @@ class PostgresEventStore:
         actual: int,
     ) -> AppendResult | None:
         with translated(f"append to {stream_id!r}"):
-            rows = await connection.fetch(self._sql.places, [e.event_id for e in events])
+            rows = await connection.fetch(
+                self._sql.places, [e.event_id for e in events], *self._tenant
+            )
         places = {UUID(str(r[0])): StoredId(r[1], r[2], r[3]) for r in rows}
         stored = [places.get(e.event_id) for e in events]
         return idempotent_result(stream_id, events, expected, stored, actual)
@@ -269,7 +275,7 @@ class PostgresEventStore:
             sql, start = self._sql.read_forwards, from_version or 1
         async with self.db.connection() as connection:
             with translated(f"read {stream_id!r}"):
-                rows = await connection.fetch(sql, stream_id, start, limit)
+                rows = await connection.fetch(sql, stream_id, start, limit, *self._tenant)
         return _decode(rows)
 
     async def read_all(
@@ -287,7 +293,7 @@ class PostgresEventStore:
         async with self.db.connection() as connection:
             with translated("read the feed"):
                 rows = await connection.fetch(
-                    self._sql.read_all, after, *self._lock_halves, types, cats, limit
+                    self._sql.read_all, after, *self._lock_halves, types, cats, limit, *self._tenant
                 )
         return _decode(rows)
 
@@ -376,14 +382,16 @@ class PostgresEventStore:
         async with self.db.connection() as connection:
             with translated("count events"):
                 watermark = await self._watermark(connection)
-                return int(await connection.fetchval(self._sql.count, after, watermark))
+                return int(
+                    await connection.fetchval(self._sql.count, after, watermark, *self._tenant)
+                )
 
     async def head_position(self) -> int:
         """See ``EventStore.head_position``."""
         async with self.db.connection() as connection:
             with translated("head position"):
                 watermark = await self._watermark(connection)
-                return int(await connection.fetchval(self._sql.head, watermark) or 0)
+                return int(await connection.fetchval(self._sql.head, watermark, *self._tenant) or 0)
 
     async def close(self) -> None:
         """Stop notifying and listening; close the database too when :meth:`open` created it."""
