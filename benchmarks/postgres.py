@@ -383,8 +383,9 @@ def add_notes(results: Results, measured: Run, server: Server) -> None:
     )
     results.note(
         "Each append is one commit at the server's durability. forze: one statement per"
-        " append (streams row + events rows + pg_notify) on a pooled connection (a pool of"
-        f" {WRITERS}, acquired and released per call); eventsourcing: insert_events is one"
+        " append (streams row + events rows) on a pooled connection (a pool of"
+        f" {WRITERS}, acquired and released per call), its NOTIFY sent after the commit by a"
+        " background task at most every 5 ms; eventsourcing: insert_events is one"
         " transaction taking LOCK TABLE ... IN EXCLUSIVE MODE, NOTIFY and the INSERT, on its"
         " application's pool of one connection; raw: an autocommitted INSERT on a dedicated"
         " connection."
@@ -401,7 +402,9 @@ def add_notes(results: Results, measured: Run, server: Server) -> None:
         f" {measured.rebuild_batches} batch(es) of up to {FEED_PAGE:,} events,"
         f" {measured.documents_per_batch:,.0f} distinct documents per batch on average (the"
         f" feed interleaves the accounts), {measured.documents:,} documents in all; both read"
-        " models were checked equal and against the plans. eventsourcing has no figure: it has"
+        " models were checked equal and against the plans. forze's projector keeps the"
+        " documents it wrote cached between batches and reads the next page while it writes"
+        " one; raw reads each page's documents back. eventsourcing has no figure: it has"
         " no generic rebuild into a document read model (its ProjectionRunner drives a"
         " hand-written tracking recorder and view)."
     )

@@ -29,6 +29,7 @@ def postgres_module(
     dsn: str,
     *,
     schema: str = "public",
+    tenant: str | None = None,
     max_connections: int = 10,
     codec: EventCodec | None = None,
     name: str = "postgres",
@@ -38,12 +39,17 @@ def postgres_module(
     The event store's tables are migrated when the runtime starts; the pool (and the
     LISTEN connection) close when it stops. Provides the event store, repositories,
     snapshots, the projection backend, its checkpoints and its live read models.
+
+    Tenancy (see ``PostgresDatabase``): a schema per tenant is ``schema="tenant_acme"``; the
+    tenant-column layout, where tenants share the schema's tables, is ``tenant="acme"``.
     """
     opened: dict[str, PostgresDatabase] = {}
 
     @asynccontextmanager
     async def open_store(_resolve: Resolver) -> AsyncIterator[EventStore]:
-        db = await PostgresDatabase.connect(dsn, schema=schema, max_size=max_connections)
+        db = await PostgresDatabase.connect(
+            dsn, schema=schema, tenant=tenant, max_size=max_connections
+        )
         store = PostgresEventStore(db)
         try:
             await store.migrate()
