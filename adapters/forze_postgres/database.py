@@ -231,7 +231,7 @@ def _other_layout(db: PostgresDatabase, component: str) -> str:
     return component if db.tenant is not None else f"{component}@tenant-column"
 
 
-async def _keep_session(_connection: Connection) -> None:
+async def _keep_session(_connection: object) -> None:
     """The pool's reset: nothing beyond asyncpg's own rollback of an abandoned transaction."""
 
 
