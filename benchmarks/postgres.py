@@ -403,9 +403,9 @@ def add_notes(results: Results, measured: Run, server: Server) -> None:
         f" {measured.documents_per_batch:,.0f} distinct documents per batch on average (the"
         f" feed interleaves the accounts), {measured.documents:,} documents in all; both read"
         " models were checked equal and against the plans. forze's projector keeps the"
-        " documents it wrote cached between batches; raw reads each page's documents back. eventsourcing has no figure: it has"
-        " no generic rebuild into a document read model (its ProjectionRunner drives a"
-        " hand-written tracking recorder and view)."
+        " documents it wrote cached between batches; raw reads each page's documents back."
+        " eventsourcing has no figure: it has no generic rebuild into a document read model"
+        " (its ProjectionRunner drives a hand-written tracking recorder and view)."
     )
     results.note(
         f"Python {platform.python_version()}, asyncpg {package_version('asyncpg')},"
