@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
 
-from forze.contracts import EventStore
+from forze.contracts import EventStore, NewEvent
 from forze_eventstore.testing import EventStoreContract
 from forze_postgres import PostgresEventStore
 from tests.postgres_support import fresh_schema
@@ -27,3 +28,36 @@ class TestPostgresEventStore(EventStoreContract):
                 yield store
             finally:
                 await store.close()
+
+
+async def test_a_page_read_after_the_head_holds_every_event_up_to_it_while_transactions_come_and_go(
+    postgres_dsn: str,
+) -> None:
+    """Transactions of the schema's database (projector units) take ids while a reader reads;
+    an id taken after the reader's snapshot must not drag its watermark below the feed."""
+    async with fresh_schema(postgres_dsn) as db:
+        store = PostgresEventStore(db)
+        await store.migrate()
+        await db.migrate("scratch", ["CREATE TABLE {schema}.scratch (x INTEGER)"])
+        for n in range(5):
+            await store.append(f"s-{n}", [NewEvent("Stored", {"n": n})])
+        feed = await store.read_all()
+        stopping = asyncio.Event()
+
+        async def units() -> None:
+            while not stopping.is_set():
+                async with db.transaction() as connection:
+                    await connection.execute(f"INSERT INTO {db.table('scratch')} VALUES (1)")
+                    await asyncio.sleep(0)
+
+        busy = [asyncio.ensure_future(units()) for _ in range(3)]
+        try:
+            for _ in range(300):
+                head = await store.head_position()
+                page = await store.read_all(after=feed[1].position)
+                assert head == feed[-1].position
+                assert [e.position for e in page] == [e.position for e in feed[2:]]
+        finally:
+            stopping.set()
+            await asyncio.gather(*busy)
+        await store.close()

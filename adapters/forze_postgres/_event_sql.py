@@ -24,13 +24,14 @@ POSITION_BITS = 20
 """Low bits of a position numbering events inside one transaction (at most 2**20 of them)."""
 
 WATERMARK = """
-SELECT COALESCE(min(held.x), top.nx) FROM (
+SELECT LEAST(COALESCE(min(held.x), top.nx), top.nx) FROM (
     SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS nx
 ) top
 LEFT JOIN LATERAL (
-    SELECT (top.nx >> 32 << 32) + t.transactionid::text::bigint
-           - CASE WHEN t.transactionid::text::bigint > (top.nx & 4294967295)
-                  THEN 4294967296 ELSE 0 END AS x
+    -- pg_locks shows 32-bit xids: widen each to the 64-bit id nearest the snapshot's xmax
+    -- (a holder may have got its id after the snapshot was taken, so above xmax)
+    SELECT top.nx + ((t.transactionid::text::bigint - (top.nx & 4294967295) + 2147483648)
+                     & 4294967295) - 2147483648 AS x
     FROM pg_locks a
     JOIN pg_locks t ON t.virtualtransaction = a.virtualtransaction
                    AND t.locktype = 'transactionid' AND t.granted
