@@ -403,7 +403,8 @@ def add_notes(results: Results, measured: Run, server: Server) -> None:
         f" {measured.documents_per_batch:,.0f} distinct documents per batch on average (the"
         f" feed interleaves the accounts), {measured.documents:,} documents in all; both read"
         " models were checked equal and against the plans. forze's projector keeps the"
-        " documents it wrote cached between batches; raw reads each page's documents back."
+        " documents it wrote cached between batches and reads the next page while it writes"
+        " one; raw reads each page's documents back."
         " eventsourcing has no figure: it has no generic rebuild into a document read model"
         " (its ProjectionRunner drives a hand-written tracking recorder and view)."
     )

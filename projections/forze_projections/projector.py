@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any
 
 from forze.contracts import EventStore, Query, ReadModelStores, RecordedEvent
 from forze.domain.errors import InvalidInputError
@@ -224,28 +225,39 @@ class Projector:
         if position == 0:
             await self._note_empty(projection, cache)
         started, handled = time.perf_counter(), 0
-        while not self._stopping.is_set():
-            head, page = await self._page(projection, position)
-            caught_up = len(page) < self.batch_size
-            scanned = max(page[-1].position if page else position, head if caught_up else 0)
-            if scanned > position or (caught_up and cut_over):
-                await self._apply(
-                    projection, page, position, scanned, cut_over and caught_up, cache
-                )
-                cut_over = cut_over and not caught_up
-                handled += len(page)
-                position = scanned
-                if self.on_progress is not None:
-                    elapsed = time.perf_counter() - started
-                    self.on_progress(
-                        ProjectionProgress(name, version, position, head, handled, elapsed)
+        # The next page is read while this one is applied (the server reads as we write).
+        ahead: asyncio.Future[tuple[int, Sequence[RecordedEvent]]] | None = None
+        try:
+            while not self._stopping.is_set():
+                if ahead is None:
+                    ahead = asyncio.ensure_future(self._page(projection, position))
+                (head, page), ahead = await ahead, None
+                caught_up = len(page) < self.batch_size
+                scanned = max(page[-1].position if page else position, head if caught_up else 0)
+                if not caught_up:
+                    ahead = asyncio.ensure_future(self._page(projection, scanned))
+                if scanned > position or (caught_up and cut_over):
+                    await self._apply(
+                        projection, page, position, scanned, cut_over and caught_up, cache
                     )
-            if not caught_up:
-                continue
-            if not follow:
-                return
-            self._states[name] = ProjectionState.LIVE
-            await self._wait_for_events(position)
+                    cut_over = cut_over and not caught_up
+                    handled += len(page)
+                    position = scanned
+                    if self.on_progress is not None:
+                        elapsed = time.perf_counter() - started
+                        self.on_progress(
+                            ProjectionProgress(name, version, position, head, handled, elapsed)
+                        )
+                if not caught_up:
+                    continue
+                if not follow:
+                    return
+                self._states[name] = ProjectionState.LIVE
+                await self._wait_for_events(position)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                ahead.add_done_callback(_retrieve)
 
     async def _page(
         self, projection: Projection, after: int
@@ -333,6 +345,12 @@ class Projector:
             with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                 await arrival
             await feed.aclose()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark an abandoned read's outcome as seen (no "exception never retrieved" warning)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _failure_record(failure: ProjectionFailed) -> ProjectionFailure:
