@@ -9,6 +9,7 @@ from typing import Any
 from forze.contracts import Filter, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError
 from forze_postgres._pg_fields import SIGNS, FieldSql, Params, field_sql
+from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
 from forze_projections.queries import FieldValues, decode_cursor
 
 __all__ = ["QueryBuilder", "index_name", "table_name", "table_sql"]
@@ -37,11 +38,24 @@ def index_name(table: str, name: str) -> str:
 
 
 def table_sql(
-    quoted: str, table: str, spec: ReadModelSpec[Any], fields: Mapping[str, FieldSql]
+    quoted: str,
+    table: str,
+    spec: ReadModelSpec[Any],
+    fields: Mapping[str, FieldSql],
+    tenancy: Tenancy,
 ) -> str:
     """The statements creating a read model's table (``quoted`` is its qualified name) and
-    its indexes, if missing."""
-    columns = 'key TEXT COLLATE "C" PRIMARY KEY, doc JSONB NOT NULL'
+    its indexes, if missing.
+
+    In the tenant-column layout the ``tenant`` column leads the primary key and every btree
+    index; the GIN search index is on ``search`` alone (a text column in a GIN index needs the
+    ``btree_gin`` extension), which the planner combines with a ``tenant`` prefix
+    (``BitmapAnd``) where the tenant is not a small share of the table.
+    """
+    if tenancy.tenant is None:
+        columns = 'key TEXT COLLATE "C" PRIMARY KEY, doc JSONB NOT NULL'
+    else:
+        columns = f'{TENANT_COLUMN}, key TEXT COLLATE "C" NOT NULL, doc JSONB NOT NULL'
     if spec.search_fields:
         texts = " || ".join(
             f"(CASE WHEN jsonb_typeof(doc->'{name}') IN ('string', 'array') THEN"
@@ -50,11 +64,13 @@ def table_sql(
             for name in spec.search_fields
         )
         columns += f", search tsvector GENERATED ALWAYS AS ({texts}) STORED"
+    if tenancy.tenant is not None:
+        columns += ", PRIMARY KEY (tenant, key)"
     statements = [f"CREATE TABLE IF NOT EXISTS {quoted} ({columns})"]
     for name in dict.fromkeys(spec.indexes):
         terms = fields[name].terms
         if terms != ("key",):
-            elements = ", ".join(f"{term} NULLS FIRST" for term in terms)
+            elements = tenancy.column + ", ".join(f"{term} NULLS FIRST" for term in terms)
             statements.append(
                 f'CREATE INDEX IF NOT EXISTS "{index_name(table, name)}" ON {quoted} ({elements})'
             )

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from forze.domain.errors import InvalidInputError
 from forze_postgres._driver import Connection
+from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 
@@ -21,6 +22,13 @@ MIGRATIONS: tuple[str, ...] = (
 )
 """The checkpoint table's schema steps."""
 
+TENANT_MIGRATIONS: tuple[str, ...] = (
+    f'CREATE TABLE {{schema}}.forze_checkpoints ({TENANT_COLUMN}, name TEXT COLLATE "C" NOT NULL,'
+    " position BIGINT NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+    " PRIMARY KEY (tenant, name))",
+)
+"""The checkpoint table's schema steps in the tenant-column layout."""
+
 
 class LazyMigration:
     """Applies a component's migration steps at first use, and again after a rollback.
@@ -28,7 +36,8 @@ class LazyMigration:
     Run outside a transaction, the migration commits at once and is never run again. Inside
     the calling task's transaction, the applied version is read first; missing steps are
     applied in that transaction and commit or roll back with it, so the next transaction
-    checks again.
+    checks again. ``steps`` are those of ``db``'s tenancy layout; their version is recorded
+    under ``db.component(component)``.
     """
 
     def __init__(self, db: PostgresDatabase, component: str, steps: Sequence[str]) -> None:
@@ -57,7 +66,8 @@ class LazyMigration:
             self._joined = connection
 
     async def _applied(self, connection: Connection) -> tuple[int, bool]:
-        """The applied steps of the component, and whether the transaction wrote nothing."""
+        """The applied steps of the component in this layout, and whether the transaction
+        wrote nothing."""
         table = self.db.table("forze_migrations")
         exists, unwritten = await connection.fetchrow(
             "SELECT to_regclass($1) IS NOT NULL, pg_current_xact_id_if_assigned() IS NULL", table
@@ -65,20 +75,24 @@ class LazyMigration:
         if not exists:
             return 0, bool(unwritten)
         sql = f"SELECT version FROM {table} WHERE component = $1"
-        return int(await connection.fetchval(sql, self.component) or 0), bool(unwritten)
+        record = self.db.component(self.component)
+        return int(await connection.fetchval(sql, record) or 0), bool(unwritten)
 
 
 class PostgresCheckpointStore:
     """A :class:`forze.contracts.CheckpointStore` in the table ``forze_checkpoints``.
 
     ``updated_at`` records when a checkpoint last moved. The table is created at first use;
-    :meth:`prepare` creates it up front (a projection backend does so before its units).
+    :meth:`prepare` creates it up front (a projection backend does so before its units). With
+    ``db.tenant`` set (the tenant-column layout) every tenant has checkpoints of its own.
     """
 
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
         self._table = db.table("forze_checkpoints")
-        self._migration = LazyMigration(db, "checkpoints", MIGRATIONS)
+        self._tenancy = tenancy = Tenancy(db.tenant)
+        steps = tenancy.steps(MIGRATIONS, TENANT_MIGRATIONS)
+        self._migration = LazyMigration(db, "checkpoints", steps)
 
     async def prepare(self) -> None:
         """Create the checkpoint table if missing (best outside any transaction)."""
@@ -89,8 +103,8 @@ class PostgresCheckpointStore:
         await self._migration.ensure()
         with translated("cannot load a checkpoint"):
             async with self.db.connection() as connection:
-                sql = f"SELECT position FROM {self._table} WHERE name = $1"
-                position = await connection.fetchval(sql, name)
+                sql = f"SELECT position FROM {self._table} WHERE {self._tenancy.match(2)}name = $1"
+                position = await connection.fetchval(sql, name, *self._tenancy.args)
         return 0 if position is None else int(position)
 
     async def save(self, name: str, position: int) -> None:
@@ -100,12 +114,15 @@ class PostgresCheckpointStore:
         await self._migration.ensure()
         with translated("cannot save a checkpoint"):
             async with self.db.transaction() as connection:
+                tenancy = self._tenancy
                 await connection.execute(
-                    f"INSERT INTO {self._table} AS c (name, position) VALUES ($1, $2)"
-                    " ON CONFLICT (name) DO UPDATE SET position = excluded.position,"
-                    " updated_at = now() WHERE c.position < excluded.position",
+                    f"INSERT INTO {self._table} AS c ({tenancy.column}name, position)"
+                    f" VALUES ({tenancy.value(3)}$1, $2) ON CONFLICT ({tenancy.column}name)"
+                    " DO UPDATE SET position = excluded.position, updated_at = now()"
+                    " WHERE c.position < excluded.position",
                     name,
                     position,
+                    *tenancy.args,
                 )
 
     async def reset(self, name: str) -> None:
@@ -113,7 +130,8 @@ class PostgresCheckpointStore:
         await self._migration.ensure()
         with translated("cannot reset a checkpoint"):
             async with self.db.transaction() as connection:
-                await connection.execute(f"DELETE FROM {self._table} WHERE name = $1", name)
+                sql = f"DELETE FROM {self._table} WHERE {self._tenancy.match(2)}name = $1"
+                await connection.execute(sql, name, *self._tenancy.args)
 
     async def all(self) -> dict[str, int]:
         """Every stored checkpoint, by consumer name (in code-point order of names)."""
@@ -121,6 +139,8 @@ class PostgresCheckpointStore:
         with translated("cannot list checkpoints"):
             async with self.db.connection() as connection:
                 rows = await connection.fetch(
-                    f"SELECT name, position FROM {self._table} ORDER BY name"
+                    f"SELECT name, position FROM {self._table}{self._tenancy.only(1)}"
+                    " ORDER BY name",
+                    *self._tenancy.args,
                 )
         return {str(name): int(position) for name, position in rows}

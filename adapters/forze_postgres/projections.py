@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec
 from forze.domain.errors import InvalidInputError, NotFoundError
+from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
 from forze_postgres.checkpoints import LazyMigration, PostgresCheckpointStore
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
@@ -35,6 +36,20 @@ MIGRATIONS: tuple[str, ...] = (
 )
 """The projection registry's schema steps."""
 
+TENANT_MIGRATIONS: tuple[str, ...] = (
+    f"CREATE TABLE {{schema}}.forze_projection_live ({TENANT_COLUMN},"
+    " projection TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (tenant, projection))",
+    f"CREATE TABLE {{schema}}.forze_read_model_live ({TENANT_COLUMN}, read_model TEXT NOT NULL,"
+    " projection TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (tenant, read_model))",
+    f"CREATE TABLE {{schema}}.forze_projection_failures ({TENANT_COLUMN},"
+    " id BIGINT GENERATED ALWAYS AS IDENTITY, projection TEXT NOT NULL,"
+    " position BIGINT NOT NULL, event_type TEXT NOT NULL, stream_id TEXT NOT NULL,"
+    " error TEXT NOT NULL, at TIMESTAMPTZ NOT NULL, PRIMARY KEY (tenant, id))",
+    "CREATE INDEX forze_projection_failures_by_projection"
+    " ON {schema}.forze_projection_failures (tenant, projection, id)",
+)
+"""The projection registry's schema steps in the tenant-column layout."""
+
 
 def table_of(spec: ReadModelSpec[Any], version: int) -> str:
     """The table holding version ``version`` of read model ``spec``."""
@@ -48,11 +63,18 @@ class PostgresProjectionBackend:
     documents and checkpoint commit together; each projection version writes its own tables
     (``forze_rm_<read model>_v<version>``) and readers follow ``forze_read_model_live``,
     which the cut-over updates in the same transaction as the final checkpoint.
+
+    With ``db.tenant`` set (the tenant-column layout) the tables are shared by the schema's
+    tenants: each tenant has its own checkpoints, live versions and failures, and its own
+    documents in each version's tables, so a tenant's reset, rebuild or cut-over deletes and
+    moves only its own (a version's table is never dropped: other tenants may serve from it).
     """
 
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
-        self._migration = LazyMigration(db, "projections", MIGRATIONS)
+        self._tenancy = tenancy = Tenancy(db.tenant)
+        steps = tenancy.steps(MIGRATIONS, TENANT_MIGRATIONS)
+        self._migration = LazyMigration(db, "projections", steps)
         self._checkpoints = PostgresCheckpointStore(db)
         self._stores: dict[str, PostgresReadModelStore[Any]] = {}
         self.owners = ReadModelOwners()
@@ -126,32 +148,41 @@ class PostgresProjectionBackend:
         await self._migration.ensure()
         with translated("cannot read the projection registry"):
             async with self.db.connection() as connection:
-                sql = f"SELECT version FROM {self.db.table(table)} WHERE {column} = $1"
-                version = await connection.fetchval(sql, name)
+                where = f"{self._tenancy.match(2)}{column} = $1"
+                sql = f"SELECT version FROM {self.db.table(table)} WHERE {where}"
+                version = await connection.fetchval(sql, name, *self._tenancy.args)
         return None if version is None else int(version)
 
     async def set_live(self, name: str, version: int) -> None:
         """See ``ProjectionBackend.set_live``: the projection and each of its read models."""
         await self._migration.ensure()
+        tenancy = self._tenancy
         with translated("cannot update the projection registry"):
             async with self.db.transaction() as connection:
                 await connection.execute(
-                    f"INSERT INTO {self.db.table('forze_projection_live')} (projection, version)"
-                    " VALUES ($1, $2) ON CONFLICT (projection)"
+                    f"INSERT INTO {self.db.table('forze_projection_live')}"
+                    f" ({tenancy.column}projection, version) VALUES ({tenancy.value(3)}$1, $2)"
+                    f" ON CONFLICT ({tenancy.column}projection)"
                     " DO UPDATE SET version = excluded.version",
                     name,
                     version,
+                    *tenancy.args,
                 )
                 await connection.executemany(
                     f"INSERT INTO {self.db.table('forze_read_model_live')}"
-                    " (read_model, projection, version) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (read_model) DO UPDATE SET"
+                    f" ({tenancy.column}read_model, projection, version)"
+                    f" VALUES ({tenancy.value(4)}$1, $2, $3)"
+                    f" ON CONFLICT ({tenancy.column}read_model) DO UPDATE SET"
                     " projection = excluded.projection, version = excluded.version",
-                    [(spec.name, name, version) for spec in self._declared.get(name, ())],
+                    [
+                        (spec.name, name, version, *tenancy.args)
+                        for spec in self._declared.get(name, ())
+                    ],
                 )
 
     async def drop(self, name: str, version: int) -> None:
-        """See ``ProjectionBackend.drop``: drop the version's tables."""
+        """See ``ProjectionBackend.drop``: drop the version's tables (in the tenant-column
+        layout, delete the tenant's documents from them)."""
         async with self.db.transaction():
             for spec in self._declared.get(name, ()):
                 table = table_of(spec, version)
@@ -162,18 +193,20 @@ class PostgresProjectionBackend:
     async def record_failure(self, failure: ProjectionFailure) -> None:
         """See ``ProjectionBackend.record_failure``."""
         await self._migration.ensure()
+        tenancy = self._tenancy
         with translated("cannot record a projection failure"):
             async with self.db.transaction() as connection:
                 await connection.execute(
-                    f"INSERT INTO {self.db.table('forze_projection_failures')} (projection,"
-                    " position, event_type, stream_id, error, at)"
-                    " VALUES ($1, $2, $3, $4, $5, $6)",
+                    f"INSERT INTO {self.db.table('forze_projection_failures')}"
+                    f" ({tenancy.column}projection, position, event_type, stream_id, error, at)"
+                    f" VALUES ({tenancy.value(7)}$1, $2, $3, $4, $5, $6)",
                     failure.projection,
                     failure.position,
                     failure.event_type,
                     failure.stream_id,
                     failure.error,
                     failure.at,
+                    *tenancy.args,
                 )
 
     async def failures(self, name: str) -> list[ProjectionFailure]:
@@ -184,8 +217,9 @@ class PostgresProjectionBackend:
                 rows = await connection.fetch(
                     "SELECT projection, position, event_type, stream_id, error, at"
                     f" FROM {self.db.table('forze_projection_failures')}"
-                    " WHERE projection = $1 ORDER BY id",
+                    f" WHERE {self._tenancy.match(2)}projection = $1 ORDER BY id",
                     name,
+                    *self._tenancy.args,
                 )
         return [ProjectionFailure(*row) for row in rows]
 

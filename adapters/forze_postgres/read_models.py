@@ -2,16 +2,17 @@
 
 Each table is ``(key TEXT COLLATE "C" PRIMARY KEY, doc JSONB NOT NULL)``, plus a generated
 ``search`` ``tsvector`` (``'simple'`` configuration, GIN-indexed) over the spec's search fields
-and one expression index per indexed field. Filters, sort, keyset paging, counting and search
-run in SQL with the in-memory store's semantics (see ``forze_projections.testing``). Every write
-runs in ``db.transaction()``, so inside a projector's unit of work it commits (or rolls back)
-with the checkpoint.
+and one expression index per indexed field; in the tenant-column layout a ``tenant`` column
+leads the primary key and the indexes, and every statement filters on (or sets) the store's
+tenant. Filters, sort, keyset paging, counting and search run in SQL with the in-memory store's
+semantics (see ``forze_projections.testing``). Every write runs in ``db.transaction()``, so
+inside a projector's unit of work it commits (or rolls back) with the checkpoint.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
@@ -19,17 +20,17 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError, NotFoundError, SerializationError, WiringError
-from forze_postgres._driver import Connection, asyncpg
+from forze_postgres._driver import Connection
 from forze_postgres._pg_fields import Params
 from forze_postgres._pg_query import QueryBuilder, table_name, table_sql
+from forze_postgres._pg_table import LazyTable, drop_table
+from forze_postgres._pg_tenancy import Tenancy
 from forze_postgres.database import PostgresDatabase
-from forze_postgres.errors import translated
 from forze_projections.queries import encode_cursor
 
-__all__ = ["PostgresReadModelStore", "PostgresReadModelStores"]
+__all__ = ["PostgresReadModelStore", "PostgresReadModelStores", "drop_table"]
 
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
 
 
 def _json(value: Any) -> Any:
@@ -46,7 +47,9 @@ class PostgresReadModelStore(Generic[M]):
     rebuild writes into a shadow table). The table and its indexes are created at first use,
     inside the calling task's transaction when one is open. Cursors are opaque and keyset-based.
     ``search`` matches documents in which every word of the text starts a word of a search
-    field (PostgreSQL full-text search, case-insensitive), ordered by key.
+    field (PostgreSQL full-text search, case-insensitive), ordered by key. With ``db.tenant``
+    set (the tenant-column layout) the table is shared by the schema's tenants and the store
+    reads and writes only ``db.tenant``'s documents.
     """
 
     def __init__(
@@ -55,60 +58,22 @@ class PostgresReadModelStore(Generic[M]):
         self.db = db
         self.spec = spec
         self.table = table_name(spec, table)
-        self._quoted = db.table(self.table)
+        self._tenancy = tenancy = Tenancy(db.tenant)
         self._queries = QueryBuilder(spec)
-        self._ddl = table_sql(self._quoted, self.table, spec, self._queries.fields)
-        self._ready = False
-        self._made_in: Connection | None = None
+        quoted = self._quoted = db.table(self.table)
+        ddl = table_sql(quoted, self.table, spec, self._queries.fields, tenancy)
+        self._lazy = LazyTable(db, self.table, ddl, f"read model {spec.name!r}")
+        self._where_key = f"WHERE {tenancy.match(2)}key"
+        """Leads the condition on the key (``$1``), the tenant bound second."""
+        self._upsert = (
+            f"INSERT INTO {quoted} ({tenancy.column}key, doc) SELECT {tenancy.value(3)}k, d::jsonb"
+            " FROM unnest($1::text[], $2::text[]) AS u(k, d)"
+            f" ON CONFLICT ({tenancy.column}key) DO UPDATE SET doc = excluded.doc"
+        )
 
     def forget(self) -> None:
         """Check again, at next use, that the table exists (after a drop or a rollback)."""
-        self._ready, self._made_in = False, None
-
-    async def _ensure(self, connection: Connection) -> None:
-        """Create the table and its indexes if missing, in ``connection``'s transaction."""
-        if self._ready or connection is self._made_in:
-            return
-        exists, unwritten = await connection.fetchrow(
-            "SELECT to_regclass($1) IS NOT NULL, pg_current_xact_id_if_assigned() IS NULL",
-            self._quoted,
-        ) or (False, False)
-        if exists and unwritten:  # a transaction that wrote nothing sees committed tables only
-            self._ready = True
-            return
-        if not exists:
-            schema = f'"{self.db.schema}"'
-            if not await connection.fetchval("SELECT to_regnamespace($1) IS NOT NULL", schema):
-                await self.db.migrate("read_models", ())
-            await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._quoted)
-            if not await connection.fetchval("SELECT to_regclass($1)", self._quoted):
-                await connection.execute(self._ddl)
-        self._made_in = connection
-
-    async def _run(self, work: Callable[[Connection], Awaitable[T]], *, write: bool = False) -> T:
-        """Run ``work`` on the task's transaction connection (or a pooled one), the table made.
-
-        A write opens (or joins) a transaction. Where this call owns its transaction, a table
-        dropped meanwhile is made again and ``work`` retried once.
-        """
-        retried = False
-        with translated(f"read model {self.spec.name!r} ({self._quoted})"):
-            while True:
-                owned = not self.db.in_transaction()
-                if owned and not self._ready:
-                    async with self.db.transaction() as connection:
-                        await self._ensure(connection)
-                    self._ready = True
-                try:
-                    opened = self.db.transaction() if write else self.db.connection()
-                    async with opened as connection:
-                        await self._ensure(connection)
-                        return await work(connection)
-                except asyncpg.UndefinedTableError:
-                    self.forget()
-                    if not owned or retried:
-                        raise
-                    retried = True
+        self._lazy.forget()
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -147,15 +112,7 @@ class PostgresReadModelStore(Generic[M]):
 
     async def upsert_many(self, documents: Sequence[M]) -> None:
         """Insert or replace every document in one statement; nothing is written if one is bad."""
-        rows = dict(self._dumped(document) for document in documents)
-        if not rows:
-            return
-        sql = (
-            f"INSERT INTO {self._quoted} (key, doc) SELECT k, d::jsonb"
-            " FROM unnest($1::text[], $2::text[]) AS u(k, d)"
-            " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
-        )
-        await self._run(lambda c: c.execute(sql, list(rows), list(rows.values())), write=True)
+        await self._write(dict(self._dumped(document) for document in documents))
 
     async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> None:
         """Store JSON-mode documents already validated against the spec's model, in bulk.
@@ -163,21 +120,20 @@ class PostgresReadModelStore(Generic[M]):
         For writers that validated them already (the projector's buffer); others use
         :meth:`upsert_many`.
         """
-        rows = {str(d[self.spec.key]): json.dumps(d, sort_keys=True) for d in documents}
-        if not rows:
-            return
-        sql = (
-            f"INSERT INTO {self._quoted} (key, doc) SELECT k, d::jsonb"
-            " FROM unnest($1::text[], $2::text[]) AS u(k, d)"
-            " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
-        )
-        await self._run(lambda c: c.execute(sql, list(rows), list(rows.values())), write=True)
+        await self._write({str(d[self.spec.key]): json.dumps(d, sort_keys=True) for d in documents})
+
+    async def _write(self, rows: Mapping[str, str]) -> None:
+        """Insert or replace the documents ``rows`` (stored text by key) in one statement."""
+        if rows:
+            args = (list(rows), list(rows.values()), *self._tenancy.args)
+            await self._lazy.run(lambda c: c.execute(self._upsert, *args), write=True)
 
     async def delete_many(self, keys: Collection[str]) -> None:
         """Delete every document of ``keys`` that exists."""
         if keys:
-            sql = f"DELETE FROM {self._quoted} WHERE key = ANY($1::text[])"
-            await self._run(lambda c: c.execute(sql, list(keys)), write=True)
+            sql = f"DELETE FROM {self._quoted} {self._where_key} = ANY($1::text[])"
+            args = (list(keys), *self._tenancy.args)
+            await self._lazy.run(lambda c: c.execute(sql, *args), write=True)
 
     async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
         """Merge ``changes`` into the document ``key``, validate it, store it and return it."""
@@ -185,41 +141,44 @@ class PostgresReadModelStore(Generic[M]):
         if unknown:
             raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
         update = _json(dict(changes))
+        tenancy = self._tenancy
 
         async def work(connection: Connection) -> M:
-            sql = f"SELECT doc::text FROM {self._quoted} WHERE key = $1 FOR UPDATE"
-            current = await connection.fetchval(sql, key)
+            sql = f"SELECT doc::text FROM {self._quoted} {self._where_key} = $1 FOR UPDATE"
+            current = await connection.fetchval(sql, key, *tenancy.args)
             if current is None:
                 raise NotFoundError(f"{self.spec.name} document {key!r} does not exist")
             model, patched_key, text = self._validated({**json.loads(current), **update})
             if patched_key != key:
                 raise InvalidInputError(f"{self.spec.name}: patch cannot change the key of {key!r}")
-            sql = f"UPDATE {self._quoted} SET doc = $2::jsonb WHERE key = $1"
-            await connection.execute(sql, key, text)
+            sql = f"UPDATE {self._quoted} SET doc = $2::jsonb WHERE {tenancy.match(3)}key = $1"
+            await connection.execute(sql, key, text, *tenancy.args)
             return model
 
-        return await self._run(work, write=True)
+        return await self._lazy.run(work, write=True)
 
     async def delete(self, key: str) -> bool:
         """Delete the document; ``True`` when one existed."""
-        sql = f"DELETE FROM {self._quoted} WHERE key = $1 RETURNING TRUE"
-        return bool(await self._run(lambda c: c.fetchval(sql, key), write=True))
+        sql = f"DELETE FROM {self._quoted} {self._where_key} = $1 RETURNING TRUE"
+        args = (key, *self._tenancy.args)
+        return bool(await self._lazy.run(lambda c: c.fetchval(sql, *args), write=True))
 
     # -- reads ------------------------------------------------------------------------------
 
     async def _rows(self, sql: str, params: Sequence[object]) -> list[Any]:
-        return list(await self._run(lambda c: c.fetch(sql, *params)))
+        return list(await self._lazy.run(lambda c: c.fetch(sql, *params)))
 
     async def get(self, key: str) -> M | None:
         """A fresh copy of the document with ``key``, or ``None``."""
-        rows = await self._rows(f"SELECT doc::text FROM {self._quoted} WHERE key = $1", [key])
+        sql = f"SELECT doc::text FROM {self._quoted} {self._where_key} = $1"
+        rows = await self._rows(sql, [key, *self._tenancy.args])
         return self._load(rows[0][0]) if rows else None
 
     async def get_many(self, keys: Collection[str]) -> list[M]:
         """The documents that exist among ``keys``, once each, in the order of ``keys``."""
         wanted = list(dict.fromkeys(keys))
-        sql = f"SELECT key, doc::text FROM {self._quoted} WHERE key = ANY($1::text[])"
-        found = dict(await self._rows(sql, [wanted]))
+        sql = f"SELECT key, doc::text FROM {self._quoted} {self._where_key} = ANY($1::text[])"
+        found = dict(await self._rows(sql, [wanted, *self._tenancy.args]))
         return [self._load(found[key]) for key in wanted if key in found]
 
     async def find(self, query: Query) -> Page[M]:
@@ -228,7 +187,7 @@ class PostgresReadModelStore(Generic[M]):
             raise InvalidInputError(f"limit must be >= 1, got {query.limit}")
         params = Params()
         order = self._queries.order(query.sort)
-        where = self._queries.where(query.filters, params)
+        where = self._tenancy.bind(params) + self._queries.where(query.filters, params)
         if query.cursor is not None:
             where += " AND " + self._queries.after(query.cursor, order, params)
         limit = params.add(query.limit + 1, "bigint")
@@ -247,7 +206,7 @@ class PostgresReadModelStore(Generic[M]):
     async def count(self, filters: Sequence[Filter] = ()) -> int:
         """How many documents match ``filters``."""
         params = Params()
-        where = self._queries.where(filters, params)
+        where = self._tenancy.bind(params) + self._queries.where(filters, params)
         rows = await self._rows(f"SELECT count(*) FROM {self._quoted} WHERE {where}", params.values)
         return int(rows[0][0])
 
@@ -262,7 +221,7 @@ class PostgresReadModelStore(Generic[M]):
         if not words:
             return []
         params = Params()
-        where = self._queries.search(words, params)
+        where = self._tenancy.bind(params) + self._queries.search(words, params)
         order = self._queries.order_by([SortKey(self.spec.key)])
         bound = params.add(limit, "bigint")
         sql = f"SELECT doc::text FROM {self._quoted} WHERE {where} ORDER BY {order} LIMIT {bound}"
@@ -295,16 +254,10 @@ class PostgresReadModelStores:
         """Drop the table of ``spec`` (its default one, or ``table``) and its indexes.
 
         Inside an open transaction the drop commits or rolls back with it. A store using that
-        table creates it again, empty, on its next use.
+        table creates it again, empty, on its next use. In the tenant-column layout only
+        ``db.tenant``'s documents are deleted: the other tenants keep the table.
         """
         await drop_table(self.db, table_name(spec, table))
         for store in self._stores.values():
             if store.table == table_name(spec, table):
                 store.forget()
-
-
-async def drop_table(db: PostgresDatabase, table: str) -> None:
-    """Drop a read-model table of ``db`` if it exists (in the task's transaction, if any)."""
-    with translated(f"cannot drop {db.table(table)}"):
-        async with db.transaction() as connection:
-            await connection.execute(f"DROP TABLE IF EXISTS {db.table(table)}")

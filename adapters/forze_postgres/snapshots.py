@@ -6,6 +6,7 @@ import json
 
 from forze.contracts import Snapshot
 from forze_eventstore.rules import dump_json
+from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
 from forze_postgres.checkpoints import LazyMigration
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
@@ -19,19 +20,29 @@ MIGRATIONS: tuple[str, ...] = (
 )
 """The snapshot table's schema steps."""
 
+TENANT_MIGRATIONS: tuple[str, ...] = (
+    f"CREATE TABLE {{schema}}.forze_snapshots ({TENANT_COLUMN}, stream_id TEXT NOT NULL,"
+    " version BIGINT NOT NULL, schema_version INTEGER NOT NULL, state JSONB NOT NULL,"
+    " saved_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (tenant, stream_id))",
+)
+"""The snapshot table's schema steps in the tenant-column layout."""
+
 
 class PostgresSnapshotStore:
     """A :class:`forze.contracts.SnapshotStore` in the table ``forze_snapshots``.
 
     Keeps one row per stream: a save replaces it unless the stored snapshot is of a newer
     stream version. The table is created at first use; saves join the calling task's open
-    transaction.
+    transaction. With ``db.tenant`` set (the tenant-column layout) every tenant has snapshots
+    of its own.
     """
 
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
         self._table = db.table("forze_snapshots")
-        self._migration = LazyMigration(db, "snapshots", MIGRATIONS)
+        self._tenancy = tenancy = Tenancy(db.tenant)
+        steps = tenancy.steps(MIGRATIONS, TENANT_MIGRATIONS)
+        self._migration = LazyMigration(db, "snapshots", steps)
 
     async def save(self, snapshot: Snapshot) -> None:
         """See ``SnapshotStore.save``."""
@@ -39,9 +50,12 @@ class PostgresSnapshotStore:
         await self._migration.ensure()
         with translated(f"cannot save a snapshot of {snapshot.stream_id!r}"):
             async with self.db.transaction() as connection:
+                tenancy = self._tenancy
                 await connection.execute(
-                    f"INSERT INTO {self._table} AS s (stream_id, version, schema_version, state)"
-                    " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (stream_id) DO UPDATE SET"
+                    f"INSERT INTO {self._table} AS s"
+                    f" ({tenancy.column}stream_id, version, schema_version, state)"
+                    f" VALUES ({tenancy.value(5)}$1, $2, $3, $4::jsonb)"
+                    f" ON CONFLICT ({tenancy.column}stream_id) DO UPDATE SET"
                     " version = excluded.version, schema_version = excluded.schema_version,"
                     " state = excluded.state, saved_at = now()"
                     " WHERE excluded.version >= s.version",
@@ -49,6 +63,7 @@ class PostgresSnapshotStore:
                     snapshot.version,
                     snapshot.schema_version,
                     state,
+                    *tenancy.args,
                 )
 
     async def load(self, stream_id: str) -> Snapshot | None:
@@ -58,8 +73,9 @@ class PostgresSnapshotStore:
             async with self.db.connection() as connection:
                 row = await connection.fetchrow(
                     f"SELECT version, schema_version, state::text FROM {self._table}"
-                    " WHERE stream_id = $1",
+                    f" WHERE {self._tenancy.match(2)}stream_id = $1",
                     stream_id,
+                    *self._tenancy.args,
                 )
         if row is None:
             return None
@@ -71,5 +87,5 @@ class PostgresSnapshotStore:
         await self._migration.ensure()
         with translated(f"cannot delete the snapshot of {stream_id!r}"):
             async with self.db.transaction() as connection:
-                sql = f"DELETE FROM {self._table} WHERE stream_id = $1"
-                await connection.execute(sql, stream_id)
+                sql = f"DELETE FROM {self._table} WHERE {self._tenancy.match(2)}stream_id = $1"
+                await connection.execute(sql, stream_id, *self._tenancy.args)
