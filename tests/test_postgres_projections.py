@@ -65,6 +65,26 @@ async def test_each_append_updates_the_inline_read_model_before_it_returns(
         assert await tally(backend, "c-1") == 2
 
 
+async def test_a_batch_append_updates_the_inline_read_model_atomically(
+    postgres_dsn: str,
+) -> None:
+    async with inline(postgres_dsn) as (store, backend):
+        await add_postgres_inline_projection(store, backend, TALLY)
+        await store.append_many(
+            [("c-1", [NewEvent("Counted", {})], 0), ("c-2", [NewEvent("Counted", {})] * 1, 0)]
+        )
+        assert [await tally(backend, "c-1"), await tally(backend, "c-2")] == [1, 1]
+        with pytest.raises(ProjectionFailed):
+            await store.append_many(
+                [
+                    ("c-1", [NewEvent("Counted", {})], 1),
+                    ("c-2", [NewEvent("Counted", {"explode": 1})], 1),
+                ]
+            )
+        assert [await tally(backend, "c-1"), await tally(backend, "c-2")] == [1, 1]
+        assert await store.stream_version("c-1") == 1
+
+
 async def test_a_failing_inline_handler_rolls_the_append_back(postgres_dsn: str) -> None:
     async with inline(postgres_dsn) as (store, backend):
         await add_postgres_inline_projection(store, backend, TALLY)

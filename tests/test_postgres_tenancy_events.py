@@ -10,11 +10,18 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from forze import InvalidInputError
+from forze import InvalidInputError, WiringError
 from forze.contracts import EventStore, ExpectedVersion, NewEvent
 from forze_eventstore.testing import EventStoreContract
-from forze_postgres import PostgresDatabase, PostgresEventStore
+from forze_postgres import (
+    PostgresDatabase,
+    PostgresEventStore,
+    PostgresProjectionBackend,
+    add_postgres_inline_projection,
+)
 from tests.postgres_support import fresh_schema
+from tests.test_inline_projection import TALLY
+from tests.test_postgres_projections import tally
 
 NOISY_STREAMS = ("s-1", "s-2", "a-1", "b-1", "order-1", "order-2", "hot-1")
 
@@ -121,3 +128,18 @@ async def test_a_schema_keeps_the_layout_it_was_created_with(postgres_dsn: str) 
 def test_a_tenant_must_be_a_non_empty_string_without_nul(tenant: str) -> None:
     with pytest.raises(InvalidInputError, match="tenant"):
         PostgresDatabase(None, tenant=tenant)  # type: ignore[arg-type]
+
+
+async def test_an_inline_projection_runs_in_a_tenants_append_transaction(
+    postgres_dsn: str,
+) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+        store = PostgresEventStore(db.for_tenant("t1"))
+        await store.migrate()
+        backend = PostgresProjectionBackend(db.for_tenant("t1"))
+        await add_postgres_inline_projection(store, backend, TALLY)
+        await store.append("c-1", [NewEvent("Counted", {})])
+        other = PostgresProjectionBackend(db.for_tenant("t2"))
+        assert await tally(backend, "c-1") == 1
+        with pytest.raises(WiringError, match="one PostgresDatabase"):
+            await add_postgres_inline_projection(store, other, TALLY)

@@ -98,7 +98,7 @@ async def test_a_subscription_survives_its_listen_connection_being_killed(
         feed = reader.subscribe()
         await writer.append("tick-1", [_event(1)])
         assert (await _next(feed)).data == {"n": 1}
-        listener = reader._listener
+        listener = reader._wakeups.listener
         assert listener is not None
         pid = listener.get_server_pid()
         async with writer.db.connection() as admin:
@@ -114,7 +114,7 @@ async def test_a_subscription_survives_its_listen_connection_being_killed(
 
 async def _until_listening_again(store: PostgresEventStore, old_pid: int) -> None:
     for _ in range(100):
-        listener = store._listener
+        listener = store._wakeups.listener
         if listener is not None and listener.get_server_pid() != old_pid:
             return
         await asyncio.sleep(0.05)

@@ -117,7 +117,74 @@ $read$;
 """
 
 
+_APPEND_MANY = """
+CREATE FUNCTION {schema}.forze_append_many(
+    lock_key bigint, in_streams text[], in_counts integer[], in_expected integer[],
+    in_may_update boolean[], in_may_create boolean[], in_categories text[],
+    in_event_streams integer[], in_event_ranks integer[], in_event_ids uuid[],
+    in_types text[], in_data text[], in_metadata text[]TENANT_PARAMETER,
+    OUT heads integer[], OUT base bigint
+) LANGUAGE plpgsql VOLATILE AS $append$
+DECLARE
+    head integer;
+    low bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(lock_key);
+    heads := ARRAY[]::integer[];
+    FOR i IN 1 .. cardinality(in_streams) LOOP
+        head := NULL;
+        IF in_may_update[i] THEN
+            UPDATE {schema}.forze_streams s SET version = s.version + in_counts[i]
+            WHERE TENANT_FILTER s.stream_id = in_streams[i]
+              AND (in_expected[i] IS NULL OR s.version = in_expected[i])
+            RETURNING s.version INTO head;
+        END IF;
+        IF head IS NULL AND in_may_create[i] THEN
+            INSERT INTO {schema}.forze_streams AS s (TENANT_COLUMN stream_id, version)
+            VALUES (TENANT_VALUE in_streams[i], in_counts[i]) ON CONFLICT DO NOTHING
+            RETURNING s.version INTO head;
+        END IF;
+        IF head IS NULL THEN
+            RAISE EXCEPTION 'stream % does not match its expected version', in_streams[i]
+                USING ERRCODE = 'FZ001';
+        END IF;
+        heads := heads || head;
+    END LOOP;
+    low := pg_current_xact_id()::text::bigint << 20;
+    SELECT COALESCE(max(e.position), low - 1) INTO base FROM {schema}.forze_events e
+    WHERE e.position >= low AND e.position < low + 1048576;
+    INSERT INTO {schema}.forze_events (position, TENANT_COLUMN stream_id, version, event_id,
+                                      event_type, category, data, metadata)
+    SELECT base + e.n, TENANT_VALUE in_streams[e.s], heads[e.s] - in_counts[e.s] + e.r,
+           e.id, e.type, in_categories[e.s], e.data::jsonb, e.metadata::jsonb
+    FROM unnest(in_event_streams, in_event_ranks, in_event_ids, in_types, in_data, in_metadata)
+         WITH ORDINALITY AS e(s, r, id, type, data, metadata, n);
+END
+$append$;
+"""
+"""Several streams' appends in one statement and one transaction: each stream's version check
+and bump in turn (a mismatch raises SQLSTATE FZ001 and undoes everything), then one insert of
+every event, positions following the batch's order."""
+
+
+def _append_many_function(tenant_column: bool) -> str:
+    replacements = {
+        "TENANT_PARAMETER": ", for_tenant text" if tenant_column else "",
+        "TENANT_FILTER ": "s.tenant = for_tenant AND " if tenant_column else "",
+        "TENANT_COLUMN ": "tenant, " if tenant_column else "",
+        "TENANT_VALUE ": "for_tenant, " if tenant_column else "",
+    }
+    sql = _APPEND_MANY
+    for placeholder, text in replacements.items():
+        sql = sql.replace(placeholder, text)
+    return sql
+
+
 def migrations(tenant_column: bool) -> tuple[str, ...]:
     """The event store's migration steps in one layout (``{schema}``: the quoted schema)."""
     tables = _TENANT_TABLES if tenant_column else _TABLES
-    return (tables, _WATERMARK_FUNCTION + _read_all_function(tenant_column))
+    return (
+        tables,
+        _WATERMARK_FUNCTION + _read_all_function(tenant_column),
+        _append_many_function(tenant_column),
+    )

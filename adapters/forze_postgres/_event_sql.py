@@ -117,7 +117,6 @@ class Statements:
         )
         SELECT (SELECT max(version) FROM inserted), (SELECT max(position) FROM inserted)
         """
-        self.notify = f"SELECT pg_notify('{self.channel}', '')"
         self.stream_version = f"SELECT version FROM {streams} WHERE {tenant(2)}stream_id = $1"
         self.places = (
             f"SELECT event_id, stream_id, version, position FROM {events}"
@@ -137,6 +136,11 @@ class Statements:
             + (", $7)" if tenant_column else ")")
         )
         self.watermark = f"SELECT {schema}.forze_watermark($1, $2)"
+        # $1 the lock key, $2.. see forze_postgres._event_rows.batch_arguments, [$14 the tenant]
+        self.append_many = (
+            f"SELECT heads, base FROM {schema}.forze_append_many($1, $2, $3, $4, $5, $6, $7,"
+            " $8, $9, $10::uuid[], $11, $12, $13" + (", $14)" if tenant_column else ")")
+        )
         self.own_events = (
             f"SELECT {_COLUMNS} FROM {events} WHERE position > $1 AND position <= $2"
             " ORDER BY position"

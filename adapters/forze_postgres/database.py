@@ -72,6 +72,15 @@ class PostgresDatabase:
         view._after_commit = self._after_commit
         return view
 
+    def same_database(self, other: PostgresDatabase) -> bool:
+        """Whether ``other`` is this database: same pool, transactions, schema and tenant
+        (itself, or another :meth:`for_tenant` view of the same tenant)."""
+        return (
+            other._pinned is self._pinned
+            and other.schema == self.schema
+            and other.tenant == self.tenant
+        )
+
     def component(self, name: str) -> str:
         """The migration record of component ``name`` in this database's layout."""
         return name if self.tenant is None else f"{name}@tenant-column"

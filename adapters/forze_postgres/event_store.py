@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -17,54 +14,34 @@ from forze.contracts import (
     ExpectedVersionArg,
     NewEvent,
     RecordedEvent,
-    category_of,
 )
-from forze.domain.errors import ConcurrencyError, InvalidInputError
+from forze.domain.errors import ConcurrencyError
 from forze_eventstore import (
-    CommitSignal,
     StoredId,
     check_expected_version,
     check_read_all,
     check_read_stream,
-    dump_json,
     idempotent_result,
     subscribe_to,
     validate_append,
 )
 from forze_postgres._driver import Connection, asyncpg
 from forze_postgres._event_ddl import migrations
-from forze_postgres._event_sql import POSITION_BITS, Statements, lock_key
+from forze_postgres._event_rows import Append, append_arguments, batch_arguments, validate_batch
+from forze_postgres._event_sql import Statements, lock_key
+from forze_postgres._wakeups import Wakeups
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 
 __all__ = ["PostgresAppendHook", "PostgresEventStore"]
 
+_MISMATCH = "FZ001"
+"""SQLSTATE ``forze_append_many`` raises when a stream does not match its expectation."""
+
 PostgresAppendHook = Callable[[Connection, Sequence[RecordedEvent]], Awaitable[None]]
 """Runs inside an append's transaction (see ``PostgresEventStore.add_append_hook``)."""
 
 _raw_decode = json.JSONDecoder().raw_decode
-_STRING_OR_BIG_FLOAT = re.compile(r'"(?:\\.|[^"\\])*"|(-?\d+(?:\.\d+)?[eE]\+\d+)')
-
-
-def _jsonb_text(text: str) -> str:
-    """``text`` with floats in exponent form (|x| >= 1e16) written out in full.
-
-    JSONB keeps numbers as ``numeric``, which prints ``2.5e+16`` as ``25000000000000000``: read
-    back, that is an int. Written as ``25000000000000000.0`` it stays a float, exactly.
-    """
-    if "e+" not in text and "E+" not in text:
-        return text
-    return _STRING_OR_BIG_FLOAT.sub(_written_out, text)
-
-
-def _written_out(match: re.Match[str]) -> str:
-    number = match.group(1)
-    if number is None:
-        return match.group(0)
-    return f"{Decimal(float(number)):f}.0"
-
-
-_MAX_BATCH = 1 << POSITION_BITS
 
 
 class PostgresEventStore:
@@ -97,14 +74,12 @@ class PostgresEventStore:
         """The last parameter of every statement in the tenant-column layout."""
         self._lock = lock_key(db.schema)
         self._lock_halves = (self._lock >> 32, self._lock & 0xFFFFFFFF)
-        self._signal = CommitSignal()
-        self._poll_interval = poll_interval
-        self._notify_interval = notify_interval
-        self._notify_wanted: asyncio.Event | None = None
-        self._notifier: asyncio.Task[None] | None = None
-        self._relisten: asyncio.Task[None] | None = None
-        self._listener: Any = None
-        self._listening = asyncio.Lock()
+        self._wakeups = Wakeups(
+            db,
+            self._sql.channel,
+            poll_interval=poll_interval,
+            notify_interval=notify_interval,
+        )
         self._hooks: list[PostgresAppendHook] = []
         self._owns_db = False
 
@@ -148,21 +123,8 @@ class PostgresEventStore:
     ) -> AppendResult:
         """See ``EventStore.append``."""
         stream_id, events, expected_version = validate_append(stream_id, events, expected_version)
-        if len(events) > _MAX_BATCH:
-            raise InvalidInputError(f"one append holds at most {_MAX_BATCH} events")
-        data = [_jsonb_text(dump_json(e.data, what=f"data of {e.event_type!r}")) for e in events]
-        metadata = [
-            _jsonb_text(dump_json(e.metadata, what=f"metadata of {e.event_type!r}")) for e in events
-        ]
         arguments = (
-            stream_id,
-            len(events),
-            *_expectation(expected_version),
-            [e.event_id for e in events],
-            [e.event_type for e in events],
-            data,
-            metadata,
-            category_of(stream_id),
+            *append_arguments(stream_id, events, expected_version),
             self._lock,
             *self._tenant,
         )
@@ -173,6 +135,52 @@ class PostgresEventStore:
                 )
         async with self.db.connection() as connection:
             return await self._append_in(connection, stream_id, events, expected_version, arguments)
+
+    async def append_many(self, appends: Sequence[Append]) -> list[AppendResult]:
+        """Append to several streams atomically, in one round trip (imports, migrations).
+
+        Each part is ``(stream_id, events, expected_version)`` with :meth:`append`'s meaning,
+        and either every part is stored or none; positions follow the parts' order. The batch
+        is one statement. When a stream does not match its expectation or an event id is
+        already stored, the parts are appended one by one in one transaction instead, which
+        gives each part :meth:`append`'s outcome: an idempotent re-append (a re-run import)
+        returns the original results, and a ``ConcurrencyError`` rolls back the whole batch.
+        With append hooks (inline projections) the parts are always appended one by one.
+        """
+        batch = validate_batch(appends)
+        if not batch:
+            return []
+        if self._hooks:
+            return await self._append_each(batch)
+        async with self.db.connection() as connection:
+            with translated("append a batch"):
+                try:
+                    async with _savepoint_if_pinned(connection):
+                        row = await connection.fetchrow(
+                            self._sql.append_many,
+                            self._lock,
+                            *batch_arguments(batch),
+                            *self._tenant,
+                        )
+                except asyncpg.UniqueViolationError:
+                    row = None
+                except asyncpg.PostgresError as error:
+                    if error.sqlstate != _MISMATCH:
+                        raise
+                    row = None
+        if row is None:
+            return await self._append_each(batch)
+        self.db.after_commit(self._wakeups.committed)
+        heads, position = row[0], row[1]
+        results = []
+        for (stream_id, events, _), head in zip(batch, heads, strict=True):
+            position += len(events)
+            results.append(AppendResult(stream_id, head, position))
+        return results
+
+    async def _append_each(self, batch: Sequence[Append]) -> list[AppendResult]:
+        async with self.db.transaction():
+            return [await self.append(*part) for part in batch]
 
     async def _append_in(
         self,
@@ -200,7 +208,7 @@ class PostgresEventStore:
                         return original
                     raise
             if version is not None:
-                self.db.after_commit(self._appended)
+                self.db.after_commit(self._wakeups.committed)
                 return AppendResult(stream_id, version, position)
             actual = await self._version(connection, stream_id)
             original = await self._idempotent(connection, stream_id, events, expected, actual)
@@ -209,28 +217,6 @@ class PostgresEventStore:
             check_expected_version(stream_id, expected, actual)
             # ANY (or STREAM_EXISTS) lost a race creating the stream: the row exists now.
         raise ConcurrencyError(stream_id, "ANY", await self._version(connection, stream_id))
-
-    def _appended(self) -> None:
-        """An append committed: wake this process's subscribers now, other processes' soon."""
-        self._signal.notify()
-        if self._notifier is None or self._notifier.done():
-            self._notify_wanted = asyncio.Event()
-            self._notifier = asyncio.get_running_loop().create_task(self._notify_loop())
-        assert self._notify_wanted is not None
-        self._notify_wanted.set()
-
-    async def _notify_loop(self) -> None:
-        """Send one NOTIFY per wanted wake-up, then rest ``notify_interval`` (coalescing)."""
-        wanted = self._notify_wanted
-        assert wanted is not None
-        while True:
-            await wanted.wait()
-            wanted.clear()
-            # A failed notification only delays other processes' subscribers until they poll.
-            with contextlib.suppress(Exception):
-                async with self.db.connection() as connection:
-                    await connection.execute(self._sql.notify)
-            await asyncio.sleep(self._notify_interval)
 
     async def _run_hooks(self, connection: Connection, last: int, count: int) -> None:
         rows = await connection.fetch(self._sql.own_events, last - count, last)
@@ -319,56 +305,16 @@ class PostgresEventStore:
         event_types: Collection[str] | None,
         categories: Collection[str] | None,
     ) -> AsyncGenerator[RecordedEvent, None]:
-        await self._listen()
+        await self._wakeups.listen()
         async for event in subscribe_to(
             self,
-            self._signal,
+            self._wakeups.signal,
             after=after,
             event_types=event_types,
             categories=categories,
-            poll_interval=self._poll_interval,
+            poll_interval=self._wakeups.poll_interval,
         ):
             yield event
-
-    async def _listen(self) -> None:
-        """Open the LISTEN connection once; on failure, subscribers simply poll."""
-        async with self._listening:
-            if self._listener is not None and not self._listener.is_closed():
-                return
-            self._listener = None
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                listener = await self.db.pool.acquire()
-                try:
-                    await listener.add_listener(self._sql.channel, self._wake)
-                except BaseException:
-                    await self.db.pool.release(listener)
-                    raise
-                listener.add_termination_listener(self._listener_lost)
-                self._listener = listener
-
-    def _listener_lost(self, connection: Any) -> None:
-        """The LISTEN connection died: reconnect in the background; subscribers poll meanwhile."""
-        if connection is not self._listener:
-            return
-        self._listener = None
-        if self._relisten is None or self._relisten.done():
-            self._relisten = asyncio.get_running_loop().create_task(self._reconnect(connection))
-
-    async def _reconnect(self, lost: Any) -> None:
-        with contextlib.suppress(Exception):
-            await self.db.pool.release(lost)
-        delay = 0.05
-        while True:
-            await self._listen()
-            if self._listener is not None:
-                # Events may have committed while nobody listened: look now, not at the poll.
-                self._signal.notify()
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max(self._poll_interval, 1.0))
-
-    def _wake(self, *_: object) -> None:
-        self._signal.notify()
 
     async def stream_version(self, stream_id: str) -> int:
         """See ``EventStore.stream_version``."""
@@ -395,31 +341,9 @@ class PostgresEventStore:
 
     async def close(self) -> None:
         """Stop notifying and listening; close the database too when :meth:`open` created it."""
-        for task in (self._notifier, self._relisten):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._notifier = self._relisten = None
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.remove_termination_listener(self._listener_lost)
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(self._sql.channel, self._wake)
-            await self.db.pool.release(listener)
+        await self._wakeups.close()
         if self._owns_db:
             await self.db.close()
-
-
-def _expectation(expected: ExpectedVersionArg) -> tuple[int | None, bool, bool]:
-    """``($3 expected, $4 may update, $5 may create)`` of the append statement."""
-    if expected is ExpectedVersion.ANY:
-        return None, True, True
-    if expected is ExpectedVersion.NO_STREAM or expected == 0:
-        return None, False, True
-    if expected is ExpectedVersion.STREAM_EXISTS:
-        return None, True, False
-    return int(expected), True, False
 
 
 @contextlib.asynccontextmanager

@@ -22,12 +22,12 @@ async def add_postgres_inline_projection(
     The projection is caught up from its checkpoint, then runs inside each append's own
     transaction (its read-model writes and checkpoint commit with the events); a handler that
     raises rolls the append back and the appender gets a ``ProjectionFailed``. ``store`` and
-    ``backend`` must use one ``PostgresDatabase``. Register inline projections when the
+    ``backend`` must use one ``PostgresDatabase`` (or views of one tenant of it). Register inline projections when the
     application starts, before appends run: an append still in flight during registration
     (started before it, committed after it) is caught up only if it commits before the
     registration's final catch-up.
     """
-    if backend.db is not store.db:
+    if not backend.db.same_database(store.db):
         raise WiringError(
             "an inline projection needs the event store and the projection backend on one "
             "PostgresDatabase, so that they share the append's transaction"

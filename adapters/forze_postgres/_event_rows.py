@@ -1,0 +1,138 @@
+"""Turning appends into the arguments of the event store's statements (no I/O here)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from forze.contracts import ExpectedVersion, ExpectedVersionArg, NewEvent, category_of
+from forze.domain.errors import InvalidInputError
+from forze_eventstore import dump_json, validate_append
+from forze_postgres._event_sql import POSITION_BITS
+
+__all__ = [
+    "MAX_EVENTS",
+    "Append",
+    "append_arguments",
+    "batch_arguments",
+    "jsonb_texts",
+    "validate_batch",
+]
+
+MAX_EVENTS = 1 << POSITION_BITS
+"""Events one append (or one batch) may hold: a transaction numbers its events in 20 bits."""
+
+Append = tuple[str, Sequence[NewEvent], ExpectedVersionArg]
+"""``(stream_id, events, expected_version)``: one stream's part of a batch."""
+
+_STRING_OR_BIG_FLOAT = re.compile(r'"(?:\\.|[^"\\])*"|(-?\d+(?:\.\d+)?[eE]\+\d+)')
+
+
+def _jsonb_text(text: str) -> str:
+    """``text`` with floats in exponent form (|x| >= 1e16) written out in full.
+
+    JSONB keeps numbers as ``numeric``, which prints ``2.5e+16`` as ``25000000000000000``: read
+    back, that is an int. Written as ``25000000000000000.0`` it stays a float, exactly.
+    """
+    if "e+" not in text and "E+" not in text:
+        return text
+    return _STRING_OR_BIG_FLOAT.sub(_written_out, text)
+
+
+def _written_out(match: re.Match[str]) -> str:
+    number = match.group(1)
+    if number is None:
+        return match.group(0)
+    return f"{Decimal(float(number)):f}.0"
+
+
+def jsonb_texts(events: Sequence[NewEvent]) -> tuple[list[str], list[str]]:
+    """The events' data and metadata as JSON texts JSONB keeps exactly (or InvalidInputError)."""
+    data = [_jsonb_text(dump_json(e.data, what=f"data of {e.event_type!r}")) for e in events]
+    metadata = [
+        _jsonb_text(dump_json(e.metadata, what=f"metadata of {e.event_type!r}")) for e in events
+    ]
+    return data, metadata
+
+
+def expectation(expected: ExpectedVersionArg) -> tuple[int | None, bool, bool]:
+    """``(expected version or None: no check, may update a stream, may create it)``."""
+    if expected is ExpectedVersion.ANY:
+        return None, True, True
+    if expected is ExpectedVersion.NO_STREAM or expected == 0:
+        return None, False, True
+    if expected is ExpectedVersion.STREAM_EXISTS:
+        return None, True, False
+    return int(expected), True, False
+
+
+def append_arguments(
+    stream_id: str, events: Sequence[NewEvent], expected: ExpectedVersionArg
+) -> tuple[Any, ...]:
+    """``$1``..``$10`` of ``Statements.append`` (the lock key and tenant follow)."""
+    if len(events) > MAX_EVENTS:
+        raise InvalidInputError(f"one append holds at most {MAX_EVENTS} events")
+    data, metadata = jsonb_texts(events)
+    return (
+        stream_id,
+        len(events),
+        *expectation(expected),
+        [e.event_id for e in events],
+        [e.event_type for e in events],
+        data,
+        metadata,
+        category_of(stream_id),
+    )
+
+
+def validate_batch(appends: object) -> list[Append]:
+    """Check every part of a batch before anything is written; raise ``InvalidInputError``."""
+    if not isinstance(appends, Sequence) or isinstance(appends, str | bytes):
+        raise InvalidInputError("a batch must be a sequence of (stream_id, events, expected)")
+    batch: list[Append] = []
+    for part in appends:
+        if not isinstance(part, tuple) or len(part) != 3:
+            raise InvalidInputError(
+                f"each part of a batch must be (stream_id, events, expected), got {part!r}"
+            )
+        batch.append(validate_append(*part))
+    total = sum(len(events) for _, events, _ in batch)
+    if total > MAX_EVENTS:
+        raise InvalidInputError(f"one batch holds at most {MAX_EVENTS} events, got {total}")
+    return batch
+
+
+def batch_arguments(batch: Sequence[Append]) -> tuple[Any, ...]:
+    """The arguments of ``forze_append_many`` after the lock key (the tenant follows)."""
+    streams, counts, expected, may_update, may_create, categories = [], [], [], [], [], []
+    event_streams: list[int] = []
+    event_ranks: list[int] = []
+    events: list[NewEvent] = []
+    for index, (stream_id, stream_events, expected_version) in enumerate(batch, start=1):
+        version, update, create = expectation(expected_version)
+        streams.append(stream_id)
+        counts.append(len(stream_events))
+        expected.append(version)
+        may_update.append(update)
+        may_create.append(create)
+        categories.append(category_of(stream_id))
+        event_streams += [index] * len(stream_events)
+        event_ranks += range(1, len(stream_events) + 1)
+        events += stream_events
+    data, metadata = jsonb_texts(events)
+    return (
+        streams,
+        counts,
+        expected,
+        may_update,
+        may_create,
+        categories,
+        event_streams,
+        event_ranks,
+        [e.event_id for e in events],
+        [e.event_type for e in events],
+        data,
+        metadata,
+    )
