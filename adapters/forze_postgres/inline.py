@@ -22,10 +22,10 @@ async def add_postgres_inline_projection(
     The projection is caught up from its checkpoint, then runs inside each append's own
     transaction (its read-model writes and checkpoint commit with the events); a handler that
     raises rolls the append back and the appender gets a ``ProjectionFailed``. ``store`` and
-    ``backend`` must use one ``PostgresDatabase`` (or views of one tenant of it). Register inline projections when the
-    application starts, before appends run: an append still in flight during registration
-    (started before it, committed after it) is caught up only if it commits before the
-    registration's final catch-up.
+    ``backend`` must use one ``PostgresDatabase`` (or views of one tenant of it). Register
+    inline projections when the application starts, before appends run: an append still in
+    flight during registration (started before it, committed after it) is caught up only if
+    it commits before the registration's final catch-up.
     """
     if not backend.db.same_database(store.db):
         raise WiringError(
