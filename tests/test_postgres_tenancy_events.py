@@ -143,3 +143,10 @@ async def test_an_inline_projection_runs_in_a_tenants_append_transaction(
         assert await tally(backend, "c-1") == 1
         with pytest.raises(WiringError, match="one PostgresDatabase"):
             await add_postgres_inline_projection(store, other, TALLY)
+
+
+async def test_one_schema_never_mixes_the_two_layouts(postgres_dsn: str) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+        await PostgresProjectionBackend(db.for_tenant("t1")).prepare()
+        with pytest.raises(InvalidInputError, match="with a tenant column"):
+            await PostgresEventStore(db).migrate()

@@ -16,6 +16,8 @@ from forze_postgres.errors import translated
 __all__ = ["PostgresDatabase"]
 
 _MIGRATION_LOCK = 0x666F727A65  # "forze": serialises migrations of every schema
+_TENANT_SUFFIX = "@tenant-column"
+"""Marks the migration records of components in the tenant-column layout."""
 
 
 class PostgresDatabase:
@@ -83,7 +85,7 @@ class PostgresDatabase:
 
     def component(self, name: str) -> str:
         """The migration record of component ``name`` in this database's layout."""
-        return name if self.tenant is None else f"{name}@tenant-column"
+        return name if self.tenant is None else f"{name}{_TENANT_SUFFIX}"
 
     @classmethod
     async def connect(
@@ -116,12 +118,13 @@ class PostgresDatabase:
         """Create the schema and apply ``component``'s SQL steps not applied yet.
 
         Steps may use ``{schema}`` for the quoted schema name; callers pass the steps of this
-        database's layout (see :attr:`tenant`), which are recorded apart, and a component
-        already created in the other layout is refused. Concurrent callers (several
-        processes starting at once) are serialised by an advisory lock.
+        database's layout (see :attr:`tenant`), which are recorded apart; a schema holding
+        any component in the other layout is refused, so one schema never mixes layouts.
+        Concurrent callers (several processes starting at once) are serialised by an
+        advisory lock.
         """
         quoted = f'"{self.schema}"'
-        record, other = self.component(component), _other_layout(self, component)
+        record = self.component(component)
         async with self.transaction() as connection:
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
@@ -129,13 +132,17 @@ class PostgresDatabase:
                 f"CREATE TABLE IF NOT EXISTS {quoted}.forze_migrations ("
                 " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
             )
-            if await connection.fetchval(
-                f"SELECT version FROM {quoted}.forze_migrations WHERE component = $1", other
-            ):
+            other = await connection.fetchval(
+                f"SELECT component FROM {quoted}.forze_migrations"
+                f" WHERE (component LIKE '%{_TENANT_SUFFIX}') <> $1 ORDER BY component LIMIT 1",
+                self.tenant is not None,
+            )
+            if other is not None:
                 layout = "without" if self.tenant is not None else "with"
                 raise InvalidInputError(
-                    f"schema {self.schema!r} holds {component!r} in the layout {layout} a"
-                    " tenant column; open it with the tenancy it was created with"
+                    f"schema {self.schema!r} holds {other.removesuffix(_TENANT_SUFFIX)!r} in the"
+                    f" layout {layout} a tenant column; open it with the tenancy it was created"
+                    " with"
                 )
             current = await connection.fetchval(
                 f"SELECT version FROM {quoted}.forze_migrations WHERE component = $1", record
@@ -233,11 +240,6 @@ class PostgresDatabase:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-def _other_layout(db: PostgresDatabase, component: str) -> str:
-    """The migration record ``component`` would have in the other tenancy layout."""
-    return component if db.tenant is not None else f"{component}@tenant-column"
 
 
 async def _keep_session(_connection: object) -> None:
