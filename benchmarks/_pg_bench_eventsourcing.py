@@ -126,7 +126,7 @@ class EsSide:
         """Events in the store before this plan's (an earlier plan's, on the same tables)."""
         self.single_ids, self.single = inserts(app, plan.single, 1)
         self.writer_calls = [inserts(app, histories, 1)[1] for histories in plan.writers]
-        self.batched = inserts(app, plan.batched, BATCH)[1]
+        self.batched_ids, self.batched = inserts(app, plan.batched, BATCH)
         for application in (app, *self.writers):  # open each pool before any clock runs
             application.recorder.max_notification_id()
 
@@ -198,17 +198,20 @@ class EsSide:
         check_count("eventsourcing append-command", count, sum(h.length for h in histories))
         record("append-command", EVENTSOURCING, count, watch.seconds)
 
-    def replay(self, record: Record) -> None:
-        """``repository.get`` of every account of ``append-1w`` (no snapshots, no cache)."""
+    def replay(self, record: Record, *, long: bool = False) -> None:
+        """``repository.get`` of every account of ``append-1w`` (``long``: of
+        ``append-batch``), no snapshots, no cache."""
         repository = self.app.repository
+        ids = self.batched_ids if long else self.single_ids
+        histories = self.plan.batched if long else self.plan.single
         with Stopwatch() as watch:
-            loaded: list[EsAccount] = [repository.get(account_id) for account_id in self.single_ids]
+            loaded: list[EsAccount] = [repository.get(account_id) for account_id in ids]
         replayed = 0
-        for account, history in zip(loaded, self.plan.single, strict=True):
+        for account, history in zip(loaded, histories, strict=True):
             if account.balance != history.balance or account.version != history.length:
                 raise RuntimeError(f"eventsourcing replayed {account.id} wrongly")
             replayed += account.version
-        record("replay", EVENTSOURCING, replayed, watch.seconds)
+        record("replay-long" if long else "replay", EVENTSOURCING, replayed, watch.seconds)
 
     def feed(self, record: Record) -> None:
         """Every notification in pages of ``FEED_PAGE`` (``select_notifications``), each

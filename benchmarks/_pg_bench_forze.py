@@ -176,9 +176,11 @@ class ForzeSide:
         check_count("forze append-command", count, sum(h.length for h in histories))
         record("append-command", FORZE, count, watch.seconds)
 
-    async def replay(self, record: Record) -> None:
-        """Load every account of ``append-1w`` (its whole stream, no snapshots)."""
-        ids, histories = self.prepared.single.ids, self.plan.single
+    async def replay(self, record: Record, *, long: bool = False) -> None:
+        """Load every account of ``append-1w`` (``long``: of ``append-batch``), its whole
+        stream, no snapshots."""
+        ids = (self.prepared.batched if long else self.prepared.single).ids
+        histories = self.plan.batched if long else self.plan.single
         repo = self.repo
         replayed = 0
         with Stopwatch() as watch:
@@ -187,7 +189,7 @@ class ForzeSide:
             if account.balance != history.balance or account.version != history.length:
                 raise RuntimeError(f"forze replayed {account.id} wrongly")
             replayed += account.version
-        record("replay", FORZE, replayed, watch.seconds)
+        record("replay-long" if long else "replay", FORZE, replayed, watch.seconds)
 
     async def settle(self) -> None:
         """Wait (untimed) until the feed shows every committed event.

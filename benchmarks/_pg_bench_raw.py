@@ -163,23 +163,25 @@ class RawSide:
         check_count("raw append-batch", count, sum(h.length for h in self.plan.batched))
         record("append-batch", RAW, count, watch.seconds)
 
-    async def replay(self, record: Record) -> None:
-        """Each ``append-1w`` stream's rows in version order, data and metadata decoded."""
+    async def replay(self, record: Record, *, long: bool = False) -> None:
+        """Each ``append-1w`` (``long``: ``append-batch``) stream's rows in version order,
+        data and metadata decoded."""
         connection = self.connections[0]
         sql = f"SELECT {_COLUMNS} FROM {self.events} WHERE stream_id = $1 ORDER BY version"
-        streams = self.prepared.single.streams
+        streams = (self.prepared.batched if long else self.prepared.single).streams
+        histories = self.plan.batched if long else self.plan.single
         loaded: list[list[tuple[Any, ...]]] = []
         with Stopwatch() as watch:
             for stream_id in streams:
                 rows = await connection.fetch(sql, stream_id)
                 loaded.append([_decoded(row) for row in rows])
         replayed = 0
-        for events, history in zip(loaded, self.plan.single, strict=True):
+        for events, history in zip(loaded, histories, strict=True):
             balance = sum(e[2]["amount"] for e in events[1:])
             if len(events) != history.length or balance != history.balance:
                 raise RuntimeError("raw replay read a stream wrongly")
             replayed += len(events)
-        record("replay", RAW, replayed, watch.seconds)
+        record("replay-long" if long else "replay", RAW, replayed, watch.seconds)
 
     async def feed(self, record: Record) -> None:
         """Every row in position order, pages of ``FEED_PAGE`` (keyset), JSON decoded."""

@@ -24,6 +24,7 @@ POSTGRES_EXPECTED = {
     "append-batch": {"forze", "eventsourcing", "raw"},
     "append-command": {"forze", "eventsourcing"},
     "replay": {"forze", "eventsourcing", "raw"},
+    "replay-long": {"forze", "eventsourcing", "raw"},
     "feed": {"forze", "eventsourcing", "raw"},
     "rebuild": {"forze", "raw"},
 }
