@@ -357,9 +357,10 @@ async def _savepoint_if_pinned(connection: Connection) -> Any:
 
 
 def _decode(rows: Sequence[Any]) -> list[RecordedEvent]:
+    # asyncpg's UUIDs are uuid.UUID instances (a subclass), equal and hashing alike: kept as is.
     return [
         RecordedEvent(
-            UUID(bytes=row[0].bytes),
+            row[0],
             row[1],
             _raw_decode(row[2])[0],
             _raw_decode(row[3])[0],

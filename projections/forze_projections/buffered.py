@@ -112,13 +112,17 @@ class _BufferedStore(Generic[M]):
         self._pending: dict[str, Document | None] = {}
         self._seen = cache.documents(spec.name)
         self._complete = cache.is_complete(spec.name)
+        self._fields = frozenset(spec.model.model_fields)
+        # pydantic's validator and serializer, called directly: this runs for every event.
+        self._validate = spec.model.__pydantic_validator__.validate_python
+        self._serialize = spec.model.__pydantic_serializer__.to_python
 
     def _validated(self, data: Mapping[str, Any]) -> tuple[M, Document]:
         try:
-            model = self.spec.model.model_validate(data)
+            model: M = self._validate(data)
         except ValidationError as error:
             raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
-        document = model.model_dump(mode="json")
+        document: Document = self._serialize(model, mode="json")
         if document[self.spec.key] is None:
             raise InvalidInputError(f"{self.spec.name}: key field {self.spec.key!r} is null")
         return model, document
@@ -135,14 +139,14 @@ class _BufferedStore(Generic[M]):
 
     async def get(self, key: str) -> M | None:
         document = await self._document(key)
-        return None if document is None else self.spec.model.model_validate(document)
+        return None if document is None else self._validate(document)
 
     async def upsert(self, document: M) -> None:
         _, data = self._validated(document.model_dump(mode="json", warnings=False))
         self._pending[str(data[self.spec.key])] = data
 
     async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
-        unknown = sorted(set(changes) - set(self.spec.model.model_fields))
+        unknown = sorted(set(changes) - self._fields)
         if unknown:
             raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
         current = await self._document(key)
