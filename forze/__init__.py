@@ -30,6 +30,7 @@ from forze.contracts import (
     Snapshot,
     SnapshotStore,
     SortKey,
+    StreamAppend,
     category_of,
 )
 from forze.domain import (
@@ -151,6 +152,7 @@ __all__ = [
     "SNAPSHOTS",
     "SnapshotStore",
     "SortKey",
+    "StreamAppend",
     "StreamDeleted",
     "StreamNotFound",
     "UnknownEventTypeError",

@@ -230,6 +230,19 @@ async def test_a_query_cannot_append_through_the_event_store_port_either() -> No
     assert await store.stream_version("ledger-1") == 0
 
 
+async def test_a_query_cannot_append_a_batch_either() -> None:
+    store = InMemoryEventStore()
+
+    async def handler(ctx: ExecutionContext, payload: Any) -> Any:
+        return await ctx.events.append_many([("ledger-1", [event()], 0)])
+
+    async with build_runtime(full_module(store)) as runtime:
+        with pytest.raises(ReadOnlyOperationError):
+            await run(runtime, handler, kind=OperationKind.QUERY)
+
+    assert await store.stream_version("ledger-1") == 0
+
+
 async def test_a_command_can_append_through_its_event_store() -> None:
     store = InMemoryEventStore()
 

@@ -40,6 +40,13 @@ class YieldingEventStore:
         await asyncio.sleep(self.delay)
         return await self.store.append(stream_id, events, expected_version)
 
+    async def append_many(
+        self, appends: Sequence[tuple[str, Sequence[NewEvent], ExpectedVersionArg]]
+    ) -> list[AppendResult]:
+        """See ``EventStore.append_many``."""
+        await asyncio.sleep(self.delay)
+        return await self.store.append_many(appends)
+
     async def read_stream(
         self,
         stream_id: str,

@@ -9,7 +9,8 @@ from typing import Any
 
 from forze.contracts import ExpectedVersion, ExpectedVersionArg, NewEvent, category_of
 from forze.domain.errors import InvalidInputError
-from forze_eventstore import dump_json, validate_append
+from forze_eventstore import dump_json
+from forze_eventstore import validate_batch as shared_validate_batch
 from forze_postgres._event_sql import POSITION_BITS
 
 __all__ = [
@@ -88,16 +89,8 @@ def append_arguments(
 
 
 def validate_batch(appends: object) -> list[Append]:
-    """Check every part of a batch before anything is written; raise ``InvalidInputError``."""
-    if not isinstance(appends, Sequence) or isinstance(appends, str | bytes):
-        raise InvalidInputError("a batch must be a sequence of (stream_id, events, expected)")
-    batch: list[Append] = []
-    for part in appends:
-        if not isinstance(part, tuple) or len(part) != 3:
-            raise InvalidInputError(
-                f"each part of a batch must be (stream_id, events, expected), got {part!r}"
-            )
-        batch.append(validate_append(*part))
+    """``forze_eventstore.validate_batch``, and at most ``MAX_EVENTS`` events in all."""
+    batch = shared_validate_batch(appends)
     total = sum(len(events) for _, events, _ in batch)
     if total > MAX_EVENTS:
         raise InvalidInputError(f"one batch holds at most {MAX_EVENTS} events, got {total}")

@@ -12,6 +12,7 @@ from forze_eventstore.rules import (
     dump_json,
     idempotent_result,
     validate_append,
+    validate_batch,
 )
 from forze_eventstore.snapshots import InMemorySnapshotStore, SQLiteSnapshotStore
 from forze_eventstore.sqlite import AppendHook, SQLiteEventStore
@@ -43,4 +44,5 @@ __all__ = [
     "dump_json",
     "idempotent_result",
     "validate_append",
+    "validate_batch",
 ]

@@ -23,6 +23,7 @@ from forze_eventstore.rules import (
     dump_json,
     idempotent_result,
     validate_append,
+    validate_batch,
 )
 from forze_eventstore.subscriptions import CommitSignal, subscribe_to
 
@@ -53,6 +54,38 @@ class InMemoryEventStore:
     ) -> AppendResult:
         """See ``EventStore.append``."""
         stream_id, events, expected_version = validate_append(stream_id, events, expected_version)
+        result = self._append_now(stream_id, events, expected_version)
+        self._signal.notify()
+        return result
+
+    async def append_many(
+        self, appends: Sequence[tuple[str, Sequence[NewEvent], ExpectedVersionArg]]
+    ) -> list[AppendResult]:
+        """See ``EventStore.append_many``: every part without awaiting, undone on an error."""
+        batch = validate_batch(appends)
+        mark = len(self._log)
+        try:
+            results = [self._append_now(*part) for part in batch]
+        except BaseException:
+            self._undo(mark)
+            raise
+        self._signal.notify()
+        return results
+
+    def _undo(self, mark: int) -> None:
+        """Forget every event recorded at log index ``mark`` and after."""
+        for event in reversed(self._log[mark:]):
+            self._ids.pop(event.event_id, None)
+            stream = self._streams[event.stream_id]
+            stream.pop()
+            if not stream:
+                del self._streams[event.stream_id]
+        del self._log[mark:]
+
+    def _append_now(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersionArg
+    ) -> AppendResult:
+        """One validated append, with no await between its checks and its writes."""
         encoded = [
             (
                 dump_json(e.data, what=f"data of {e.event_type!r}"),
@@ -85,7 +118,6 @@ class InMemoryEventStore:
         self._log.extend(recorded)
         self._streams.setdefault(stream_id, []).extend(recorded)
         self._ids.update((event.event_id, event) for event in recorded)
-        self._signal.notify()
         last = recorded[-1]
         return AppendResult(stream_id, last.version, last.position)
 

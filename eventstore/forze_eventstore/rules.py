@@ -22,7 +22,11 @@ __all__ = [
     "dump_json",
     "idempotent_result",
     "validate_append",
+    "validate_batch",
 ]
+
+BatchPart = tuple[str, Sequence[NewEvent], ExpectedVersionArg]
+"""One stream's part of ``append_many``, validated."""
 
 
 class StoredId(NamedTuple):
@@ -100,6 +104,20 @@ def validate_append(
             raise InvalidInputError(f"event id {event.event_id} appears twice in one append")
         seen.add(event.event_id)
     return stream_id, events, expected_version
+
+
+def validate_batch(appends: object) -> list[BatchPart]:
+    """Check every part of an ``append_many`` batch before anything is written."""
+    if not isinstance(appends, Sequence) or isinstance(appends, str | bytes):
+        raise InvalidInputError("a batch must be a sequence of (stream_id, events, expected)")
+    batch: list[BatchPart] = []
+    for part in appends:
+        if not isinstance(part, tuple) or len(part) != 3:
+            raise InvalidInputError(
+                f"each part of a batch must be (stream_id, events, expected), got {part!r}"
+            )
+        batch.append(validate_append(*part))
+    return batch
 
 
 def check_expected_version(stream_id: str, expected: ExpectedVersionArg, actual: int) -> None:

@@ -28,6 +28,7 @@ from forze_eventstore.rules import (
     dump_json,
     idempotent_result,
     validate_append,
+    validate_batch,
 )
 from forze_eventstore.sqlite_db import Migration, SQLiteDatabase, Synchronous
 from forze_eventstore.subscriptions import CommitSignal, subscribe_to
@@ -161,6 +162,14 @@ class SQLiteEventStore:
                     await hook(recorded)
             self.db.after_commit(self._signal.notify)
         return AppendResult(stream_id, actual + len(events), head + len(events))
+
+    async def append_many(
+        self, appends: Sequence[tuple[str, Sequence[NewEvent], ExpectedVersionArg]]
+    ) -> list[AppendResult]:
+        """See ``EventStore.append_many``: the parts' appends in one transaction."""
+        batch = validate_batch(appends)
+        async with self.db.transaction():
+            return [await self.append(*part) for part in batch]
 
     def add_append_hook(self, hook: AppendHook) -> None:
         """Run ``hook`` inside every append's transaction, after its events are inserted.

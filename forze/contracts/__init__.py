@@ -9,7 +9,7 @@ from forze.contracts.envelopes import (
     RecordedEvent,
     category_of,
 )
-from forze.contracts.event_store import EventStore
+from forze.contracts.event_store import EventStore, StreamAppend
 from forze.contracts.messaging import IdempotencyStore, Publisher
 from forze.contracts.read_models import (
     Filter,
@@ -34,6 +34,7 @@ __all__ = [
     "CheckpointStore",
     "Counter",
     "EventStore",
+    "StreamAppend",
     "ExpectedVersion",
     "ExpectedVersionArg",
     "Filter",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Collection, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from forze.contracts.envelopes import (
     AppendResult,
@@ -13,7 +13,18 @@ from forze.contracts.envelopes import (
     RecordedEvent,
 )
 
-__all__ = ["EventStore"]
+__all__ = ["EventStore", "StreamAppend"]
+
+
+class StreamAppend(NamedTuple):
+    """One stream's part of ``EventStore.append_many``: what ``append`` would take.
+
+    Plain ``(stream_id, events, expected_version)`` tuples work as well.
+    """
+
+    stream_id: str
+    events: Sequence[NewEvent]
+    expected_version: ExpectedVersionArg = ExpectedVersion.ANY
 
 
 class EventStore(Protocol):
@@ -43,6 +54,19 @@ class EventStore(Protocol):
         expected_version: ExpectedVersionArg = ExpectedVersion.ANY,
     ) -> AppendResult:
         """Append ``events`` to ``stream_id`` atomically after the concurrency check."""
+        ...
+
+    async def append_many(
+        self, appends: Sequence[tuple[str, Sequence[NewEvent], ExpectedVersionArg]]
+    ) -> list[AppendResult]:
+        """Append to several streams at once (imports, migrations): all parts or none.
+
+        Each part (a ``StreamAppend`` or a plain tuple) means what ``append`` means and gets
+        ``append``'s result, in order: a part sees the parts before it (one stream may appear
+        twice), positions follow the parts' order, a concurrency error or a reused event id in
+        any part stores nothing, and re-appending a stored batch returns its original
+        results. Bad input anywhere raises ``InvalidInputError`` before anything is written.
+        """
         ...
 
     async def read_stream(

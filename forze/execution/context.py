@@ -108,6 +108,12 @@ class ReadOnlyEventStore:
         """Refuse: a query operation cannot write."""
         raise ReadOnlyOperationError(f"a query operation cannot append to {stream_id!r}")
 
+    async def append_many(
+        self, appends: Sequence[tuple[str, Sequence[NewEvent], ExpectedVersionArg]]
+    ) -> list[AppendResult]:
+        """Refuse: a query operation cannot write."""
+        raise ReadOnlyOperationError("a query operation cannot append")
+
     async def read_stream(
         self,
         stream_id: str,
