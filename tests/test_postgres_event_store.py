@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -61,3 +62,19 @@ async def test_a_page_read_after_the_head_holds_every_event_up_to_it_while_trans
             stopping.set()
             await asyncio.gather(*busy)
         await store.close()
+
+
+async def test_a_store_opened_from_a_dsn_migrates_its_schema_and_closes_its_own_pool(
+    postgres_dsn: str,
+) -> None:
+    schema = f"open_{uuid.uuid4().hex[:8]}"
+    store = await PostgresEventStore.open(postgres_dsn, schema=schema, tenant="acme")
+    try:
+        await store.append("order-1", [NewEvent("Placed", {})], 0)
+        assert store.db.tenant == "acme"
+        assert [e.stream_id for e in await store.read_all()] == ["order-1"]
+    finally:
+        async with store.db.connection() as connection:
+            await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await store.close()
+    assert store.db.pool.is_closing()

@@ -89,13 +89,15 @@ class PostgresEventStore:
         dsn: str,
         *,
         schema: str = "public",
+        tenant: str | None = None,
         poll_interval: float = 0.5,
         notify_interval: float = 0.005,
         max_size: int = 10,
     ) -> PostgresEventStore:
-        """Connect to ``dsn`` and create or migrate the schema's tables."""
+        """Connect to ``dsn`` and create or migrate the schema's tables (``tenant``: the
+        tenant-column layout, see ``PostgresDatabase``); :meth:`close` closes the pool."""
         store = cls(
-            await PostgresDatabase.connect(dsn, schema=schema, max_size=max_size),
+            await PostgresDatabase.connect(dsn, schema=schema, tenant=tenant, max_size=max_size),
             poll_interval=poll_interval,
             notify_interval=notify_interval,
         )
