@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 
 from forze import EventStoreUnavailable, InvalidInputError
@@ -101,3 +102,72 @@ async def test_a_pooled_connection_comes_back_without_a_leftover_transaction(
         async with db.connection() as connection:
             assert not connection.is_in_transaction()
             assert await connection.fetchval("SELECT to_regclass('pg_temp.t')") is None
+
+
+async def test_a_connection_that_comes_back_cleanly_serves_the_next_call(
+    postgres_dsn: str,
+) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+        async with db.connection() as connection:
+            first = connection.get_server_pid()
+        async with db.connection() as connection:
+            assert connection.get_server_pid() == first
+
+
+async def test_a_connection_whose_block_failed_goes_back_through_the_pool(
+    postgres_dsn: str,
+) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+
+        async def fail() -> None:
+            async with db.connection() as connection:
+                await connection.execute("SET application_name = 'dirty'")
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await fail()
+        assert db._reuse.idle == []
+
+
+async def test_at_most_half_of_an_owned_pool_is_kept_out_of_it(postgres_dsn: str) -> None:
+    async with fresh_schema(postgres_dsn, max_size=8) as db:
+
+        async def call() -> None:
+            async with db.connection() as connection:
+                await connection.execute("SELECT pg_sleep(0.05)")
+
+        await asyncio.gather(*(call() for _ in range(8)))
+        assert len(db._reuse.idle) == 4
+        assert db.pool.get_idle_size() >= 4
+
+
+async def test_a_pool_the_caller_made_is_never_held(postgres_dsn: str) -> None:
+    pool = await asyncpg.create_pool(postgres_dsn, min_size=1, max_size=2)
+    try:
+        db = PostgresDatabase(pool)
+        async with db.connection() as connection:
+            await connection.execute("SELECT 1")
+        assert pool.get_idle_size() == pool.get_size()
+    finally:
+        await pool.close()
+
+
+async def test_closing_keeps_nothing_back_from_the_pool_even_for_late_releases(
+    postgres_dsn: str,
+) -> None:
+    db = await PostgresDatabase.connect(postgres_dsn, max_size=4)
+    entered, leave = asyncio.Event(), asyncio.Event()
+
+    async def late() -> None:
+        async with db.connection() as connection:
+            entered.set()
+            await leave.wait()
+            await connection.execute("SELECT 1")
+
+    straggler = asyncio.ensure_future(late())
+    await entered.wait()
+    closing = asyncio.ensure_future(db.close())
+    await asyncio.sleep(0.05)
+    leave.set()
+    await asyncio.wait_for(asyncio.gather(straggler, closing), 5)
+    assert db.pool.is_closing()

@@ -119,3 +119,19 @@ async def _until_listening_again(store: PostgresEventStore, old_pid: int) -> Non
             return
         await asyncio.sleep(0.05)
     pytest.fail("the store never listened again")
+
+
+async def test_the_notifier_ends_when_idle_and_the_next_append_starts_it_again(
+    postgres_dsn: str,
+) -> None:
+    async with two_processes(postgres_dsn) as (writer, reader):
+        await writer.append("tick-1", [_event(1)])
+        notifier = writer._wakeups._notifier
+        assert notifier is not None
+        await asyncio.wait_for(notifier, 5)  # ends about a second after the last append
+        feed = reader.subscribe(after=await reader.head_position())
+        waiting = asyncio.ensure_future(_next(feed))
+        await asyncio.sleep(0.2)
+        await writer.append("tick-1", [_event(2)])
+        assert (await waiting).data == {"n": 2}
+        await feed.aclose()

@@ -21,6 +21,9 @@ from forze_postgres.database import PostgresDatabase
 
 __all__ = ["Wakeups"]
 
+_IDLE = 1.0
+"""Seconds without appends after which the NOTIFY task ends."""
+
 
 class Wakeups:
     """The commit signal of one event store, its NOTIFY sender and its LISTEN connection."""
@@ -57,9 +60,16 @@ class Wakeups:
         self._wanted.set()
 
     async def _notify_loop(self, wanted: asyncio.Event) -> None:
-        """Send one NOTIFY per wanted wake-up, then rest ``notify_interval`` (coalescing)."""
+        """Send one NOTIFY per wanted wake-up, then rest ``notify_interval`` (coalescing);
+        end after a second without appends (the next append starts a new loop), so a store
+        dropped without ``close`` leaves no task behind for long."""
         while True:
-            await wanted.wait()
+            try:
+                async with asyncio.timeout(_IDLE):
+                    await wanted.wait()
+            except TimeoutError:
+                if not wanted.is_set():  # else an append came as the timeout fired
+                    return
             wanted.clear()
             # A failed notification only delays other processes' subscribers until they poll.
             with contextlib.suppress(Exception):
@@ -74,11 +84,11 @@ class Wakeups:
                 return
             self.listener = None
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                listener = await self.db.pool.acquire()
+                listener = await self.db.acquire()
                 try:
                     await listener.add_listener(self.channel, self._wake)
                 except BaseException:
-                    await self.db.pool.release(listener)
+                    await self.db.release(listener)
                     raise
                 listener.add_termination_listener(self._listener_lost)
                 self.listener = listener
@@ -93,7 +103,7 @@ class Wakeups:
 
     async def _reconnect(self, lost: Any) -> None:
         with contextlib.suppress(Exception):
-            await self.db.pool.release(lost)
+            await self.db.release(lost)
         delay = 0.05
         while True:
             await self.listen()
@@ -120,4 +130,4 @@ class Wakeups:
             listener.remove_termination_listener(self._listener_lost)
             with contextlib.suppress(Exception):
                 await listener.remove_listener(self.channel, self._wake)
-            await self.db.pool.release(listener)
+            await self.db.release(listener)

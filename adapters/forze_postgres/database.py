@@ -60,6 +60,7 @@ class PostgresDatabase:
         self.tenant = tenant
         """The tenant of the tenant-column layout, or None (a schema of its own)."""
         self._owns_pool = owns_pool
+        self._reuse = _Reuse(pool, keep=_keep_for(pool) if owns_pool else 0)
         self._pinned: dict[asyncio.Task[Any], Connection] = {}
         self._after_commit: dict[asyncio.Task[Any], list[Callable[[], None]]] = {}
 
@@ -72,6 +73,7 @@ class PostgresDatabase:
         view = PostgresDatabase(self.pool, schema=self.schema, tenant=tenant)
         view._pinned = self._pinned
         view._after_commit = self._after_commit
+        view._reuse = self._reuse
         return view
 
     def same_database(self, other: PostgresDatabase) -> bool:
@@ -167,11 +169,13 @@ class PostgresDatabase:
             yield pinned
             return
         with translated("cannot reach PostgreSQL"):
-            connection = await self.pool.acquire()
+            connection = await self._reuse.acquire()
+        clean = False
         try:
             yield connection
+            clean = True
         finally:
-            await self.pool.release(connection)
+            await self._reuse.release(connection, clean=clean)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -182,7 +186,8 @@ class PostgresDatabase:
             yield pinned
             return
         with translated("cannot reach PostgreSQL"):
-            connection = await self.pool.acquire()
+            connection = await self._reuse.acquire()
+        clean = False
         try:
             with translated("PostgreSQL transaction"):
                 transaction = connection.transaction()
@@ -203,12 +208,13 @@ class PostgresDatabase:
             self._pinned.pop(task, None)
             with translated("PostgreSQL commit"):
                 await transaction.commit()
+            clean = True
             for callback in self._after_commit.pop(task, ()):
                 callback()
         finally:
             self._pinned.pop(task, None)
             self._after_commit.pop(task, None)
-            await self.pool.release(connection)
+            await self._reuse.release(connection, clean=clean)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once the calling task's transaction commits (now if it has none).
@@ -225,8 +231,18 @@ class PostgresDatabase:
         """Whether the calling task holds a transaction of this database."""
         return _task() in self._pinned
 
+    async def acquire(self) -> Connection:
+        """A connection for the caller alone until :meth:`release` (the LISTEN connection)."""
+        with translated("cannot reach PostgreSQL"):
+            return await self._reuse.acquire()
+
+    async def release(self, connection: Connection) -> None:
+        """Give back a connection from :meth:`acquire` (through the pool's reset)."""
+        await self._reuse.release(connection, clean=False)
+
     async def close(self) -> None:
         """Close the pool if this object opened it."""
+        await self._reuse.drain()
         if self._owns_pool:
             await self.pool.close()
 
@@ -240,6 +256,52 @@ class PostgresDatabase:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+class _Reuse:
+    """Connections kept out of the pool between two uses, at most ``keep`` of them.
+
+    Releasing to an asyncpg pool and acquiring again cost a task and a few event-loop turns
+    per call; a connection that comes back cleanly (open, no transaction left) is kept for the
+    next call instead. Anything else goes back through the pool, which rolls back or discards
+    it. Only pools a ``PostgresDatabase`` opened itself are used this way, and at most half of
+    their connections are kept, so other users of the pool are never starved.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, keep: int) -> None:
+        self.pool, self.keep = pool, keep
+        self.idle: list[Connection] = []
+        self.draining = False
+
+    async def acquire(self) -> Connection:
+        if self.idle and not self.draining:
+            return self.idle.pop()
+        connection: Connection = await self.pool.acquire()
+        return connection
+
+    async def release(self, connection: Connection, *, clean: bool) -> None:
+        if (
+            clean
+            and not self.draining
+            and len(self.idle) < self.keep
+            and not connection.is_closed()
+            and not connection.is_in_transaction()
+        ):
+            self.idle.append(connection)
+        else:
+            await self.pool.release(connection)
+
+    async def drain(self) -> None:
+        """Give every kept connection back to the pool, and keep none from now on (the pool
+        is closing: it waits for every connection still out of it)."""
+        self.draining = True
+        while self.idle:
+            await self.pool.release(self.idle.pop())
+
+
+def _keep_for(pool: asyncpg.Pool) -> int:
+    """How many connections of ``pool`` may be kept out of it between uses."""
+    return max(1, pool.get_max_size() // 2)
 
 
 async def _keep_session(_connection: object) -> None:
