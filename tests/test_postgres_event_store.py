@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import pytest
 
 from forze.contracts import EventStore, NewEvent
@@ -78,3 +79,18 @@ async def test_a_store_opened_from_a_dsn_migrates_its_schema_and_closes_its_own_
             await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await store.close()
     assert store.db.pool.is_closing()
+
+
+async def test_a_store_opened_on_your_pool_leaves_the_pool_open(postgres_dsn: str) -> None:
+    schema = f"open_{uuid.uuid4().hex[:8]}"
+    pool = await asyncpg.create_pool(postgres_dsn, min_size=1, max_size=3)
+    try:
+        store = await PostgresEventStore.open(pool, schema=schema)
+        await store.append("order-1", [NewEvent("Placed", {})], 0)
+        await store.close()
+        assert not pool.is_closing()
+        async with pool.acquire() as connection:
+            assert await connection.fetchval(f'SELECT count(*) FROM "{schema}".forze_events') == 1
+            await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await pool.close()

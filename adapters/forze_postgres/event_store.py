@@ -86,7 +86,7 @@ class PostgresEventStore:
     @classmethod
     async def open(
         cls,
-        dsn: str,
+        dsn_or_pool: str | asyncpg.Pool,
         *,
         schema: str = "public",
         tenant: str | None = None,
@@ -94,15 +94,24 @@ class PostgresEventStore:
         notify_interval: float = 0.005,
         max_size: int = 10,
     ) -> PostgresEventStore:
-        """Connect to ``dsn`` and create or migrate the schema's tables (``tenant``: the
-        tenant-column layout, see ``PostgresDatabase``); :meth:`close` closes the pool."""
-        store = cls(
-            await PostgresDatabase.connect(dsn, schema=schema, tenant=tenant, max_size=max_size),
-            poll_interval=poll_interval,
-            notify_interval=notify_interval,
-        )
+        """A store on a DSN (a pool of up to ``max_size`` connections, closed by
+        :meth:`close`) or on your asyncpg pool (left open), its tables created or migrated.
+
+        ``tenant`` chooses the tenant-column layout (see ``PostgresDatabase``).
+        """
+        if isinstance(dsn_or_pool, str):
+            db = await PostgresDatabase.connect(
+                dsn_or_pool, schema=schema, tenant=tenant, max_size=max_size
+            )
+        else:
+            db = PostgresDatabase(dsn_or_pool, schema=schema, tenant=tenant)
+        store = cls(db, poll_interval=poll_interval, notify_interval=notify_interval)
         store._owns_db = True
-        await store.migrate()
+        try:
+            await store.migrate()
+        except BaseException:
+            await store.close()
+            raise
         return store
 
     async def migrate(self) -> None:
