@@ -11,12 +11,14 @@ import pytest
 
 from forze import NewEvent, WiringError
 from forze.contracts import EventStore
+from forze_cli import YieldingEventStore
 from forze_postgres import (
+    PostgresDatabase,
     PostgresEventStore,
     PostgresProjectionBackend,
     add_postgres_inline_projection,
 )
-from forze_projections import ProjectionBackend, ProjectionFailed
+from forze_projections import ProjectionBackend, ProjectionFailed, Projector
 from forze_projections.testing import ProjectorContract
 from tests.postgres_support import fresh_schema
 from tests.test_inline_projection import TALLIES, TALLY
@@ -110,3 +112,29 @@ async def test_inline_store_and_backend_must_share_one_database(postgres_dsn: st
     async with inline(postgres_dsn) as (store, _), fresh_schema(postgres_dsn) as other:
         with pytest.raises(WiringError, match="one PostgresDatabase"):
             await add_postgres_inline_projection(store, PostgresProjectionBackend(other), TALLY)
+
+
+async def test_racing_projectors_of_one_checkpoint_apply_each_event_once(
+    postgres_dsn: str,
+) -> None:
+    """Two processes running one projection: their batches must not overlap."""
+    async with fresh_schema(postgres_dsn) as db, fresh_schema(postgres_dsn) as other:
+        store = PostgresEventStore(db)
+        await store.migrate()
+        for n in range(40):
+            await store.append(f"c-{n % 4}", [NewEvent("Counted", {}), NewEvent("Counted", {})])
+        # A second pool on the same schema: another process's projector.
+        second_db = PostgresDatabase(other.pool, schema=db.schema)
+        first = Projector(
+            YieldingEventStore(store), PostgresProjectionBackend(db), [TALLY], batch_size=3
+        )
+        second = Projector(
+            YieldingEventStore(PostgresEventStore(second_db)),
+            PostgresProjectionBackend(second_db),
+            [TALLY],
+            batch_size=5,
+        )
+        await asyncio.gather(first.catch_up(), second.catch_up())
+        counts = [await tally(PostgresProjectionBackend(db), f"c-{n}") for n in range(4)]
+        assert counts == [20, 20, 20, 20]
+        await store.close()

@@ -99,10 +99,20 @@ class PostgresCheckpointStore:
         await self._migration.ensure()
 
     async def load(self, name: str) -> int:
-        """The last handled position of consumer ``name`` (0 when it never ran)."""
+        """The last handled position of consumer ``name`` (0 when it never ran).
+
+        Inside a transaction, the checkpoint is also locked until it ends: two consumers of one
+        checkpoint (projector processes, an inline projection) then take turns, and the second
+        reads what the first committed instead of handling the same events again.
+        """
         await self._migration.ensure()
         with translated("cannot load a checkpoint"):
             async with self.db.connection() as connection:
+                if self.db.in_transaction():
+                    await connection.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                        f"forze checkpoint {self.db.schema} {self.db.tenant or ''} {name}",
+                    )
                 sql = f"SELECT position FROM {self._table} WHERE {self._tenancy.match(2)}name = $1"
                 position = await connection.fetchval(sql, name, *self._tenancy.args)
         return 0 if position is None else int(position)
