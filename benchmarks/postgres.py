@@ -393,7 +393,8 @@ def add_notes(results: Results, measured: Run, server: Server) -> None:
     results.note(
         "Each append is one commit at the server's durability. forze: one statement per"
         " append (streams row + events rows) on a pooled connection (a pool of"
-        f" {WRITERS}, acquired and released per call), its NOTIFY sent after the commit by a"
+        f" {WRITERS}, of which PostgresDatabase keeps up to half between calls), its NOTIFY"
+        " sent after the commit by a"
         " background task at most every 5 ms; eventsourcing: insert_events is one"
         " transaction taking LOCK TABLE ... IN EXCLUSIVE MODE, NOTIFY and the INSERT, on its"
         " application's pool of one connection; raw: an autocommitted INSERT on a dedicated"
