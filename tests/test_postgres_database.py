@@ -171,3 +171,12 @@ async def test_closing_keeps_nothing_back_from_the_pool_even_for_late_releases(
     leave.set()
     await asyncio.wait_for(asyncio.gather(straggler, closing), 5)
     assert db.pool.is_closing()
+
+
+async def test_closing_a_tenant_view_leaves_the_database_working(postgres_dsn: str) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+        await db.for_tenant("t1").close()
+        async with db.connection() as connection:
+            first = connection.get_server_pid()
+        async with db.connection() as connection:
+            assert connection.get_server_pid() == first, "connections are still kept"

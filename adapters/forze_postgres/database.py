@@ -241,9 +241,9 @@ class PostgresDatabase:
         await self._reuse.release(connection, clean=False)
 
     async def close(self) -> None:
-        """Close the pool if this object opened it."""
-        await self._reuse.drain()
+        """Close the pool if this object opened it (views and borrowed pools stay open)."""
         if self._owns_pool:
+            await self._reuse.drain()
             await self.pool.close()
 
     async def __aenter__(self) -> PostgresDatabase:
