@@ -180,3 +180,36 @@ async def test_closing_a_tenant_view_leaves_the_database_working(postgres_dsn: s
             first = connection.get_server_pid()
         async with db.connection() as connection:
             assert connection.get_server_pid() == first, "connections are still kept"
+
+
+async def test_a_caller_waiting_for_a_connection_is_not_starved_by_kept_ones(
+    postgres_dsn: str,
+) -> None:
+    db = await PostgresDatabase.connect(postgres_dsn, min_size=2, max_size=2)
+    stop, holding = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with db.connection():
+            holding.set()
+            await stop.wait()
+
+    async def cycle() -> None:
+        while not stop.is_set():
+            async with db.connection() as connection:
+                await connection.execute("SELECT 1")
+
+    holder = asyncio.ensure_future(hold())
+    await holding.wait()
+    cycler = asyncio.ensure_future(cycle())
+    await asyncio.sleep(0.05)
+    try:
+
+        async def wait_turn() -> int:
+            async with db.connection() as connection:
+                return int(await connection.fetchval("SELECT 2"))
+
+        assert await asyncio.wait_for(wait_turn(), 5) == 2
+    finally:
+        stop.set()
+        await asyncio.gather(holder, cycler)
+        await db.close()

@@ -272,17 +272,25 @@ class _Reuse:
         self.pool, self.keep = pool, keep
         self.idle: list[Connection] = []
         self.draining = False
+        self.waiting = 0
+        """Callers inside ``pool.acquire``: while there are any, releases go to the pool, which
+        hands the connection to the longest waiter (kept ones would starve it)."""
 
     async def acquire(self) -> Connection:
         if self.idle and not self.draining:
             return self.idle.pop()
-        connection: Connection = await self.pool.acquire()
+        self.waiting += 1
+        try:
+            connection: Connection = await self.pool.acquire()
+        finally:
+            self.waiting -= 1
         return connection
 
     async def release(self, connection: Connection, *, clean: bool) -> None:
         if (
             clean
             and not self.draining
+            and not self.waiting
             and len(self.idle) < self.keep
             and not connection.is_closed()
             and not connection.is_in_transaction()
