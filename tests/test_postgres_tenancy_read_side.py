@@ -15,6 +15,7 @@ from forze.contracts import (
     CheckpointStore,
     EventStore,
     Filter,
+    NewEvent,
     Query,
     ReadModelSpec,
     ReadModelStore,
@@ -187,6 +188,30 @@ class TestTenantProjector(ProjectorContract):
                 yield events, PostgresProjectionBackend(base.for_tenant("t1"))
             finally:
                 await events.close()
+            await _check_projections(theirs)
+
+
+class TestTenantProjectorOnATenantFeed(ProjectorContract):
+    """The projector contract entirely in one schema as t1: t1's events, read models and
+    checkpoints, beside t2's events and projections of the same names."""
+
+    @pytest.fixture(autouse=True)
+    def _dsn(self, postgres_dsn: str) -> None:
+        self.dsn = postgres_dsn
+
+    @asynccontextmanager
+    async def open_backend(self) -> AsyncIterator[tuple[EventStore, ProjectionBackend]]:
+        async with fresh_schema(self.dsn) as base:
+            theirs = await _seed_projections(base.for_tenant("t2"))
+            events = PostgresEventStore(base.for_tenant("t1"), poll_interval=0.02)
+            await events.migrate()
+            noise = PostgresEventStore(base.for_tenant("t2"))
+            await noise.append("tally-1", [NewEvent("Added", {"amount": 1000, "seq": 1})])
+            try:
+                yield events, PostgresProjectionBackend(base.for_tenant("t1"))
+            finally:
+                await events.close()
+                await noise.close()
             await _check_projections(theirs)
 
 
