@@ -20,26 +20,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from forze.domain.errors import InvalidInputError
+from forze_projections.queries import json_kind, schema_kinds
 
-__all__ = ["SIGNS", "FieldSql", "Params", "field_sql", "kind_of"]
+__all__ = ["SIGNS", "FieldSql", "Params", "field_sql"]
 
-_KINDS = {"null": "null", "boolean": "bool", "integer": "number", "number": "number"}
-_KINDS |= {"string": "string", "array": "list", "object": "list"}
 _RANK = {"bool": 1, "number": 2, "string": 3, "list": 4}
 _JSON_TYPES = {"bool": "'boolean'", "number": "'number'", "string": "'string'"}
 _JSON_TYPES |= {"list": "'array', 'object'"}
 _TYPE_RANKS = {"boolean": 1, "number": 2, "string": 3, "array": 4, "object": 4}
 _ARRAYS = {"bool": "boolean[]", "number": "numeric[]", "string": "text[]"}
 SIGNS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-
-
-def kind_of(value: Any) -> str:
-    """The kind of a non-null JSON value: ``bool``, ``number``, ``string`` or ``list``."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return "string" if isinstance(value, str) else "list"
 
 
 def _sql_value(kind: str, value: Any) -> object:
@@ -61,7 +51,7 @@ class Params:
 
     def typed(self, value: Any) -> str:
         """Bind a non-null JSON value as its kind's SQL type (lists as their JSONB text)."""
-        kind = kind_of(value)
+        kind = json_kind(value)
         if kind == "list":
             return f"({self.add(_sql_value(kind, value), 'jsonb')})::text"
         cast = {"bool": "boolean", "number": "numeric", "string": "text"}[kind]
@@ -84,7 +74,7 @@ class FieldSql:
         return values if self.rank is None else (self.rank, *values)
 
     def _expr(self, value: Any) -> str:
-        expr = self.exprs.get(kind_of(value))
+        expr = self.exprs.get(json_kind(value))
         if expr is None:
             raise InvalidInputError(f"value {value!r} does not fit field {self.name!r}")
         return expr
@@ -110,7 +100,7 @@ class FieldSql:
     def one_of(self, values: Sequence[Any], params: Params) -> str:
         """Matches documents whose field is one of ``values``."""
         present = [v for v in values if v is not None]
-        kinds = {kind_of(v) for v in present}
+        kinds = {json_kind(v) for v in present}
         if self.rank is None and len(kinds) == 1 and (kind := kinds.pop()) in _ARRAYS:
             bound = params.add([_sql_value(kind, v) for v in present], _ARRAYS[kind])
             test = f"{self._expr(present[0])} = ANY({bound})"
@@ -127,7 +117,7 @@ class FieldSql:
         test = f"{self._expr(value)} {sign} {params.typed(value)}"
         if self.rank is None:
             return test
-        level = _RANK[kind_of(value)]
+        level = _RANK[json_kind(value)]
         if sign[0] == "<":
             return f"({self.rank} BETWEEN 1 AND {level - 1} OR {test})"
         return f"({self.rank} > {level} OR {test})"
@@ -139,39 +129,9 @@ class FieldSql:
         expr, bound = self._expr(value), params.typed(value)
         if self.rank is None:
             return f"({expr} < {bound} OR {expr} IS NULL)" if descending else f"{expr} > {bound}"
-        level = _RANK[kind_of(value)]
+        level = _RANK[json_kind(value)]
         sign = "<" if descending else ">"
         return f"({self.rank} {sign} {level} OR {expr} {sign} {bound})"
-
-
-def _kinds(schema: Any, defs: Mapping[str, Any], depth: int = 0) -> set[str] | None:
-    """The JSON kinds a JSON schema allows, or ``None`` when that cannot be told."""
-    if not isinstance(schema, Mapping) or depth > 20:
-        return None
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        return _kinds(defs.get(ref.rsplit("/", 1)[-1]), defs, depth + 1)
-    kinds: set[str] = set()
-    known = False
-    for combinator in ("anyOf", "oneOf", "allOf"):
-        for option in schema.get(combinator, ()):
-            found = _kinds(option, defs, depth + 1)
-            if found is None:
-                return None
-            kinds |= found
-            known = True
-    declared = schema.get("type")
-    if declared is not None:
-        names = [declared] if isinstance(declared, str) else list(declared)
-        if not all(name in _KINDS for name in names):
-            return None
-        kinds |= {_KINDS[name] for name in names}
-    elif "const" in schema or "enum" in schema:
-        values = [schema["const"]] if "const" in schema else list(schema["enum"])
-        kinds |= {"null" if v is None else kind_of(v) for v in values}
-    elif not known:
-        return None
-    return kinds
 
 
 def _plain(kind: str, path: str) -> str:
@@ -203,7 +163,7 @@ def field_sql(model: type[BaseModel], key: str) -> dict[str, FieldSql]:
     properties, defs = schema.get("properties", {}), schema.get("$defs", {})
     fields: dict[str, FieldSql] = {}
     for name in model.model_fields:
-        kinds = _kinds(properties.get(name), defs)
+        kinds = schema_kinds(properties.get(name), defs)
         path = "doc->'{}'".format(name.replace("'", "''"))
         if kinds is not None and len(kinds - {"null"}) <= 1:
             kind = next(iter(kinds - {"null"}), "list")

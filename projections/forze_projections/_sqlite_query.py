@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from forze.contracts import SortKey
 from forze.domain.errors import InvalidInputError
+from forze_projections.queries import schema_kinds
 
 __all__ = [
     "FieldSql",
@@ -35,8 +36,6 @@ __all__ = [
     "sql_value",
 ]
 
-_KINDS = {"null": "null", "boolean": "bool", "integer": "number", "number": "number"}
-_KINDS |= {"string": "string", "array": "list", "object": "list"}
 _RANKS = {"true": 1, "false": 1, "integer": 2, "real": 2, "text": 3, "array": 4, "object": 4}
 _COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _INT64 = 2**63
@@ -138,36 +137,6 @@ class FieldSql:
         return self._ordered("<" if descending else ">", value), [sql_value(value)]
 
 
-def _kinds(schema: Any, defs: Mapping[str, Any], depth: int = 0) -> set[str] | None:
-    """The JSON kinds a JSON schema allows, or ``None`` when that cannot be told."""
-    if not isinstance(schema, Mapping) or depth > 20:
-        return None
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        return _kinds(defs.get(ref.rsplit("/", 1)[-1]), defs, depth + 1)
-    kinds: set[str] = set()
-    known = False
-    for combinator in ("anyOf", "oneOf", "allOf"):
-        for option in schema.get(combinator, ()):
-            found = _kinds(option, defs, depth + 1)
-            if found is None:
-                return None
-            kinds |= found
-            known = True
-    declared = schema.get("type")
-    if declared is not None:
-        names = [declared] if isinstance(declared, str) else list(declared)
-        if not all(name in _KINDS for name in names):
-            return None
-        kinds |= {_KINDS[name] for name in names}
-    elif "const" in schema or "enum" in schema:
-        values = [schema["const"]] if "const" in schema else list(schema["enum"])
-        kinds |= {("null", "bool", "number", "string", "list")[kind_rank(v)] for v in values}
-    elif not known:
-        return None
-    return kinds
-
-
 def field_sql(model: type[BaseModel], key: str) -> dict[str, FieldSql]:
     """How SQL reads each field of ``model``; a string ``key`` field reads the key column."""
     try:
@@ -178,7 +147,7 @@ def field_sql(model: type[BaseModel], key: str) -> dict[str, FieldSql]:
     defs = schema.get("$defs", {})
     fields: dict[str, FieldSql] = {}
     for name in model.model_fields:
-        kinds = _kinds(properties.get(name), defs)
+        kinds = schema_kinds(properties.get(name), defs)
         value = f"json_extract(doc, '$.{name}')"
         if kinds is not None and len(kinds - {"null"}) <= 1:
             fields[name] = FieldSql("key" if name == key and kinds == {"string"} else value)

@@ -1,11 +1,11 @@
-"""Query pieces every read-model store shares: cursors and filter values."""
+"""Query pieces every read-model store shares: cursors, filter values and field kinds."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -14,7 +14,7 @@ from pydantic_core import PydanticSerializationError
 from forze.contracts import SortKey
 from forze.domain.errors import InvalidInputError
 
-__all__ = ["FieldValues", "decode_cursor", "encode_cursor"]
+__all__ = ["FieldValues", "decode_cursor", "encode_cursor", "json_kind", "schema_kinds"]
 
 
 def encode_cursor(values: list[Any], order: Sequence[SortKey]) -> str:
@@ -71,3 +71,50 @@ class FieldValues:
             return adapter.dump_python(adapter.validate_python(value), mode="json")
         except (ValidationError, PydanticSerializationError) as error:
             raise InvalidInputError(f"bad value {value!r} for {field!r}: {error}") from error
+
+
+_SCHEMA_KINDS = {"null": "null", "boolean": "bool", "integer": "number", "number": "number"}
+_SCHEMA_KINDS |= {"string": "string", "array": "list", "object": "list"}
+
+
+def json_kind(value: Any) -> str:
+    """The kind of a JSON value: ``null``, ``bool``, ``number``, ``string`` or ``list``
+    (arrays and objects, which stores compare as JSON text)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return "string" if isinstance(value, str) else "list"
+
+
+def schema_kinds(schema: Any, defs: Mapping[str, Any], depth: int = 0) -> set[str] | None:
+    """The :func:`json_kind` kinds a field's JSON schema allows, or ``None`` when that cannot
+    be told (stores then compare the field by kind first, then by value)."""
+    if not isinstance(schema, Mapping) or depth > 20:
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return schema_kinds(defs.get(ref.rsplit("/", 1)[-1]), defs, depth + 1)
+    kinds: set[str] = set()
+    known = False
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        for option in schema.get(combinator, ()):
+            found = schema_kinds(option, defs, depth + 1)
+            if found is None:
+                return None
+            kinds |= found
+            known = True
+    declared = schema.get("type")
+    if declared is not None:
+        names = [declared] if isinstance(declared, str) else list(declared)
+        if not all(name in _SCHEMA_KINDS for name in names):
+            return None
+        kinds |= {_SCHEMA_KINDS[name] for name in names}
+    elif "const" in schema or "enum" in schema:
+        values = [schema["const"]] if "const" in schema else list(schema["enum"])
+        kinds |= {json_kind(value) for value in values}
+    elif not known:
+        return None
+    return kinds
