@@ -14,7 +14,13 @@ from forze_projections.memory_backend import InMemoryProjectionBackend, ReadMode
 from forze_projections.module import projection_module
 from forze_projections.projection import Projection, ProjectionHandler
 from forze_projections.projector import STOP_ON_ERROR, ProgressCallback, Projector
-from forze_projections.queries import FieldValues, decode_cursor, encode_cursor
+from forze_projections.queries import (
+    FieldValues,
+    decode_cursor,
+    encode_cursor,
+    json_kind,
+    schema_kinds,
+)
 from forze_projections.sqlite_backend import SQLiteProjectionBackend, table_of
 from forze_projections.sqlite_checkpoints import SQLiteCheckpointStore
 from forze_projections.sqlite_read_models import SQLiteReadModelStore, SQLiteReadModelStores
@@ -58,4 +64,6 @@ __all__ = [
     "FieldValues",
     "decode_cursor",
     "encode_cursor",
+    "json_kind",
+    "schema_kinds",
 ]
