@@ -19,14 +19,14 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, SortKey
-from forze.domain.errors import InvalidInputError, NotFoundError, SerializationError, WiringError
+from forze.domain.errors import InvalidInputError, NotFoundError, SerializationError
 from forze_postgres._driver import Connection
 from forze_postgres._pg_fields import Params
 from forze_postgres._pg_query import QueryBuilder, table_name, table_sql
 from forze_postgres._pg_table import LazyTable, drop_table
 from forze_postgres._pg_tenancy import Tenancy
 from forze_postgres.database import PostgresDatabase
-from forze_projections.queries import encode_cursor
+from forze_projections.queries import encode_cursor, store_for_spec
 
 __all__ = ["PostgresReadModelStore", "PostgresReadModelStores", "drop_table"]
 
@@ -244,13 +244,7 @@ class PostgresReadModelStores:
 
     def __call__(self, spec: ReadModelSpec[M]) -> PostgresReadModelStore[M]:
         """The store holding the documents of ``spec``, created on first use."""
-        store = self._stores.get(spec.name)
-        if store is None:
-            created = PostgresReadModelStore(self.db, spec)
-            self._stores[spec.name] = created
-            return created
-        if store.spec != spec:
-            raise WiringError(f"read model {spec.name!r} is already used with another spec")
+        store = store_for_spec(self._stores, spec, lambda: PostgresReadModelStore(self.db, spec))
         return cast(PostgresReadModelStore[M], store)
 
     async def drop(self, spec: ReadModelSpec[Any], table: str | None = None) -> None:

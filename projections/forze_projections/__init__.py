@@ -20,6 +20,7 @@ from forze_projections.queries import (
     encode_cursor,
     json_kind,
     schema_kinds,
+    store_for_spec,
 )
 from forze_projections.sqlite_backend import SQLiteProjectionBackend, table_of
 from forze_projections.sqlite_checkpoints import SQLiteCheckpointStore
@@ -66,4 +67,5 @@ __all__ = [
     "encode_cursor",
     "json_kind",
     "schema_kinds",
+    "store_for_spec",
 ]

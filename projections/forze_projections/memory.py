@@ -20,8 +20,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, SortKey
-from forze.domain.errors import InvalidInputError, NotFoundError, WiringError
-from forze_projections.queries import FieldValues, decode_cursor, encode_cursor
+from forze.domain.errors import InvalidInputError, NotFoundError
+from forze_projections.queries import FieldValues, decode_cursor, encode_cursor, store_for_spec
 from forze_projections.undo import UndoLog
 
 __all__ = ["InMemoryCheckpointStore", "InMemoryReadModelStore", "InMemoryReadModelStores"]
@@ -326,11 +326,7 @@ class InMemoryReadModelStores:
 
     def __call__(self, spec: ReadModelSpec[M]) -> InMemoryReadModelStore[M]:
         """The store holding the documents of ``spec``, created on first use."""
-        store = self._stores.get(spec.name)
-        if store is None:
-            created = InMemoryReadModelStore(spec, undo=self._undo)
-            self._stores[spec.name] = created
-            return created
-        if store.spec != spec:
-            raise WiringError(f"read model {spec.name!r} is already used with another spec")
+        store = store_for_spec(
+            self._stores, spec, lambda: InMemoryReadModelStore(spec, undo=self._undo)
+        )
         return cast(InMemoryReadModelStore[M], store)

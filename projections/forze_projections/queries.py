@@ -5,16 +5,23 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
 
-from forze.contracts import SortKey
-from forze.domain.errors import InvalidInputError
+from forze.contracts import ReadModelSpec, SortKey
+from forze.domain.errors import InvalidInputError, WiringError
 
-__all__ = ["FieldValues", "decode_cursor", "encode_cursor", "json_kind", "schema_kinds"]
+__all__ = [
+    "FieldValues",
+    "decode_cursor",
+    "encode_cursor",
+    "json_kind",
+    "schema_kinds",
+    "store_for_spec",
+]
 
 
 def encode_cursor(values: list[Any], order: Sequence[SortKey]) -> str:
@@ -118,3 +125,25 @@ def schema_kinds(schema: Any, defs: Mapping[str, Any], depth: int = 0) -> set[st
     elif not known:
         return None
     return kinds
+
+
+class _OfSpec(Protocol):
+    @property
+    def spec(self) -> ReadModelSpec[Any]: ...
+
+
+S = TypeVar("S", bound=_OfSpec)
+
+
+def store_for_spec(stores: dict[str, S], spec: ReadModelSpec[Any], make: Callable[[], S]) -> S:
+    """The store ``stores`` keeps for ``spec.name``, made by ``make()`` on first use.
+
+    What every ``ReadModelStores`` registry does: asking twice for one spec gives one store,
+    and a different spec under a name already in use raises ``WiringError``.
+    """
+    store = stores.get(spec.name)
+    if store is None:
+        store = stores[spec.name] = make()
+    elif store.spec != spec:
+        raise WiringError(f"read model {spec.name!r} is already used with another spec")
+    return store

@@ -23,12 +23,11 @@ from forze.domain.errors import (
     InvalidInputError,
     NotFoundError,
     SerializationError,
-    WiringError,
 )
 from forze_eventstore.sqlite_db import SQLiteDatabase
 from forze_projections._sqlite_filters import QueryBuilder
 from forze_projections._sqlite_query import dump_document, register_functions
-from forze_projections.queries import encode_cursor
+from forze_projections.queries import encode_cursor, store_for_spec
 
 __all__ = ["SQLiteReadModelStore", "SQLiteReadModelStores"]
 
@@ -309,13 +308,7 @@ class SQLiteReadModelStores:
 
     def __call__(self, spec: ReadModelSpec[M]) -> SQLiteReadModelStore[M]:
         """The store holding the documents of ``spec``, created on first use."""
-        store = self._stores.get(spec.name)
-        if store is None:
-            created = SQLiteReadModelStore(self.db, spec)
-            self._stores[spec.name] = created
-            return created
-        if store.spec != spec:
-            raise WiringError(f"read model {spec.name!r} is already used with another spec")
+        store = store_for_spec(self._stores, spec, lambda: SQLiteReadModelStore(self.db, spec))
         return cast(SQLiteReadModelStore[M], store)
 
     async def drop(self, spec: ReadModelSpec[Any], table: str | None = None) -> None:
