@@ -6,7 +6,6 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
-from pydantic import BaseModel
 
 from forze.contracts import (
     CheckpointStore,
@@ -29,17 +28,7 @@ from forze_projections.testing import (
     CheckpointStoreContract,
     ReadModelStoreContract,
 )
-
-
-class Ticket(BaseModel):
-    """A read model with a non-string key, a datetime and no search fields."""
-
-    number: int
-    opened_at: datetime
-    title: str = ""
-
-
-TICKETS = ReadModelSpec(name="tickets", model=Ticket, key="number")
+from tests.read_model_samples import TICKETS, Ticket
 
 
 class TestInMemoryCheckpointStore(CheckpointStoreContract):

@@ -8,18 +8,15 @@ import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, get_args
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, Field
 
 from forze.contracts import (
     CheckpointStore,
     EventStore,
     Filter,
-    FilterOp,
     Query,
     ReadModelSpec,
     ReadModelStore,
@@ -49,36 +46,19 @@ from forze_projections.testing import (
     Tally,
 )
 from tests.postgres_support import fresh_schema
+from tests.read_model_samples import (
+    TASK_SORTS,
+    TASKS,
+    TICKETS,
+    Task,
+    Ticket,
+    paged_ids,
+    task_filters,
+    task_lists,
+)
 
 DUNE = Book(id="b1", title="Dune", author="Frank Herbert", year=1965, rating=4.5, tags=["scifi"])
 GIBSON = Book(id="b3", title="Neuromancer", author="William Gibson", year=1984, rating=4.1)
-
-
-class Ticket(BaseModel):
-    """A read model with a non-string key, a datetime and no search fields."""
-
-    number: int
-    opened_at: datetime
-    title: str = ""
-
-
-TICKETS = ReadModelSpec(name="tickets", model=Ticket, key="number")
-
-
-class Task(BaseModel):
-    """Booleans, a field of mixed kinds and a list, to compare with the in-memory store."""
-
-    id: int
-    done: bool
-    flag: bool | None = None
-    score: int | str | None = None
-    labels: list[str] = Field(default_factory=list)
-    note: str = ""
-
-
-TASKS = ReadModelSpec(
-    name="tasks", model=Task, indexes=("done", "score"), search_fields=("note", "labels")
-)
 
 
 class _Schema:
@@ -204,37 +184,6 @@ class TestPostgresReadModelStore(_Schema, ReadModelStoreContract):
                 PostgresReadModelStore(self.db, BOOKS, table=bad)
 
 
-_TASK_VALUES: dict[str, st.SearchStrategy[Any]] = {
-    "id": st.integers(-3, 12),
-    "done": st.booleans(),
-    "flag": st.none() | st.booleans(),
-    "score": st.none() | st.integers(-2, 2) | st.sampled_from(["", "1", "a", "B", "é"]),
-    "labels": st.lists(st.sampled_from(["a", "b"]), max_size=2),
-}
-
-
-@st.composite
-def _task_filters(draw: st.DrawFn) -> Filter:
-    name = draw(st.sampled_from(sorted(_TASK_VALUES)))
-    op = draw(st.sampled_from(["eq", "ne", "in"] if name == "labels" else get_args(FilterOp)))
-    if op == "in":
-        return Filter(name, "in", draw(st.lists(_TASK_VALUES[name], max_size=3)))
-    return Filter(name, op, draw(_TASK_VALUES[name]))
-
-
-async def _paged_ids(store: ReadModelStore[Task], query: Query) -> list[int]:
-    ids: list[int] = []
-    cursor: str | None = None
-    while True:
-        page = await store.find(
-            Query(filters=query.filters, sort=query.sort, limit=query.limit, cursor=cursor)
-        )
-        ids.extend(task.id for task in page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            return ids
-
-
 class TestPostgresQueriesMatchMemory(_Schema):
     """Booleans, fields of mixed kinds and lists are queried like the in-memory store."""
 
@@ -242,13 +191,9 @@ class TestPostgresQueriesMatchMemory(_Schema):
         max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
     )
     @given(
-        tasks=st.lists(st.builds(Task, **_TASK_VALUES), unique_by=lambda t: t.id, max_size=10),
-        filters=st.lists(_task_filters(), max_size=2),
-        sort=st.lists(
-            st.builds(SortKey, st.sampled_from(["id", "done", "flag", "score"]), st.booleans()),
-            max_size=3,
-            unique_by=lambda key: key.field,
-        ),
+        tasks=task_lists(10),
+        filters=st.lists(task_filters(), max_size=2),
+        sort=TASK_SORTS,
         limit=st.integers(1, 4),
     )
     async def test_find_and_count_agree_with_memory(
@@ -260,7 +205,7 @@ class TestPostgresQueriesMatchMemory(_Schema):
         await postgres.upsert_many(tasks)
         await memory.upsert_many(tasks)
         query = Query(filters=tuple(filters), sort=tuple(sort), limit=limit)
-        assert await _paged_ids(postgres, query) == await _paged_ids(memory, query)
+        assert await paged_ids(postgres, query) == await paged_ids(memory, query)
         assert await postgres.count(filters) == await memory.count(filters)
 
 

@@ -6,17 +6,14 @@ import base64
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, get_args
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, Field
 
 from forze.contracts import (
     CheckpointStore,
     Filter,
-    FilterOp,
     Query,
     ReadModelSpec,
     ReadModelStore,
@@ -34,32 +31,15 @@ from forze_projections.testing import (
     CheckpointStoreContract,
     ReadModelStoreContract,
 )
-
-
-class Ticket(BaseModel):
-    """A read model with a non-string key, a datetime and no search fields."""
-
-    number: int
-    opened_at: datetime
-    title: str = ""
-
-
-TICKETS = ReadModelSpec(name="tickets", model=Ticket, key="number")
-
-
-class Task(BaseModel):
-    """A read model with booleans, a field of mixed kinds and a list, to compare with memory."""
-
-    id: int
-    done: bool
-    flag: bool | None = None
-    score: int | str | None = None
-    labels: list[str] = Field(default_factory=list)
-    note: str = ""
-
-
-TASKS = ReadModelSpec(
-    name="tasks", model=Task, indexes=("done", "score"), search_fields=("note", "labels")
+from tests.read_model_samples import (
+    TASK_SORTS,
+    TASKS,
+    TICKETS,
+    Task,
+    Ticket,
+    paged_ids,
+    task_filters,
+    task_lists,
 )
 
 
@@ -218,38 +198,6 @@ LIBRARY_B1 = Book(
     id="b1", title="Dune", author="Frank Herbert", year=1965, rating=4.5, tags=["scifi"]
 )
 
-_TASK_VALUES: dict[str, st.SearchStrategy[Any]] = {
-    "id": st.integers(-3, 12),
-    "done": st.booleans(),
-    "flag": st.none() | st.booleans(),
-    "score": st.none() | st.integers(-2, 2) | st.sampled_from(["", "1", "a", "B"]),
-    "labels": st.lists(st.sampled_from(["a", "b"]), max_size=2),
-}
-_TASKS = st.lists(st.builds(Task, **_TASK_VALUES), unique_by=lambda task: task.id, max_size=12)
-
-
-@st.composite
-def _task_filters(draw: st.DrawFn) -> Filter:
-    name = draw(st.sampled_from(sorted(_TASK_VALUES)))
-    ops = ["eq", "ne", "in"] if name == "labels" else list(get_args(FilterOp))
-    op = draw(st.sampled_from(ops))
-    if op == "in":
-        return Filter(name, "in", draw(st.lists(_TASK_VALUES[name], max_size=3)))
-    return Filter(name, op, draw(_TASK_VALUES[name]))
-
-
-async def _paged_ids(store: ReadModelStore[Task], query: Query) -> list[int]:
-    ids: list[int] = []
-    cursor: str | None = None
-    while True:
-        page = await store.find(
-            Query(filters=query.filters, sort=query.sort, limit=query.limit, cursor=cursor)
-        )
-        ids.extend(task.id for task in page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            return ids
-
 
 class TestSQLiteQueriesMatchMemory(_Database):
     """Booleans, fields of mixed kinds and lists are queried exactly like the in-memory store."""
@@ -258,17 +206,9 @@ class TestSQLiteQueriesMatchMemory(_Database):
         max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
     )
     @given(
-        tasks=_TASKS,
-        filters=st.lists(_task_filters(), max_size=2),
-        sort=st.lists(
-            st.builds(
-                SortKey,
-                field=st.sampled_from(["id", "done", "flag", "score"]),
-                descending=st.booleans(),
-            ),
-            max_size=3,
-            unique_by=lambda key: key.field,
-        ),
+        tasks=task_lists(12),
+        filters=st.lists(task_filters(), max_size=2),
+        sort=TASK_SORTS,
         limit=st.integers(1, 4),
     )
     async def test_find_and_count_agree_with_memory(
@@ -281,7 +221,7 @@ class TestSQLiteQueriesMatchMemory(_Database):
             await sqlite.upsert(task)
             await memory.upsert(task)
         query = Query(filters=tuple(filters), sort=tuple(sort), limit=limit)
-        assert await _paged_ids(sqlite, query) == await _paged_ids(memory, query)
+        assert await paged_ids(sqlite, query) == await paged_ids(memory, query)
         assert await sqlite.count(filters) == await memory.count(filters)
 
 

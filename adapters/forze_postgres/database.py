@@ -168,8 +168,7 @@ class PostgresDatabase:
         if pinned is not None:
             yield pinned
             return
-        with translated("cannot reach PostgreSQL"):
-            connection = await self._reuse.acquire()
+        connection = await self.acquire()
         clean = False
         try:
             yield connection
@@ -185,8 +184,7 @@ class PostgresDatabase:
         if pinned is not None:
             yield pinned
             return
-        with translated("cannot reach PostgreSQL"):
-            connection = await self._reuse.acquire()
+        connection = await self.acquire()
         clean = False
         try:
             with translated("PostgreSQL transaction"):

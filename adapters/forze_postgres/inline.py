@@ -9,7 +9,7 @@ from forze.domain.errors import WiringError
 from forze_postgres._driver import Connection
 from forze_postgres.event_store import PostgresEventStore
 from forze_postgres.projections import PostgresProjectionBackend
-from forze_projections import Projection, ProjectionFailed, Projector
+from forze_projections import InlineHook, Projection, register_inline
 
 __all__ = ["add_postgres_inline_projection"]
 
@@ -33,19 +33,11 @@ async def add_postgres_inline_projection(
             "PostgresDatabase, so that they share the append's transaction"
         )
     await backend.prepare()
-    projector = Projector(store, backend, [projection])
-    writer = backend.writer(projection.name, projection.version)
-    types = frozenset(projection.event_types)
 
-    async def project(_connection: Connection, events: Sequence[RecordedEvent]) -> None:
-        for event in events:
-            if event.event_type in types:
-                try:
-                    await projection.handle(event, writer)
-                except Exception as error:
-                    raise ProjectionFailed(projection.name, event, error) from error
-        await backend.checkpoints.save(projection.checkpoint_name, events[-1].position)
+    def add_hook(hook: InlineHook) -> None:
+        async def in_append(_connection: Connection, events: Sequence[RecordedEvent]) -> None:
+            await hook(events)
 
-    await projector.catch_up()
-    store.add_append_hook(project)
-    await projector.catch_up()
+        store.add_append_hook(in_append)
+
+    await register_inline(store, backend, projection, add_hook)

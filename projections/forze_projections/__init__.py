@@ -3,7 +3,7 @@
 from forze_projections.backend import ProjectionBackend
 from forze_projections.buffered import BufferedReadModelStores, DocumentCache
 from forze_projections.errors import ProjectionFailed, ProjectionFailure
-from forze_projections.inline import add_inline_projection
+from forze_projections.inline import InlineHook, add_inline_projection, register_inline
 from forze_projections.keys import PROJECTION_BACKEND
 from forze_projections.memory import (
     InMemoryCheckpointStore,
@@ -58,6 +58,8 @@ __all__ = [
     "SQLiteReadModelStore",
     "SQLiteReadModelStores",
     "add_inline_projection",
+    "InlineHook",
+    "register_inline",
     "table_of",
     "projection_module",
     "BufferedReadModelStores",

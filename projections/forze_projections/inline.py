@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from forze.contracts import RecordedEvent
+from forze.contracts import EventStore, RecordedEvent
 from forze.domain.errors import WiringError
 from forze_eventstore import SQLiteEventStore
+from forze_projections.backend import ProjectionBackend
 from forze_projections.errors import ProjectionFailed
 from forze_projections.projection import Projection
 from forze_projections.projector import Projector
 from forze_projections.sqlite_backend import SQLiteProjectionBackend
 
-__all__ = ["add_inline_projection"]
+__all__ = ["InlineHook", "add_inline_projection", "register_inline"]
+
+InlineHook = Callable[[Sequence[RecordedEvent]], Awaitable[None]]
+"""Applies an inline projection to one append's events, inside the append's transaction."""
 
 
 async def add_inline_projection(
@@ -31,6 +35,21 @@ async def add_inline_projection(
             "an inline projection needs the event store and the projection backend on one "
             "SQLiteDatabase, so that they share the append's transaction"
         )
+    await register_inline(store, backend, projection, store.add_append_hook)
+
+
+async def register_inline(
+    store: EventStore,
+    backend: ProjectionBackend,
+    projection: Projection,
+    add_hook: Callable[[InlineHook], None],
+) -> None:
+    """Catch ``projection`` up, give ``add_hook`` the hook that applies it to each append's
+    events and saves its checkpoint, then catch up again (appends committed in between).
+
+    What every store's inline projections share; the adapter first checks that ``store`` and
+    ``backend`` write in one transaction, and ``add_hook`` runs the hook inside it.
+    """
     projector = Projector(store, backend, [projection])
     writer = backend.writer(projection.name, projection.version)
     types = frozenset(projection.event_types)
@@ -45,5 +64,5 @@ async def add_inline_projection(
         await backend.checkpoints.save(projection.checkpoint_name, events[-1].position)
 
     await projector.catch_up()
-    store.add_append_hook(project)
+    add_hook(project)
     await projector.catch_up()

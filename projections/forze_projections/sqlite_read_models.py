@@ -165,6 +165,10 @@ class SQLiteReadModelStore(Generic[M]):
                 raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
             _, key, text = self._validated(data)
             rows.append((key, text))
+        await self._write_rows(rows)
+
+    async def _write_rows(self, rows: list[tuple[str, str]]) -> None:
+        """Upsert ``(key, document text)`` rows in one statement, making the table if missing."""
         async with self.db.transaction() as connection:
             sql = (
                 f"INSERT INTO {self._quoted} (key, doc) VALUES (?, ?)"
@@ -185,18 +189,7 @@ class SQLiteReadModelStore(Generic[M]):
         :meth:`upsert_many`.
         """
         rows = [(str(d[self.spec.key]), dump_document(dict(d))) for d in documents]
-        async with self.db.transaction() as connection:
-            sql = (
-                f"INSERT INTO {self._quoted} (key, doc) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
-            )
-            try:
-                connection.executemany(sql, rows)
-            except sqlite3.OperationalError as error:
-                if not _missing_table(error):
-                    raise
-                self.ensure_table()
-                connection.executemany(sql, rows)
+        await self._write_rows(rows)
 
     async def delete_many(self, keys: Collection[str]) -> None:
         """Delete every document of ``keys`` that exists."""
