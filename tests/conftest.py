@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import faulthandler
+import os
+import sys
+import threading
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -17,3 +21,29 @@ def postgres_dsn() -> Iterator[str]:
         yield dsn
     finally:
         drop_test_database(dsn)
+
+
+WATCHDOG_SECONDS = 300.0
+"""A test whose setup, call and teardown together take this long ends the run, with every
+thread's stack printed. pytest-timeout (120 s) fails a slow test first; this catches what it
+cannot interrupt twice, such as a teardown that waits forever after a timed-out test."""
+
+
+def _give_up(nodeid: str) -> None:
+    stream = sys.__stderr__ or sys.stderr
+    stream.write(f"\n{nodeid} still runs after {WATCHDOG_SECONDS} s; its stacks:\n")
+    faulthandler.dump_traceback(file=stream, all_threads=True)
+    stream.flush()
+    os._exit(3)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    """Arm the watchdog for one test, setup to teardown."""
+    watchdog = threading.Timer(WATCHDOG_SECONDS, _give_up, args=(item.nodeid,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()

@@ -55,9 +55,34 @@ async def fresh_schema(dsn: str, *, max_size: int = 10) -> AsyncIterator[Postgre
     """A pool on ``dsn`` whose forze tables live in a new schema, dropped afterwards."""
     schema = f"s_{uuid.uuid4().hex[:12]}"
     database = await PostgresDatabase.connect(dsn, schema=schema, max_size=max_size)
+    body_failed = True
     try:
         yield database
+        body_failed = False
     finally:
-        async with database.connection() as connection:
+        await _close_within(database, CLOSE_WITHIN, fail=not body_failed)
+        connection = await asyncpg.connect(dsn)
+        try:
             await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await database.close()
+        finally:
+            await connection.close()
+
+
+CLOSE_WITHIN = 15.0
+"""Seconds a test's pool may take to close: longer means a task still holds a connection."""
+
+
+async def _close_within(database: PostgresDatabase, seconds: float, *, fail: bool) -> None:
+    """Close ``database``; if a connection is still in use after ``seconds``, terminate the
+    pool rather than wait forever for a task the test left behind, and (with ``fail``: the
+    test itself passed) fail the test."""
+    try:
+        await asyncio.wait_for(database.close(), seconds)
+    except TimeoutError:
+        database.pool.terminate()
+        if not fail:
+            return
+        raise AssertionError(
+            f"a connection of schema {database.schema!r} was still in use {seconds} s after"
+            " the test: a task left running holds it"
+        ) from None

@@ -12,13 +12,21 @@ Then, in a later statement (a later snapshot), it reads only positions below
 id is at least the watermark) or will get an id larger than every id assigned so far, so no
 event can ever appear below a position a reader has seen. Unrelated long transactions in the
 cluster do not hold the feed back, and writers of different streams share no exclusive lock.
+
+A stream's events must also follow its versions in the feed. An append takes an exclusive
+advisory lock of its stream before its transaction gets an id, so appenders of one stream get
+their ids in the order they append. A transaction that already had an id (it wrote something
+else first) may still come later than an appender with a larger id: each stream records the
+id of the last transaction that appended to it (``last_xid``), and an append goes ahead only
+if its own id is not smaller. Otherwise it stores nothing and retries when its transaction is
+its own (with a new id), or fails with a ``ConcurrencyError`` in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import zlib
 
-__all__ = ["POSITION_BITS", "WATERMARK", "Statements", "lock_key"]
+__all__ = ["POSITION_BITS", "STREAM_LOCK_CLASS", "WATERMARK", "Statements", "lock_key"]
 
 POSITION_BITS = 20
 """Low bits of a position numbering events inside one transaction (at most 2**20 of them)."""
@@ -54,6 +62,11 @@ _COLUMNS = (
 )
 
 
+STREAM_LOCK_CLASS = "(({key})::bigint & 2147483647)::integer"
+"""The first half of a stream's advisory lock, from the schema's feed lock key ``key``; the
+second half hashes the stream id (a collision only makes two streams' appenders take turns)."""
+
+
 def lock_key(schema: str) -> int:
     """The advisory lock (a bigint) every appender of ``schema`` holds, shared."""
     return (0x666F << 32) | zlib.crc32(schema.encode())
@@ -75,28 +88,33 @@ class Statements:
             return f"{alias}tenant = ${parameter} AND " if tenant_column else ""
 
         tenant_into, tenant_value = ("tenant, ", "$12, ") if tenant_column else ("", "")
+        stream_key = "hashtext($12 || '/' || $1)" if tenant_column else "hashtext($1)"
         # $1 stream, $2 count, $3 expected version (NULL: no check), $4 may update an existing
         # stream, $5 may create it, $6 event ids, $7 types, $8 data, $9 metadata, $10 category,
-        # $11 the schema's advisory lock key (taken before anything assigns a transaction id),
-        # [$12 the tenant]
+        # $11 the schema's advisory lock key (the feed lock, shared, and the stream's lock,
+        # exclusive, both taken before anything assigns a transaction id), [$12 the tenant]
         self.append = f"""
         WITH lock AS (
-            SELECT pg_advisory_xact_lock_shared($11::bigint) IS NULL AS never
+            SELECT pg_advisory_xact_lock_shared($11::bigint),
+                   pg_advisory_xact_lock({STREAM_LOCK_CLASS.format(key="$11")}, {stream_key})
+        ), me AS (
+            -- this transaction's id, taken after the locks (read off the locks' row)
+            SELECT pg_current_xact_id()::text::bigint AS xid FROM lock
         ), updated AS (
-            UPDATE {streams} SET version = version + $2
-            WHERE {tenant(12)}stream_id = $1 AND $4 AND ($3::integer IS NULL OR version = $3)
-              AND EXISTS (SELECT 1 FROM lock WHERE NOT never)
-            RETURNING version
+            UPDATE {streams} s SET version = s.version + $2, last_xid = me.xid FROM me
+            WHERE {tenant(12, "s.")}s.stream_id = $1 AND $4
+              AND ($3::integer IS NULL OR s.version = $3) AND s.last_xid <= me.xid
+            RETURNING s.version
         ), created AS (
-            INSERT INTO {streams} ({tenant_into}stream_id, version)
-            SELECT {tenant_value}$1, $2 WHERE $5 AND EXISTS (SELECT 1 FROM lock WHERE NOT never)
-              AND NOT EXISTS (SELECT 1 FROM {streams} WHERE {tenant(12)}stream_id = $1)
+            INSERT INTO {streams} ({tenant_into}stream_id, version, last_xid)
+            SELECT {tenant_value}$1, $2, me.xid FROM me
+            WHERE $5 AND NOT EXISTS (SELECT 1 FROM {streams} WHERE {tenant(12)}stream_id = $1)
             ON CONFLICT DO NOTHING
             RETURNING version
         ), head AS (
             SELECT version FROM updated UNION ALL SELECT version FROM created
         ), block AS (
-            SELECT pg_current_xact_id()::text::bigint << {POSITION_BITS} AS low FROM head
+            SELECT me.xid << {POSITION_BITS} AS low FROM head, me
         ), base AS (
             SELECT COALESCE(
                 -- scalar bounds keep an index range scan even in a plan made for an empty table
@@ -117,6 +135,12 @@ class Statements:
         )
         SELECT (SELECT max(version) FROM inserted), (SELECT max(position) FROM inserted)
         """
+        # Whether a transaction with a later id appended to stream $1 (this one, already
+        # holding an id, can then only append below that stream's last events: refused)
+        self.overtaken = (
+            f"SELECT last_xid > pg_current_xact_id()::text::bigint FROM {streams}"
+            f" WHERE {tenant(2)}stream_id = $1"
+        )
         self.stream_version = f"SELECT version FROM {streams} WHERE {tenant(2)}stream_id = $1"
         self.places = (
             f"SELECT event_id, stream_id, version, position FROM {events}"

@@ -72,11 +72,11 @@ class LazyTable:
             while True:
                 owned = not self.db.in_transaction()
                 if owned and not self._ready:
-                    async with self.db.transaction() as connection:
+                    async with self.db.transaction(appends=False) as connection:
                         await self._ensure(connection)
                     self._ready = True
                 try:
-                    opened = self.db.transaction() if write else self.db.connection()
+                    opened = self.db.transaction(appends=False) if write else self.db.connection()
                     async with opened as connection:
                         await self._ensure(connection)
                         return await work(connection)
@@ -95,7 +95,7 @@ async def drop_table(db: PostgresDatabase, table: str) -> None:
     """
     quoted = db.table(table)
     with translated(f"cannot drop {quoted}"):
-        async with db.transaction() as connection:
+        async with db.transaction(appends=False) as connection:
             if db.tenant is None:
                 await connection.execute(f"DROP TABLE IF EXISTS {quoted}")
             elif await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", quoted):

@@ -123,7 +123,7 @@ class PostgresCheckpointStore:
             raise InvalidInputError(f"checkpoint position must be >= 0, got {position}")
         await self._migration.ensure()
         with translated("cannot save a checkpoint"):
-            async with self.db.transaction() as connection:
+            async with self.db.transaction(appends=False) as connection:
                 tenancy = self._tenancy
                 await connection.execute(
                     f"INSERT INTO {self._table} AS c ({tenancy.column}name, position)"
@@ -139,7 +139,7 @@ class PostgresCheckpointStore:
         """Forget the checkpoint of ``name`` so that it starts from the beginning."""
         await self._migration.ensure()
         with translated("cannot reset a checkpoint"):
-            async with self.db.transaction() as connection:
+            async with self.db.transaction(appends=False) as connection:
                 sql = f"DELETE FROM {self._table} WHERE {self._tenancy.match(2)}name = $1"
                 await connection.execute(sql, name, *self._tenancy.args)
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from forze.domain.errors import InvalidInputError
+from forze.domain.errors import InvalidInputError, ReadOnlyOperationError
 from forze_postgres._driver import Connection, asyncpg
 from forze_postgres._event_sql import lock_key
 from forze_postgres.errors import translated
@@ -63,6 +63,8 @@ class PostgresDatabase:
         self._reuse = _Reuse(pool, keep=_keep_for(pool) if owns_pool else 0)
         self._pinned: dict[asyncio.Task[Any], Connection] = {}
         self._after_commit: dict[asyncio.Task[Any], list[Callable[[], None]]] = {}
+        self._may_append: set[asyncio.Task[Any]] = set()
+        """Tasks whose transaction holds the feed lock (see :meth:`transaction`)."""
 
     def for_tenant(self, tenant: str) -> PostgresDatabase:
         """This pool and schema in the tenant-column layout, as ``tenant``.
@@ -73,6 +75,7 @@ class PostgresDatabase:
         view = PostgresDatabase(self.pool, schema=self.schema, tenant=tenant)
         view._pinned = self._pinned
         view._after_commit = self._after_commit
+        view._may_append = self._may_append
         view._reuse = self._reuse
         return view
 
@@ -127,7 +130,7 @@ class PostgresDatabase:
         """
         quoted = f'"{self.schema}"'
         record = self.component(component)
-        async with self.transaction() as connection:
+        async with self.transaction(appends=False) as connection:
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
             await connection.execute(
@@ -177,8 +180,16 @@ class PostgresDatabase:
             await self._reuse.release(connection, clean=clean)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        """A transaction pinned to the calling task; nested calls by that task join it."""
+    async def transaction(self, *, appends: bool = True) -> AsyncIterator[Connection]:
+        """A transaction pinned to the calling task; nested calls by that task join it.
+
+        With ``appends`` (the default) the transaction takes the schema's feed lock at
+        ``BEGIN``, before anything gives it a transaction id, so that it may append events
+        at any point: feed readers treat it as possibly in flight, and hold their watermark
+        below it, until it ends. forze's own read-model, checkpoint, snapshot and projector
+        transactions pass ``appends=False`` and so never hold the feed back; an append may
+        still join such a transaction before its first write (see :meth:`before_append`).
+        """
         task = _task()
         pinned = self._pinned.get(task)
         if pinned is not None:
@@ -190,29 +201,59 @@ class PostgresDatabase:
             with translated("PostgreSQL transaction"):
                 transaction = connection.transaction()
                 await transaction.start()
-                # Before anything assigns this transaction an id: appends inside it must be
-                # seen by feed readers as possibly in flight (see forze_postgres._event_sql).
-                await connection.execute(
-                    "SELECT pg_advisory_xact_lock_shared($1::bigint)", lock_key(self.schema)
-                )
+                if appends:
+                    # Before anything assigns this transaction an id: appends inside it must
+                    # be seen by feed readers as possibly in flight (forze_postgres._event_sql).
+                    await connection.execute(
+                        "SELECT pg_advisory_xact_lock_shared($1::bigint)", lock_key(self.schema)
+                    )
+                    self._may_append.add(task)
             self._pinned[task] = connection
             try:
                 yield connection
             except BaseException:
-                self._pinned.pop(task, None)
+                self._forget(task)
                 if not connection.is_closed():
                     await transaction.rollback()
                 raise
-            self._pinned.pop(task, None)
+            self._forget(task)
             with translated("PostgreSQL commit"):
                 await transaction.commit()
             clean = True
             for callback in self._after_commit.pop(task, ()):
                 callback()
         finally:
-            self._pinned.pop(task, None)
+            self._forget(task)
             self._after_commit.pop(task, None)
             await self._reuse.release(connection, clean=clean)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._pinned.pop(task, None)
+        self._may_append.discard(task)
+
+    async def before_append(self, connection: Connection) -> None:
+        """Let the calling task's transaction append events (the event store calls this).
+
+        A transaction opened with ``appends=False`` takes the feed lock now. That is only
+        safe before its first write, which gives it a transaction id, and so a block of
+        positions that readers may already have passed: after a write it raises
+        ``ReadOnlyOperationError`` and stores nothing.
+        """
+        task = _task()
+        if task not in self._pinned or task in self._may_append:
+            return
+        with translated("PostgreSQL feed lock"):
+            # Nothing in this statement assigns an id, so the order of the two calls is moot.
+            row = await connection.fetchrow(
+                "SELECT pg_advisory_xact_lock_shared($1::bigint), pg_current_xact_id_if_assigned()",
+                lock_key(self.schema),
+            )
+        if row is not None and row[1] is not None:
+            raise ReadOnlyOperationError(
+                "cannot append events in a transaction opened with appends=False after it"
+                " wrote: open it with PostgresDatabase.transaction() to append"
+            )
+        self._may_append.add(task)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once the calling task's transaction commits (now if it has none).

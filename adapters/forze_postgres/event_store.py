@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from forze.contracts import (
@@ -34,6 +34,8 @@ from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 
 __all__ = ["PostgresAppendHook", "PostgresEventStore"]
+
+_T = TypeVar("_T")
 
 _MISMATCH = "FZ001"
 """SQLSTATE ``forze_append_many`` raises when a stream does not match its expectation."""
@@ -140,12 +142,29 @@ class PostgresEventStore:
             *self._tenant,
         )
         if self._hooks or self.db.in_transaction():
-            async with self.db.transaction() as connection:
-                return await self._append_in(
-                    connection, stream_id, events, expected_version, arguments
-                )
+
+            async def in_transaction() -> AppendResult:
+                async with self.db.transaction() as connection:
+                    await self.db.before_append(connection)
+                    return await self._append_in(
+                        connection, stream_id, events, expected_version, arguments
+                    )
+
+            return await self._retrying_own_transaction(in_transaction)
         async with self.db.connection() as connection:
             return await self._append_in(connection, stream_id, events, expected_version, arguments)
+
+    async def _retrying_own_transaction(self, work: Callable[[], Awaitable[_T]]) -> _T:
+        """Run ``work`` in a transaction; if it opened the transaction itself and was
+        overtaken (see ``_Overtaken``), run it again, in a new transaction with a new id."""
+        if self.db.in_transaction():
+            return await work()
+        for _ in range(_ATTEMPTS - 1):
+            try:
+                return await work()
+            except _Overtaken:
+                continue
+        return await work()
 
     async def append_many(self, appends: Sequence[Append]) -> list[AppendResult]:
         """Append to several streams atomically, in one round trip (imports, migrations).
@@ -164,6 +183,7 @@ class PostgresEventStore:
         if self._hooks:
             return await self._append_each(batch)
         async with self.db.connection() as connection:
+            await self.db.before_append(connection)
             with translated("append a batch"):
                 try:
                     async with _savepoint_if_pinned(connection):
@@ -190,8 +210,11 @@ class PostgresEventStore:
         return results
 
     async def _append_each(self, batch: Sequence[Append]) -> list[AppendResult]:
-        async with self.db.transaction():
-            return [await self.append(*part) for part in batch]
+        async def in_transaction() -> list[AppendResult]:
+            async with self.db.transaction():
+                return [await self.append(*part) for part in batch]
+
+        return await self._retrying_own_transaction(in_transaction)
 
     async def _append_in(
         self,
@@ -201,7 +224,7 @@ class PostgresEventStore:
         expected: ExpectedVersionArg,
         arguments: tuple[Any, ...],
     ) -> AppendResult:
-        for _ in range(10):
+        for _ in range(_ATTEMPTS):
             with translated(f"append to {stream_id!r}"):
                 try:
                     async with _savepoint_if_pinned(connection):
@@ -226,7 +249,12 @@ class PostgresEventStore:
             if original is not None:
                 return original
             check_expected_version(stream_id, expected, actual)
-            # ANY (or STREAM_EXISTS) lost a race creating the stream: the row exists now.
+            if connection.is_in_transaction() and await self._overtaken(connection, stream_id):
+                # A transaction with a later id appended to the stream since this one got
+                # its id: its events would land below that stream's last ones.
+                raise _Overtaken(stream_id, getattr(expected, "name", expected), actual)
+            # ANY (or STREAM_EXISTS) lost a race creating the stream: the row exists now; or
+            # an autocommitted append lost a race to a later id: the retry gets a new id.
         raise ConcurrencyError(stream_id, "ANY", await self._version(connection, stream_id))
 
     async def _run_hooks(self, connection: Connection, last: int, count: int) -> None:
@@ -234,6 +262,10 @@ class PostgresEventStore:
         recorded = _decode(rows)
         for hook in self._hooks:
             await hook(connection, recorded)
+
+    async def _overtaken(self, connection: Connection, stream_id: str) -> bool:
+        with translated(f"version of {stream_id!r}"):
+            return bool(await connection.fetchval(self._sql.overtaken, stream_id, *self._tenant))
 
     async def _version(self, connection: Connection, stream_id: str) -> int:
         with translated(f"version of {stream_id!r}"):
@@ -355,6 +387,19 @@ class PostgresEventStore:
         await self._wakeups.close()
         if self._owns_db:
             await self.db.close()
+
+
+_ATTEMPTS = 10
+"""Tries of an append that loses races it can win by trying again (see ``_Overtaken``)."""
+
+
+class _Overtaken(ConcurrencyError):
+    """A transaction with a later id appended to the stream after this one got its id.
+
+    This one's events would land below that stream's last ones, so it stores nothing. An
+    autocommitted append, or a transaction the store opened itself, tries again with a new
+    id; in the caller's transaction it is the caller's ``ConcurrencyError`` to retry.
+    """
 
 
 @contextlib.asynccontextmanager

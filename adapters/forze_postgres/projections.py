@@ -94,7 +94,7 @@ class PostgresProjectionBackend:
     async def unit(self) -> AsyncIterator[None]:
         """See ``ProjectionBackend.unit``: one transaction of the calling task."""
         await self.prepare()
-        async with self.db.transaction():
+        async with self.db.transaction(appends=False):
             yield
 
     @asynccontextmanager
@@ -158,7 +158,7 @@ class PostgresProjectionBackend:
         await self._migration.ensure()
         tenancy = self._tenancy
         with translated("cannot update the projection registry"):
-            async with self.db.transaction() as connection:
+            async with self.db.transaction(appends=False) as connection:
                 await connection.execute(
                     f"INSERT INTO {self.db.table('forze_projection_live')}"
                     f" ({tenancy.column}projection, version) VALUES ({tenancy.value(3)}$1, $2)"
@@ -183,7 +183,7 @@ class PostgresProjectionBackend:
     async def drop(self, name: str, version: int) -> None:
         """See ``ProjectionBackend.drop``: drop the version's tables (in the tenant-column
         layout, delete the tenant's documents from them)."""
-        async with self.db.transaction():
+        async with self.db.transaction(appends=False):
             for spec in self._declared.get(name, ()):
                 table = table_of(spec, version)
                 await drop_table(self.db, table)
@@ -195,7 +195,7 @@ class PostgresProjectionBackend:
         await self._migration.ensure()
         tenancy = self._tenancy
         with translated("cannot record a projection failure"):
-            async with self.db.transaction() as connection:
+            async with self.db.transaction(appends=False) as connection:
                 await connection.execute(
                     f"INSERT INTO {self.db.table('forze_projection_failures')}"
                     f" ({tenancy.column}projection, position, event_type, stream_id, error, at)"

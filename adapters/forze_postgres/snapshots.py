@@ -49,7 +49,7 @@ class PostgresSnapshotStore:
         state = dump_json(snapshot.state, what=f"snapshot state of {snapshot.stream_id!r}")
         await self._migration.ensure()
         with translated(f"cannot save a snapshot of {snapshot.stream_id!r}"):
-            async with self.db.transaction() as connection:
+            async with self.db.transaction(appends=False) as connection:
                 tenancy = self._tenancy
                 await connection.execute(
                     f"INSERT INTO {self._table} AS s"
@@ -86,6 +86,6 @@ class PostgresSnapshotStore:
         """See ``SnapshotStore.delete``."""
         await self._migration.ensure()
         with translated(f"cannot delete the snapshot of {stream_id!r}"):
-            async with self.db.transaction() as connection:
+            async with self.db.transaction(appends=False) as connection:
                 sql = f"DELETE FROM {self._table} WHERE {self._tenancy.match(2)}stream_id = $1"
                 await connection.execute(sql, stream_id, *self._tenancy.args)
