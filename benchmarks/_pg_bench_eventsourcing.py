@@ -23,11 +23,12 @@ if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is
         Plan,
         Record,
         check_count,
+        part_of,
         rounds,
     )
 else:
     from _harness import Stopwatch
-    from _pg_bench_plan import BATCH, FEED_PAGE, History, Plan, Record, check_count, rounds
+    from _pg_bench_plan import BATCH, FEED_PAGE, History, Plan, Record, check_count, part_of, rounds
 
 __all__ = ["EVENTSOURCING", "EsSide", "es_env", "open_side"]
 
@@ -103,7 +104,7 @@ def inserts(app: EsBank, histories: Sequence[History], chunk: int) -> tuple[list
     return ids, calls
 
 
-def insert_all(recorder: ApplicationRecorder, calls: Inserts) -> int:
+def insert_all(recorder: ApplicationRecorder, calls: Sequence[list[StoredEvent]]) -> int:
     """Every call in turn: one transaction each (the primary key on (id, version) is the
     version check)."""
     count = 0
@@ -134,11 +135,13 @@ class EsSide:
         """The scenarios of ``plan`` with the same applications, after this side's."""
         return EsSide(self.app, self.writers, plan, self.stored_before + self.plan.stored_events)
 
-    def append_single(self, record: Record) -> None:
+    def append_single(self, record: Record, part: int = 0, parts: int = 1) -> None:
+        """Slice ``part`` of ``parts`` of the single-writer appends (see ``part_of``)."""
         recorder = self.app.recorder
+        calls = part_of(self.single, part, parts)
         with Stopwatch() as watch:
-            count = insert_all(recorder, self.single)
-        check_count("eventsourcing append-1w", count, sum(h.length for h in self.plan.single))
+            count = insert_all(recorder, calls)
+        check_count("eventsourcing append-1w", count, sum(len(c) for c in calls))
         record("append-1w", EVENTSOURCING, count, watch.seconds)
 
     def append_writers(self, record: Record) -> None:

@@ -31,11 +31,22 @@ if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is
         Plan,
         Record,
         check_count,
+        part_of,
         rounds,
     )
 else:
     from _harness import Stopwatch
-    from _pg_bench_plan import BATCH, FEED_PAGE, Append, History, Plan, Record, check_count, rounds
+    from _pg_bench_plan import (
+        BATCH,
+        FEED_PAGE,
+        Append,
+        History,
+        Plan,
+        Record,
+        check_count,
+        part_of,
+        rounds,
+    )
 
 __all__ = ["FORZE", "Encoded", "ForzeSide", "Prepared", "encode", "open_side"]
 
@@ -134,11 +145,12 @@ class ForzeSide:
         """The quoted table the rebuild writes."""
         return self.db.table(rm_table_of(BALANCES, BALANCES_PROJECTION.version))
 
-    async def append_single(self, record: Record) -> None:
-        appends = self.prepared.single.appends
+    async def append_single(self, record: Record, part: int = 0, parts: int = 1) -> None:
+        """Slice ``part`` of ``parts`` of the single-writer appends (see ``part_of``)."""
+        appends = part_of(self.prepared.single.appends, part, parts)
         with Stopwatch() as watch:
             count = await append_all(self.store, appends)
-        check_count("forze append-1w", count, sum(h.length for h in self.plan.single))
+        check_count("forze append-1w", count, sum(len(a[1]) for a in appends))
         record("append-1w", FORZE, count, watch.seconds)
 
     async def append_writers(self, record: Record) -> None:

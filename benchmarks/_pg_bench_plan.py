@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from forze.contracts import ExpectedVersion, ExpectedVersionArg, NewEvent
 
@@ -25,8 +25,10 @@ __all__ = [
     "History",
     "Plan",
     "Record",
+    "SINGLE_WRITER_PARTS",
     "check_count",
     "make_plan",
+    "part_of",
     "rounds",
     "skip",
 ]
@@ -54,6 +56,18 @@ def check_count(what: str, got: int, wanted: int) -> None:
     """Fail the run when a scenario did not touch exactly the events it should have."""
     if got != wanted:
         raise RuntimeError(f"{what}: expected {wanted} events, got {got}")
+
+
+SINGLE_WRITER_PARTS = 5
+"""``append-1w`` runs in this many slices, the implementations taking turns slice by slice, so
+that a drift of the machine (the checkpointer, autovacuum, other load) is shared by all."""
+
+_T = TypeVar("_T")
+
+
+def part_of(items: Sequence[_T], part: int, parts: int) -> Sequence[_T]:
+    """Slice ``part`` (from 0) of ``items`` cut into ``parts`` consecutive slices."""
+    return items[len(items) * part // parts : len(items) * (part + 1) // parts]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,10 @@ from forze.contracts import category_of
 if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is sys.path[0]
     from benchmarks._harness import Stopwatch
     from benchmarks._pg_bench_forze import Prepared
-    from benchmarks._pg_bench_plan import FEED_PAGE, Append, Plan, Record, check_count
+    from benchmarks._pg_bench_plan import FEED_PAGE, Append, Plan, Record, check_count, part_of
 else:
     from _harness import Stopwatch
-    from _pg_bench_plan import FEED_PAGE, Append, Plan, Record, check_count
+    from _pg_bench_plan import FEED_PAGE, Append, Plan, Record, check_count, part_of
 
 __all__ = ["RAW", "RawSide", "open_side"]
 
@@ -139,11 +139,12 @@ class RawSide:
             count += len(events)
         return count
 
-    async def append_single(self, record: Record) -> None:
-        appends = self.prepared.single.appends
+    async def append_single(self, record: Record, part: int = 0, parts: int = 1) -> None:
+        """Slice ``part`` of ``parts`` of the single-writer appends (see ``part_of``)."""
+        appends = part_of(self.prepared.single.appends, part, parts)
         with Stopwatch() as watch:
             count = await self._insert_each(self.connections[0], appends)
-        check_count("raw append-1w", count, sum(h.length for h in self.plan.single))
+        check_count("raw append-1w", count, sum(len(a[1]) for a in appends))
         record("append-1w", RAW, count, watch.seconds)
 
     async def append_writers(self, record: Record) -> None:

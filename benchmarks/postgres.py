@@ -9,7 +9,8 @@ Scenarios (events per second; ``--events`` is the number of events of each write
 the bank example's events (``AccountOpened``, then ``MoneyDeposited``s):
 
 * ``append-1w``: one writer, one event per append with its expected version, 10 events per
-  account, accounts interleaved round by round. forze: ``PostgresEventStore.append`` of
+  account, accounts interleaved round by round; run in five slices, the implementations
+  taking turns slice by slice (each figure sums its five). forze: ``PostgresEventStore.append`` of
   prebuilt ``NewEvent``s; eventsourcing: ``PostgresApplicationRecorder.insert_events`` of
   prebuilt ``StoredEvent``s (its append: the primary key is the version check); raw: one
   autocommitted ``INSERT ... VALUES`` of the same row.
@@ -69,6 +70,7 @@ if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is
         BATCHES_PER_STREAM,
         EVENTS_PER_AGGREGATE,
         FEED_PAGE,
+        SINGLE_WRITER_PARTS,
         WRITERS,
         Plan,
         Record,
@@ -88,6 +90,7 @@ else:
         BATCHES_PER_STREAM,
         EVENTS_PER_AGGREGATE,
         FEED_PAGE,
+        SINGLE_WRITER_PARTS,
         WRITERS,
         Plan,
         Record,
@@ -191,9 +194,18 @@ async def scenarios(
     of a scenario is taken on tables of the same size, at about the same moment); returns
     the number of forze rebuild batches and read-model documents."""
     progress("  append-1w")
-    await forze.append_single(record)
-    es.append_single(record)
-    await raw.append_single(record)
+    totals: dict[str, tuple[int, float]] = {}
+
+    def add_slice(scenario: str, implementation: str, count: int, seconds: float) -> None:
+        done, spent = totals.get(implementation, (0, 0.0))
+        totals[implementation] = (done + count, spent + seconds)
+
+    for part in range(SINGLE_WRITER_PARTS):
+        await forze.append_single(add_slice, part, SINGLE_WRITER_PARTS)
+        es.append_single(add_slice, part, SINGLE_WRITER_PARTS)
+        await raw.append_single(add_slice, part, SINGLE_WRITER_PARTS)
+    for implementation, (count, seconds) in totals.items():
+        record("append-1w", implementation, count, seconds)
     progress("  append-8w")
     await forze.append_writers(record)
     es.append_writers(record)
@@ -378,8 +390,9 @@ def add_notes(results: Results, measured: Run, server: Server) -> None:
     settings = ", ".join(f"{k}={v}" for k, v in sorted(server.settings.items()))
     warmup = sum(h.length for h in measured.warmup.single)
     results.note(
-        f"One timed run per figure, after a warm-up run of every scenario ({warmup:,} events"
-        " per write scenario) with the same pools, applications, connections and tables."
+        f"One timed run per figure (append-1w: five slices, the implementations taking turns),"
+        f" after a warm-up run of every scenario ({warmup:,} events per write scenario) with"
+        " the same pools, applications, connections and tables."
         f" PostgreSQL {server.version} ({settings}); client and server share this machine's"
         f" {os.cpu_count()} CPU(s), and other load on the server is not controlled."
     )
@@ -392,10 +405,10 @@ def add_notes(results: Results, measured: Run, server: Server) -> None:
     )
     results.note(
         "Each append is one commit at the server's durability. forze: one statement per"
-        " append (streams row + events rows) on a pooled connection (a pool of"
-        f" {WRITERS}, of which PostgresDatabase keeps up to half between calls), its NOTIFY"
-        " sent after the commit by a"
-        " background task at most every 5 ms; eventsourcing: insert_events is one"
+        " append (a plpgsql function: the stream's lock and last event, the events rows) on a"
+        f" pooled connection (a pool of {WRITERS}, of which PostgresDatabase keeps up to half"
+        " between calls), at most one append per 5 ms carrying a NOTIFY; eventsourcing:"
+        " insert_events is one"
         " transaction taking LOCK TABLE ... IN EXCLUSIVE MODE, NOTIFY and the INSERT, on its"
         " application's pool of one connection; raw: an autocommitted INSERT on a dedicated"
         " connection."

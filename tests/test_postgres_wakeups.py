@@ -121,17 +121,34 @@ async def _until_listening_again(store: PostgresEventStore, old_pid: int) -> Non
     pytest.fail("the store never listened again")
 
 
-async def test_the_notifier_ends_when_idle_and_the_next_append_starts_it_again(
+async def test_an_append_after_a_quiet_spell_carries_the_notification_in_its_own_statement(
     postgres_dsn: str,
 ) -> None:
     async with two_processes(postgres_dsn) as (writer, reader):
-        await writer.append("tick-1", [_event(1)])
-        notifier = writer._wakeups._notifier
-        assert notifier is not None
-        await asyncio.wait_for(notifier, 5)  # ends about a second after the last append
-        feed = reader.subscribe(after=await reader.head_position())
-        waiting = asyncio.ensure_future(_next(feed))
+        feed = reader.subscribe()
+        first = asyncio.ensure_future(_next(feed))
         await asyncio.sleep(0.2)
-        await writer.append("tick-1", [_event(2)])
-        assert (await waiting).data == {"n": 2}
+        await writer.append("tick-1", [_event(1)])
+        assert (await first).data == {"n": 1}
+        assert writer._wakeups._sender is None, "no NOTIFY statement of its own"
+        assert writer._wakeups._timer is None, "nothing left pending"
+        await feed.aclose()
+
+
+async def test_the_later_appends_of_a_burst_are_notified_once_it_ends(
+    postgres_dsn: str,
+) -> None:
+    async with two_processes(postgres_dsn) as (writer, reader):
+        feed = reader.subscribe()
+        first = asyncio.ensure_future(_next(feed))
+        await asyncio.sleep(0.2)
+        await writer.append("tick-1", [_event(1)])  # carries the notification
+        await writer.append("tick-1", [_event(2)])  # within the interval: left pending
+        assert (await first).data == {"n": 1}
+        assert (await _next(feed)).data == {"n": 2}, "woken by the trailing notification"
+        for _ in range(100):
+            if writer._wakeups._timer is None:
+                break
+            await asyncio.sleep(0.01)
+        assert writer._wakeups._timer is None, "the timer ends with the burst"
         await feed.aclose()

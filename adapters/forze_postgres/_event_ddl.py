@@ -7,7 +7,8 @@ it). Positions are global in both: one schema, one position sequence, one waterm
 
 from __future__ import annotations
 
-from forze_postgres._event_sql import STREAM_LOCK_CLASS, WATERMARK
+from forze_postgres._append_ddl import append_functions
+from forze_postgres._event_sql import WATERMARK
 
 __all__ = ["migrations"]
 
@@ -50,12 +51,6 @@ CREATE TABLE {schema}.forze_events (
 CREATE INDEX forze_events_by_tenant ON {schema}.forze_events (tenant, position);
 CREATE INDEX forze_events_by_type ON {schema}.forze_events (tenant, event_type, position);
 CREATE INDEX forze_events_by_category ON {schema}.forze_events (tenant, category, position);
-CREATE TABLE {schema}.forze_streams (
-    tenant TEXT NOT NULL,
-    stream_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    PRIMARY KEY (tenant, stream_id)
-);
 """
 
 # The feed page in one round trip: the watermark, then (a later snapshot) the rows below it.
@@ -117,87 +112,11 @@ $read$;
 """
 
 
-_APPEND_MANY = """
-ALTER TABLE {schema}.forze_streams ADD COLUMN last_xid BIGINT NOT NULL DEFAULT 0;
-CREATE FUNCTION {schema}.forze_append_many(
-    lock_key bigint, in_streams text[], in_counts integer[], in_expected integer[],
-    in_may_update boolean[], in_may_create boolean[], in_categories text[],
-    in_event_streams integer[], in_event_ranks integer[], in_event_ids uuid[],
-    in_types text[], in_data text[], in_metadata text[]TENANT_PARAMETER,
-    OUT heads integer[], OUT base bigint
-) LANGUAGE plpgsql VOLATILE AS $append$
-DECLARE
-    head integer;
-    me bigint;
-BEGIN
-    PERFORM pg_advisory_xact_lock_shared(lock_key);
-    -- every stream's lock, in one order (no deadlock between batches), before the id
-    PERFORM pg_advisory_xact_lock(STREAM_LOCK_CLASS, k.key)
-    FROM (SELECT DISTINCT STREAM_KEY AS key FROM unnest(in_streams) AS u(stream_id)) k
-    ORDER BY k.key;
-    me := pg_current_xact_id()::text::bigint;
-    heads := ARRAY[]::integer[];
-    FOR i IN 1 .. cardinality(in_streams) LOOP
-        head := NULL;
-        IF in_may_update[i] THEN
-            UPDATE {schema}.forze_streams s
-            SET version = s.version + in_counts[i], last_xid = me
-            WHERE TENANT_FILTER s.stream_id = in_streams[i]
-              AND (in_expected[i] IS NULL OR s.version = in_expected[i]) AND s.last_xid <= me
-            RETURNING s.version INTO head;
-        END IF;
-        IF head IS NULL AND in_may_create[i] THEN
-            INSERT INTO {schema}.forze_streams AS s (TENANT_COLUMN stream_id, version, last_xid)
-            VALUES (TENANT_VALUE in_streams[i], in_counts[i], me) ON CONFLICT DO NOTHING
-            RETURNING s.version INTO head;
-        END IF;
-        IF head IS NULL THEN
-            RAISE EXCEPTION 'stream % does not match its expected version', in_streams[i]
-                USING ERRCODE = 'FZ001';
-        END IF;
-        heads := heads || head;
-    END LOOP;
-    SELECT COALESCE(max(e.position), (me << 20) - 1) INTO base FROM {schema}.forze_events e
-    WHERE e.position >= me << 20 AND e.position < (me << 20) + 1048576;
-    INSERT INTO {schema}.forze_events (position, TENANT_COLUMN stream_id, version, event_id,
-                                      event_type, category, data, metadata)
-    SELECT base + e.n, TENANT_VALUE in_streams[e.s], heads[e.s] - in_counts[e.s] + e.r,
-           e.id, e.type, in_categories[e.s], e.data::jsonb, e.metadata::jsonb
-    FROM unnest(in_event_streams, in_event_ranks, in_event_ids, in_types, in_data, in_metadata)
-         WITH ORDINALITY AS e(s, r, id, type, data, metadata, n);
-END
-$append$;
-"""
-"""Several streams' appends in one statement and one transaction: each stream's version check
-and bump in turn (a mismatch, or a stream last appended to by a later transaction, raises
-SQLSTATE FZ001 and undoes everything), then one insert of every event, positions following
-the batch's order. The step also gives each stream its ``last_xid`` (see ``_event_sql``)."""
-
-
-def _append_many_function(tenant_column: bool) -> str:
-    replacements = {
-        "TENANT_PARAMETER": ", for_tenant text" if tenant_column else "",
-        "TENANT_FILTER ": "s.tenant = for_tenant AND " if tenant_column else "",
-        "TENANT_COLUMN ": "tenant, " if tenant_column else "",
-        "TENANT_VALUE ": "for_tenant, " if tenant_column else "",
-        "STREAM_LOCK_CLASS": STREAM_LOCK_CLASS.format(key="lock_key"),
-        "STREAM_KEY": (
-            "hashtext(for_tenant || '/' || u.stream_id)"
-            if tenant_column
-            else "hashtext(u.stream_id)"
-        ),
-    }
-    sql = _APPEND_MANY
-    for placeholder, text in replacements.items():
-        sql = sql.replace(placeholder, text)
-    return sql
-
-
 def migrations(tenant_column: bool) -> tuple[str, ...]:
     """The event store's migration steps in one layout (``{schema}``: the quoted schema)."""
     tables = _TENANT_TABLES if tenant_column else _TABLES
     return (
         tables,
         _WATERMARK_FUNCTION + _read_all_function(tenant_column),
-        _append_many_function(tenant_column),
+        append_functions(tenant_column),
     )

@@ -72,10 +72,23 @@ def expectation(expected: ExpectedVersionArg) -> tuple[int | None, bool, bool]:
 def append_arguments(
     stream_id: str, events: Sequence[NewEvent], expected: ExpectedVersionArg
 ) -> tuple[Any, ...]:
-    """``$1``..``$10`` of ``Statements.append`` (the lock key and tenant follow)."""
+    """``$1``..``$10`` of ``Statements.append``, or of ``Statements.append_one`` for a single
+    event (its id, type, data and metadata as values, not arrays); the rest follow."""
     if len(events) > MAX_EVENTS:
         raise InvalidInputError(f"one append holds at most {MAX_EVENTS} events")
     data, metadata = jsonb_texts(events)
+    if len(events) == 1:
+        (event,) = events
+        return (
+            stream_id,
+            1,
+            *expectation(expected),
+            event.event_id,
+            event.event_type,
+            data[0],
+            metadata[0],
+            category_of(stream_id),
+        )
     return (
         stream_id,
         len(events),

@@ -16,10 +16,9 @@ cluster do not hold the feed back, and writers of different streams share no exc
 A stream's events must also follow its versions in the feed. An append takes an exclusive
 advisory lock of its stream before its transaction gets an id, so appenders of one stream get
 their ids in the order they append. A transaction that already had an id (it wrote something
-else first) may still come later than an appender with a larger id: each stream records the
-id of the last transaction that appended to it (``last_xid``), and an append goes ahead only
-if its own id is not smaller. Otherwise it stores nothing and retries when its transaction is
-its own (with a new id), or fails with a ``ConcurrencyError`` in the caller's transaction.
+else first) may still come after an appender with a larger id; its events would then land
+below the stream's last ones, so it stores nothing: it retries when the transaction is its
+own (with a new id), or fails with a ``ConcurrencyError`` in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -80,68 +79,30 @@ class Statements:
     """
 
     def __init__(self, schema: str, *, tenant_column: bool = False) -> None:
-        events, streams = f"{schema}.forze_events", f"{schema}.forze_streams"
+        events = f"{schema}.forze_events"
         self.channel = f"forze_events_{schema.strip(chr(34))}"
 
         def tenant(parameter: int, alias: str = "") -> str:
             """``tenant = $parameter AND `` in the tenant-column layout, else nothing."""
             return f"{alias}tenant = ${parameter} AND " if tenant_column else ""
 
-        tenant_into, tenant_value = ("tenant, ", "$12, ") if tenant_column else ("", "")
-        stream_key = "hashtext($12 || '/' || $1)" if tenant_column else "hashtext($1)"
         # $1 stream, $2 count, $3 expected version (NULL: no check), $4 may update an existing
-        # stream, $5 may create it, $6 event ids, $7 types, $8 data, $9 metadata, $10 category,
-        # $11 the schema's advisory lock key (the feed lock, shared, and the stream's lock,
-        # exclusive, both taken before anything assigns a transaction id), [$12 the tenant]
-        self.append = f"""
-        WITH lock AS (
-            SELECT pg_advisory_xact_lock_shared($11::bigint),
-                   pg_advisory_xact_lock({STREAM_LOCK_CLASS.format(key="$11")}, {stream_key})
-        ), me AS (
-            -- this transaction's id, taken after the locks (read off the locks' row)
-            SELECT pg_current_xact_id()::text::bigint AS xid FROM lock
-        ), updated AS (
-            UPDATE {streams} s SET version = s.version + $2, last_xid = me.xid FROM me
-            WHERE {tenant(12, "s.")}s.stream_id = $1 AND $4
-              AND ($3::integer IS NULL OR s.version = $3) AND s.last_xid <= me.xid
-            RETURNING s.version
-        ), created AS (
-            INSERT INTO {streams} ({tenant_into}stream_id, version, last_xid)
-            SELECT {tenant_value}$1, $2, me.xid FROM me
-            WHERE $5 AND NOT EXISTS (SELECT 1 FROM {streams} WHERE {tenant(12)}stream_id = $1)
-            ON CONFLICT DO NOTHING
-            RETURNING version
-        ), head AS (
-            SELECT version FROM updated UNION ALL SELECT version FROM created
-        ), block AS (
-            SELECT me.xid << {POSITION_BITS} AS low FROM head, me
-        ), base AS (
-            SELECT COALESCE(
-                -- scalar bounds keep an index range scan even in a plan made for an empty table
-                (SELECT max(e.position) FROM {events} e
-                 WHERE e.position >= (SELECT low FROM block)
-                   AND e.position < (SELECT low FROM block) + {1 << POSITION_BITS}),
-                (SELECT low FROM block) - 1
-            ) AS last
-        ), inserted AS (
-            INSERT INTO {events} (position, {tenant_into}stream_id, version, event_id,
-                                  event_type, category, data, metadata)
-            SELECT base.last + n, {tenant_value}$1, head.version - $2 + n, e.id, e.type, $10,
-                   e.data::jsonb, e.metadata::jsonb
-            FROM head, base,
-                 unnest($6::uuid[], $7::text[], $8::text[], $9::text[])
-                 WITH ORDINALITY AS e(id, type, data, metadata, n)
-            RETURNING position, version
+        # stream, $5 may create it, $6 event ids, $7 types, $8 data, $9 metadata (arrays, or
+        # values for append_one), $10 category, $11 the schema's advisory lock key, $12 in a
+        # transaction of its own, $13 the channel to notify or NULL, [$14 the tenant]; see
+        # forze_postgres._append_ddl
+        parameters = ", ".join(f"${n}" for n in range(1, 15 if tenant_column else 14))
+        self.append = f"SELECT out_version, out_position FROM {schema}.forze_append({parameters})"
+        self.append_one = (
+            f"SELECT out_version, out_position FROM {schema}.forze_append_one({parameters})"
         )
-        SELECT (SELECT max(version) FROM inserted), (SELECT max(position) FROM inserted)
-        """
+        last_event = f"FROM {events} WHERE {tenant(2)}stream_id = $1 ORDER BY version DESC LIMIT 1"
         # Whether a transaction with a later id appended to stream $1 (this one, already
         # holding an id, can then only append below that stream's last events: refused)
         self.overtaken = (
-            f"SELECT last_xid > pg_current_xact_id()::text::bigint FROM {streams}"
-            f" WHERE {tenant(2)}stream_id = $1"
+            f"SELECT position >> {POSITION_BITS} > pg_current_xact_id()::text::bigint {last_event}"
         )
-        self.stream_version = f"SELECT version FROM {streams} WHERE {tenant(2)}stream_id = $1"
+        self.stream_version = f"SELECT version {last_event}"
         self.places = (
             f"SELECT event_id, stream_id, version, position FROM {events}"
             f" WHERE {tenant(2)}event_id = ANY($1::uuid[])"

@@ -1,12 +1,15 @@
 """How subscribers of a PostgreSQL event store learn that something was committed.
 
 In this process, at once (the appender calls :meth:`Wakeups.committed` after its commit).
-In other processes, through LISTEN/NOTIFY: a background task sends one ``NOTIFY`` after the
-commit and then rests ``notify_interval`` seconds, so a burst of appends shares one
-notification (a ``NOTIFY`` inside each append's transaction would serialise every committing
-writer on the server's notification queue). The LISTEN connection is reopened in the
-background when it dies. Subscribers also poll every ``poll_interval`` seconds, so a lost
-notification or connection only costs latency.
+In other processes, through LISTEN/NOTIFY, at most once per ``notify_interval`` seconds: an
+autocommitted append that finds a notification due carries the ``NOTIFY`` in its own
+statement (no round trip of its own, and sent by its commit); appends that did not, such as
+those inside a caller's transaction or a burst's later ones, leave a notification pending,
+which a timer sends on its own once no append has carried one for two intervals. A separate
+``NOTIFY`` every few milliseconds cost a single writer about a tenth of its throughput, and a
+``NOTIFY`` in every append would serialise committing writers on the notification queue. The
+LISTEN connection is reopened in the background when it dies. Subscribers also poll every
+``poll_interval`` seconds, so a lost notification or connection only costs latency.
 """
 
 from __future__ import annotations
@@ -21,12 +24,9 @@ from forze_postgres.database import PostgresDatabase
 
 __all__ = ["Wakeups"]
 
-_IDLE = 1.0
-"""Seconds without appends after which the NOTIFY task ends."""
-
 
 class Wakeups:
-    """The commit signal of one event store, its NOTIFY sender and its LISTEN connection."""
+    """The commit signal of one event store, its notifications and its LISTEN connection."""
 
     def __init__(
         self,
@@ -45,37 +45,55 @@ class Wakeups:
         self.listener: Any = None
         """The pooled connection LISTENing on the channel, if any."""
         self._notify = f"SELECT pg_notify('{channel}', '')"
-        self._wanted: asyncio.Event | None = None
-        self._notifier: asyncio.Task[None] | None = None
+        self._last = float("-inf")
+        """When the latest notification was claimed (event-loop time)."""
+        self._pending = False
+        """Whether an append committed that no notification was claimed for since."""
+        self._timer: asyncio.TimerHandle | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._relisten: asyncio.Task[None] | None = None
         self._listening = asyncio.Lock()
 
-    def committed(self) -> None:
-        """An append committed: wake this process's subscribers now, other processes' soon."""
-        self.signal.notify()
-        if self._notifier is None or self._notifier.done():
-            self._wanted = asyncio.Event()
-            self._notifier = asyncio.get_running_loop().create_task(self._notify_loop(self._wanted))
-        assert self._wanted is not None
-        self._wanted.set()
+    def notification_due(self) -> str | None:
+        """The channel, if the autocommitted append about to run should notify (it then
+        carries ``pg_notify``); None if a notification went out less than an interval ago."""
+        now = asyncio.get_running_loop().time()
+        if now - self._last < self.notify_interval:
+            return None
+        self._last = now
+        return self.channel
 
-    async def _notify_loop(self, wanted: asyncio.Event) -> None:
-        """Send one NOTIFY per wanted wake-up, then rest ``notify_interval`` (coalescing);
-        end after a second without appends (the next append starts a new loop), so a store
-        dropped without ``close`` leaves no task behind for long."""
-        while True:
-            try:
-                async with asyncio.timeout(_IDLE):
-                    await wanted.wait()
-            except TimeoutError:
-                if not wanted.is_set():  # else an append came as the timeout fired
-                    return
-            wanted.clear()
-            # A failed notification only delays other processes' subscribers until they poll.
-            with contextlib.suppress(Exception):
-                async with self.db.connection() as connection:
-                    await connection.execute(self._notify)
-            await asyncio.sleep(self.notify_interval)
+    def committed(self, notified: bool = False) -> None:
+        """An append committed (``notified``: its statement carried the notification): wake
+        this process's subscribers now, other processes' soon."""
+        self.signal.notify()
+        if not notified:
+            self._pending = True
+            if self._timer is None:
+                self._arm()
+
+    def _arm(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(self._last + 2 * self.notify_interval, self._flush)
+
+    def _flush(self) -> None:
+        """Send the pending notification, unless appends still carry them (then look again)."""
+        self._timer = None
+        if not self._pending:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._last + 2 * self.notify_interval:
+            self._arm()
+            return
+        self._pending = False
+        self._last = loop.time()
+        self._sender = loop.create_task(self._send())
+
+    async def _send(self) -> None:
+        # A failed notification only delays other processes' subscribers until they poll.
+        with contextlib.suppress(Exception):
+            async with self.db.connection() as connection:
+                await connection.execute(self._notify)
 
     async def listen(self) -> None:
         """Open the LISTEN connection once; on failure, subscribers simply poll."""
@@ -119,12 +137,15 @@ class Wakeups:
 
     async def close(self) -> None:
         """Stop notifying and listening (the LISTEN connection goes back to the pool)."""
-        for task in (self._notifier, self._relisten):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in (self._sender, self._relisten):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._notifier = self._relisten = None
+        self._sender = self._relisten = None
         listener, self.listener = self.listener, None
         if listener is not None:
             listener.remove_termination_listener(self._listener_lost)

@@ -49,18 +49,17 @@ _raw_decode = json.JSONDecoder().raw_decode
 class PostgresEventStore:
     """An ``EventStore`` on PostgreSQL that scales concurrent writers without a global lock.
 
-    An append is one statement (one round trip): the stream's version check and bump, and the
-    events' insert. Positions follow transaction ids (see ``forze_postgres._event_sql``), so the
-    feed is gap-safe while writers of different streams never wait for each other; positions
-    increase but are not consecutive.
+    An append is one statement (one round trip): the stream's version check and the events'
+    insert. Positions follow transaction ids (see ``forze_postgres._event_sql``), so the feed
+    is gap-safe while writers of different streams never wait for each other; positions
+    increase but are not consecutive, and each stream's events follow its versions.
 
     Subscribers in this process are woken as soon as an append commits. Subscribers elsewhere
-    are woken by LISTEN/NOTIFY, sent after the commit from a background task, at most once per
-    ``notify_interval`` seconds (the first append after a quiet spell notifies at once; a
-    burst of appends shares one notification), because a ``NOTIFY`` in the append's own
-    transaction serialises every committing writer on the server's notification queue. All
-    subscribers also poll every ``poll_interval`` seconds as a safety net (a lost connection
-    or notification only costs latency).
+    are woken by LISTEN/NOTIFY at most once per ``notify_interval`` seconds: the first append
+    after a quiet spell carries the ``NOTIFY`` in its own statement, and the later appends of
+    a burst share the next one (see ``forze_postgres._wakeups``). All subscribers also poll
+    every ``poll_interval`` seconds as a safety net (a lost connection or notification only
+    costs latency).
     """
 
     def __init__(
@@ -136,12 +135,9 @@ class PostgresEventStore:
     ) -> AppendResult:
         """See ``EventStore.append``."""
         stream_id, events, expected_version = validate_append(stream_id, events, expected_version)
-        arguments = (
-            *append_arguments(stream_id, events, expected_version),
-            self._lock,
-            *self._tenant,
-        )
+        values = append_arguments(stream_id, events, expected_version)
         if self._hooks or self.db.in_transaction():
+            arguments = (*values, self._lock, False, None, *self._tenant)
 
             async def in_transaction() -> AppendResult:
                 async with self.db.transaction() as connection:
@@ -151,8 +147,13 @@ class PostgresEventStore:
                     )
 
             return await self._retrying_own_transaction(in_transaction)
+        # autocommitted: a fresh block, and the statement may carry the notification
+        channel = self._wakeups.notification_due()
+        arguments = (*values, self._lock, True, channel, *self._tenant)
         async with self.db.connection() as connection:
-            return await self._append_in(connection, stream_id, events, expected_version, arguments)
+            return await self._append_in(
+                connection, stream_id, events, expected_version, arguments, channel is not None
+            )
 
     async def _retrying_own_transaction(self, work: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``work`` in a transaction; if it opened the transaction itself and was
@@ -223,16 +224,25 @@ class PostgresEventStore:
         events: Sequence[NewEvent],
         expected: ExpectedVersionArg,
         arguments: tuple[Any, ...],
+        notifies: bool = False,
     ) -> AppendResult:
+        """Run the append statement (``notifies``: it carries the notification)."""
+        sql = self._sql.append_one if len(events) == 1 else self._sql.append
+        pinned = connection.is_in_transaction()
+        version: int | None
+        position: int
         for _ in range(_ATTEMPTS):
             with translated(f"append to {stream_id!r}"):
                 try:
-                    async with _savepoint_if_pinned(connection):
-                        row = await connection.fetchrow(self._sql.append, *arguments)
-                        version: int | None = None if row is None else row[0]
-                        position: int = 0 if row is None else (row[1] or 0)
-                        if version is not None and self._hooks:
-                            await self._run_hooks(connection, position, len(events))
+                    if pinned:  # a savepoint: a failed statement must not abort the transaction
+                        async with connection.transaction():
+                            row = await connection.fetchrow(sql, *arguments)
+                            version, position = _outcome(row)
+                            if version is not None and self._hooks:
+                                await self._run_hooks(connection, position, len(events))
+                    else:  # an autocommitted statement: it fails or stores alone
+                        row = await connection.fetchrow(sql, *arguments)
+                        version, position = _outcome(row)
                 except asyncpg.UniqueViolationError:
                     actual = await self._version(connection, stream_id)
                     original = await self._idempotent(
@@ -242,14 +252,17 @@ class PostgresEventStore:
                         return original
                     raise
             if version is not None:
-                self.db.after_commit(self._wakeups.committed)
+                if pinned:
+                    self.db.after_commit(self._wakeups.committed)
+                else:
+                    self._wakeups.committed(notified=notifies)
                 return AppendResult(stream_id, version, position)
             actual = await self._version(connection, stream_id)
             original = await self._idempotent(connection, stream_id, events, expected, actual)
             if original is not None:
                 return original
             check_expected_version(stream_id, expected, actual)
-            if connection.is_in_transaction() and await self._overtaken(connection, stream_id):
+            if pinned and await self._overtaken(connection, stream_id):
                 # A transaction with a later id appended to the stream since this one got
                 # its id: its events would land below that stream's last ones.
                 raise _Overtaken(stream_id, getattr(expected, "name", expected), actual)
@@ -400,6 +413,14 @@ class _Overtaken(ConcurrencyError):
     autocommitted append, or a transaction the store opened itself, tries again with a new
     id; in the caller's transaction it is the caller's ``ConcurrencyError`` to retry.
     """
+
+
+def _outcome(row: Any) -> tuple[int | None, int]:
+    """An append function's ``(new version, last position)``, or ``(None, 0)``: nothing
+    stored (a mismatched expectation, or overtaken)."""
+    if row is None or row[0] is None:
+        return None, 0
+    return int(row[0]), int(row[1])
 
 
 @contextlib.asynccontextmanager

@@ -39,13 +39,19 @@ class StoredId(NamedTuple):
 
 def dump_json(value: Mapping[str, Any], *, what: str) -> str:
     """Serialise a mapping to compact JSON, or raise ``InvalidInputError`` naming ``what``."""
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise InvalidInputError(f"{what} must be a mapping, not {type(value).__name__}")
+    if not value:
+        return "{}"
     try:
         _check_keys(value)
-        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_refuse)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError) as error:
         raise InvalidInputError(f"{what} is not JSON-serialisable: {error}") from None
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""Types whose values hold no keys to check (exact types: subclasses take the slow path)."""
 
 
 def _check_keys(value: Mapping[Any, Any]) -> None:
@@ -53,6 +59,8 @@ def _check_keys(value: Mapping[Any, Any]) -> None:
     for key, item in value.items():
         if type(key) is not str:
             raise TypeError(f"key {key!r} is not a string")
+        if type(item) in _SCALARS:
+            continue
         if isinstance(item, Mapping):
             _check_keys(item)
         elif isinstance(item, list | tuple):
@@ -61,6 +69,8 @@ def _check_keys(value: Mapping[Any, Any]) -> None:
 
 def _check_items(items: list[Any] | tuple[Any, ...]) -> None:
     for item in items:
+        if type(item) in _SCALARS:
+            continue
         if isinstance(item, Mapping):
             _check_keys(item)
         elif isinstance(item, list | tuple):
@@ -69,6 +79,10 @@ def _check_items(items: list[Any] | tuple[Any, ...]) -> None:
 
 def _refuse(value: object) -> object:
     raise TypeError(f"{type(value).__name__} {value!r} is not a JSON value")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_refuse)
+"""One encoder for every call (``json.dumps`` with options builds a new one each time)."""
 
 
 def validate_append(
@@ -86,7 +100,9 @@ def validate_append(
         )
     if isinstance(expected_version, int) and expected_version < 0:
         raise InvalidInputError(f"expected_version must be >= 0, got {expected_version}")
-    if not isinstance(events, Sequence) or isinstance(events, str | bytes):
+    if type(events) is not list and (
+        not isinstance(events, Sequence) or isinstance(events, str | bytes)
+    ):
         raise InvalidInputError("events must be a sequence of NewEvent")
     if not events:
         raise InvalidInputError(f"append to {stream_id!r} needs at least one event")
