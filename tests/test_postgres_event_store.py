@@ -10,9 +10,11 @@ from contextlib import asynccontextmanager
 import asyncpg
 import pytest
 
+from forze import ConcurrencyError
 from forze.contracts import EventStore, NewEvent
 from forze_eventstore.testing import EventStoreContract
 from forze_postgres import PostgresEventStore
+from forze_postgres._event_ddl import migrations
 from tests.postgres_support import fresh_schema
 
 
@@ -94,3 +96,34 @@ async def test_a_store_opened_on_your_pool_leaves_the_pool_open(postgres_dsn: st
             await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         await pool.close()
+
+
+async def test_a_schema_of_the_first_release_upgrades_and_its_streams_go_on_at_their_versions(
+    postgres_dsn: str,
+) -> None:
+    """The first release's tables (step 1: events and a streams table); later steps drop the
+    streams table, and a stream's version becomes its last event's."""
+    async with fresh_schema(postgres_dsn) as db:
+        await db.migrate("events", migrations(tenant_column=False)[:1])
+        async with db.connection() as connection:
+            await connection.execute(
+                f"INSERT INTO {db.table('forze_events')} (position, stream_id, version, event_id,"
+                " event_type, category, data, metadata) VALUES"
+                " (1, 'order-1', 1, gen_random_uuid(), 'Placed', 'order', '{}', '{}'),"
+                " (2, 'order-1', 2, gen_random_uuid(), 'Paid', 'order', '{}', '{}');"
+                f" INSERT INTO {db.table('forze_streams')} VALUES ('order-1', 2)"
+            )
+        store = PostgresEventStore(db)
+        await store.migrate()
+        assert await store.stream_version("order-1") == 2
+        with pytest.raises(ConcurrencyError):
+            await store.append("order-1", [NewEvent("Shipped", {})], 1)
+        result = await store.append("order-1", [NewEvent("Shipped", {})], 2)
+        assert result.version == 3
+        assert [e.version for e in await store.read_all()] == [1, 2, 3]
+        async with db.connection() as connection:
+            assert (
+                await connection.fetchval("SELECT to_regclass($1)", db.table("forze_streams"))
+                is None
+            )
+        await store.close()

@@ -1,13 +1,21 @@
-"""Turning appends into the arguments of the event store's statements (no I/O here)."""
+"""Turning appends into the arguments of the event store's statements, and rows back into
+recorded events (no I/O here)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from forze.contracts import ExpectedVersion, ExpectedVersionArg, NewEvent, category_of
+from forze.contracts import (
+    ExpectedVersion,
+    ExpectedVersionArg,
+    NewEvent,
+    RecordedEvent,
+    category_of,
+)
 from forze.domain.errors import InvalidInputError
 from forze_eventstore import dump_json
 from forze_eventstore import validate_batch as shared_validate_batch
@@ -18,6 +26,7 @@ __all__ = [
     "Append",
     "append_arguments",
     "batch_arguments",
+    "decode_rows",
     "jsonb_texts",
     "validate_batch",
 ]
@@ -142,3 +151,26 @@ def batch_arguments(batch: Sequence[Append]) -> tuple[Any, ...]:
         data,
         metadata,
     )
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+"""The fastest stdlib decode of a whole JSON text (JSONB prints no trailing whitespace)."""
+
+
+def decode_rows(rows: Sequence[Any]) -> list[RecordedEvent]:
+    """Recorded events from rows of ``event_id, event_type, data::text, metadata::text,
+    stream_id, version, position, recorded_at``."""
+    # asyncpg's UUIDs are uuid.UUID instances (a subclass), equal and hashing alike: kept as is.
+    return [
+        RecordedEvent(
+            row[0],
+            row[1],
+            _raw_decode(row[2])[0],
+            _raw_decode(row[3])[0],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+        )
+        for row in rows
+    ]

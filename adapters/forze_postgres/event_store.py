@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
-from typing import Any, TypeVar
-from uuid import UUID
+from collections.abc import AsyncGenerator, Collection, Sequence
 
 from forze.contracts import (
     AppendResult,
@@ -15,19 +11,22 @@ from forze.contracts import (
     NewEvent,
     RecordedEvent,
 )
-from forze.domain.errors import ConcurrencyError
 from forze_eventstore import (
-    StoredId,
-    check_expected_version,
     check_read_all,
     check_read_stream,
-    idempotent_result,
     subscribe_to,
     validate_append,
 )
+from forze_postgres._appending import Appender, PostgresAppendHook, savepoint_if_pinned
 from forze_postgres._driver import Connection, asyncpg
 from forze_postgres._event_ddl import migrations
-from forze_postgres._event_rows import Append, append_arguments, batch_arguments, validate_batch
+from forze_postgres._event_rows import (
+    Append,
+    append_arguments,
+    batch_arguments,
+    decode_rows,
+    validate_batch,
+)
 from forze_postgres._event_sql import Statements, lock_key
 from forze_postgres._wakeups import Wakeups
 from forze_postgres.database import PostgresDatabase
@@ -35,15 +34,8 @@ from forze_postgres.errors import translated
 
 __all__ = ["PostgresAppendHook", "PostgresEventStore"]
 
-_T = TypeVar("_T")
-
 _MISMATCH = "FZ001"
 """SQLSTATE ``forze_append_many`` raises when a stream does not match its expectation."""
-
-PostgresAppendHook = Callable[[Connection, Sequence[RecordedEvent]], Awaitable[None]]
-"""Runs inside an append's transaction (see ``PostgresEventStore.add_append_hook``)."""
-
-_raw_decode = json.JSONDecoder().raw_decode
 
 
 class PostgresEventStore:
@@ -82,6 +74,7 @@ class PostgresEventStore:
             notify_interval=notify_interval,
         )
         self._hooks: list[PostgresAppendHook] = []
+        self._appender = Appender(db, self._sql, self._tenant, self._wakeups, self._hooks)
         self._owns_db = False
 
     @classmethod
@@ -142,30 +135,18 @@ class PostgresEventStore:
             async def in_transaction() -> AppendResult:
                 async with self.db.transaction() as connection:
                     await self.db.before_append(connection)
-                    return await self._append_in(
+                    return await self._appender.append(
                         connection, stream_id, events, expected_version, arguments
                     )
 
-            return await self._retrying_own_transaction(in_transaction)
+            return await self._appender.retrying_own_transaction(in_transaction)
         # autocommitted: a fresh block, and the statement may carry the notification
         channel = self._wakeups.notification_due()
         arguments = (*values, self._lock, True, channel, *self._tenant)
         async with self.db.connection() as connection:
-            return await self._append_in(
+            return await self._appender.append(
                 connection, stream_id, events, expected_version, arguments, channel is not None
             )
-
-    async def _retrying_own_transaction(self, work: Callable[[], Awaitable[_T]]) -> _T:
-        """Run ``work`` in a transaction; if it opened the transaction itself and was
-        overtaken (see ``_Overtaken``), run it again, in a new transaction with a new id."""
-        if self.db.in_transaction():
-            return await work()
-        for _ in range(_ATTEMPTS - 1):
-            try:
-                return await work()
-            except _Overtaken:
-                continue
-        return await work()
 
     async def append_many(self, appends: Sequence[Append]) -> list[AppendResult]:
         """Append to several streams atomically, in one round trip (imports, migrations).
@@ -187,7 +168,7 @@ class PostgresEventStore:
             await self.db.before_append(connection)
             with translated("append a batch"):
                 try:
-                    async with _savepoint_if_pinned(connection):
+                    async with savepoint_if_pinned(connection):
                         row = await connection.fetchrow(
                             self._sql.append_many,
                             self._lock,
@@ -215,91 +196,7 @@ class PostgresEventStore:
             async with self.db.transaction():
                 return [await self.append(*part) for part in batch]
 
-        return await self._retrying_own_transaction(in_transaction)
-
-    async def _append_in(
-        self,
-        connection: Connection,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        expected: ExpectedVersionArg,
-        arguments: tuple[Any, ...],
-        notifies: bool = False,
-    ) -> AppendResult:
-        """Run the append statement (``notifies``: it carries the notification)."""
-        sql = self._sql.append_one if len(events) == 1 else self._sql.append
-        pinned = connection.is_in_transaction()
-        version: int | None
-        position: int
-        for _ in range(_ATTEMPTS):
-            with translated(f"append to {stream_id!r}"):
-                try:
-                    if pinned:  # a savepoint: a failed statement must not abort the transaction
-                        async with connection.transaction():
-                            row = await connection.fetchrow(sql, *arguments)
-                            version, position = _outcome(row)
-                            if version is not None and self._hooks:
-                                await self._run_hooks(connection, position, len(events))
-                    else:  # an autocommitted statement: it fails or stores alone
-                        row = await connection.fetchrow(sql, *arguments)
-                        version, position = _outcome(row)
-                except asyncpg.UniqueViolationError:
-                    actual = await self._version(connection, stream_id)
-                    original = await self._idempotent(
-                        connection, stream_id, events, expected, actual
-                    )
-                    if original is not None:
-                        return original
-                    raise
-            if version is not None:
-                if pinned:
-                    self.db.after_commit(self._wakeups.committed)
-                else:
-                    self._wakeups.committed(notified=notifies)
-                return AppendResult(stream_id, version, position)
-            actual = await self._version(connection, stream_id)
-            original = await self._idempotent(connection, stream_id, events, expected, actual)
-            if original is not None:
-                return original
-            check_expected_version(stream_id, expected, actual)
-            if pinned and await self._overtaken(connection, stream_id):
-                # A transaction with a later id appended to the stream since this one got
-                # its id: its events would land below that stream's last ones.
-                raise _Overtaken(stream_id, getattr(expected, "name", expected), actual)
-            # ANY (or STREAM_EXISTS) lost a race creating the stream: the row exists now; or
-            # an autocommitted append lost a race to a later id: the retry gets a new id.
-        raise ConcurrencyError(stream_id, "ANY", await self._version(connection, stream_id))
-
-    async def _run_hooks(self, connection: Connection, last: int, count: int) -> None:
-        rows = await connection.fetch(self._sql.own_events, last - count, last)
-        recorded = _decode(rows)
-        for hook in self._hooks:
-            await hook(connection, recorded)
-
-    async def _overtaken(self, connection: Connection, stream_id: str) -> bool:
-        with translated(f"version of {stream_id!r}"):
-            return bool(await connection.fetchval(self._sql.overtaken, stream_id, *self._tenant))
-
-    async def _version(self, connection: Connection, stream_id: str) -> int:
-        with translated(f"version of {stream_id!r}"):
-            found = await connection.fetchval(self._sql.stream_version, stream_id, *self._tenant)
-        return int(found or 0)
-
-    async def _idempotent(
-        self,
-        connection: Connection,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        expected: ExpectedVersionArg,
-        actual: int,
-    ) -> AppendResult | None:
-        with translated(f"append to {stream_id!r}"):
-            rows = await connection.fetch(
-                self._sql.places, [e.event_id for e in events], *self._tenant
-            )
-        places = {UUID(str(r[0])): StoredId(r[1], r[2], r[3]) for r in rows}
-        stored = [places.get(e.event_id) for e in events]
-        return idempotent_result(stream_id, events, expected, stored, actual)
+        return await self._appender.retrying_own_transaction(in_transaction)
 
     async def read_stream(
         self,
@@ -318,7 +215,7 @@ class PostgresEventStore:
         async with self.db.connection() as connection:
             with translated(f"read {stream_id!r}"):
                 rows = await connection.fetch(sql, stream_id, start, limit, *self._tenant)
-        return _decode(rows)
+        return decode_rows(rows)
 
     async def read_all(
         self,
@@ -337,7 +234,7 @@ class PostgresEventStore:
                 rows = await connection.fetch(
                     self._sql.read_all, after, *self._lock_halves, types, cats, limit, *self._tenant
                 )
-        return _decode(rows)
+        return decode_rows(rows)
 
     async def _watermark(self, connection: Connection) -> int:
         """No transaction that may still add events has an id below this (see _event_sql)."""
@@ -376,7 +273,7 @@ class PostgresEventStore:
         """See ``EventStore.stream_version``."""
         check_read_stream(stream_id, None, None)
         async with self.db.connection() as connection:
-            return await self._version(connection, stream_id)
+            return await self._appender.version(connection, stream_id)
 
     async def count_events(self, *, after: int = 0) -> int:
         """See ``EventStore.count_events``: events below the watermark, after ``after``."""
@@ -400,51 +297,3 @@ class PostgresEventStore:
         await self._wakeups.close()
         if self._owns_db:
             await self.db.close()
-
-
-_ATTEMPTS = 10
-"""Tries of an append that loses races it can win by trying again (see ``_Overtaken``)."""
-
-
-class _Overtaken(ConcurrencyError):
-    """A transaction with a later id appended to the stream after this one got its id.
-
-    This one's events would land below that stream's last ones, so it stores nothing. An
-    autocommitted append, or a transaction the store opened itself, tries again with a new
-    id; in the caller's transaction it is the caller's ``ConcurrencyError`` to retry.
-    """
-
-
-def _outcome(row: Any) -> tuple[int | None, int]:
-    """An append function's ``(new version, last position)``, or ``(None, 0)``: nothing
-    stored (a mismatched expectation, or overtaken)."""
-    if row is None or row[0] is None:
-        return None, 0
-    return int(row[0]), int(row[1])
-
-
-@contextlib.asynccontextmanager
-async def _savepoint_if_pinned(connection: Connection) -> Any:
-    """A savepoint when inside a transaction, so a failed statement does not abort it."""
-    if connection.is_in_transaction():
-        async with connection.transaction():
-            yield
-    else:
-        yield
-
-
-def _decode(rows: Sequence[Any]) -> list[RecordedEvent]:
-    # asyncpg's UUIDs are uuid.UUID instances (a subclass), equal and hashing alike: kept as is.
-    return [
-        RecordedEvent(
-            row[0],
-            row[1],
-            _raw_decode(row[2])[0],
-            _raw_decode(row[3])[0],
-            row[4],
-            row[5],
-            row[6],
-            row[7],
-        )
-        for row in rows
-    ]
