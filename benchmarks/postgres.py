@@ -10,10 +10,11 @@ the bank example's events (``AccountOpened``, then ``MoneyDeposited``s):
 
 * ``append-1w``: one writer, one event per append with its expected version, 10 events per
   account, accounts interleaved round by round; run in five slices, the implementations
-  taking turns slice by slice (each figure sums its five). forze: ``PostgresEventStore.append`` of
-  prebuilt ``NewEvent``s; eventsourcing: ``PostgresApplicationRecorder.insert_events`` of
-  prebuilt ``StoredEvent``s (its append: the primary key is the version check); raw: one
-  autocommitted ``INSERT ... VALUES`` of the same row.
+  taking turns slice by slice, each going first in turn (each figure sums its five).
+  forze: ``PostgresEventStore.append`` of prebuilt ``NewEvent``s; eventsourcing:
+  ``PostgresApplicationRecorder.insert_events`` of prebuilt ``StoredEvent``s (its append: the
+  primary key is the version check); raw: one autocommitted ``INSERT ... VALUES`` of the
+  same row.
 * ``append-8w``: the same with 8 concurrent writers, each appending to its own accounts.
   forze and raw: 8 asyncio tasks (forze's pool of 8; raw's 8 connections); eventsourcing:
   8 threads, each with its own ``Application`` (a pool of one connection).
@@ -200,10 +201,19 @@ async def scenarios(
         done, spent = totals.get(implementation, (0, 0.0))
         totals[implementation] = (done + count, spent + seconds)
 
-    for part in range(SINGLE_WRITER_PARTS):
+    async def run_forze(part: int) -> None:
         await forze.append_single(add_slice, part, SINGLE_WRITER_PARTS)
+
+    async def run_es(part: int) -> None:
         es.append_single(add_slice, part, SINGLE_WRITER_PARTS)
+
+    async def run_raw(part: int) -> None:
         await raw.append_single(add_slice, part, SINGLE_WRITER_PARTS)
+
+    order = [run_forze, run_es, run_raw]
+    for part in range(SINGLE_WRITER_PARTS):
+        for run_one in order[part % 3 :] + order[: part % 3]:  # each goes first in turn
+            await run_one(part)
     for implementation, (count, seconds) in totals.items():
         record("append-1w", implementation, count, seconds)
     progress("  append-8w")
