@@ -38,9 +38,10 @@ pytest: $(STAMP)
 
 test: lint typecheck contracts services pytest
 
-bench: $(STAMP)
+bench: $(STAMP) services
 	$(BIN)/python benchmarks/eventstore.py
 	$(BIN)/python benchmarks/projections.py
+	$(BIN)/python benchmarks/postgres.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build dist
