@@ -67,3 +67,31 @@ async def test_racing_autocommitted_appends_to_one_stream_stay_in_version_order(
         feed = await store.read_all()
         assert [e.version for e in feed] == list(range(1, 401))
         assert [e.position for e in feed] == sorted(e.position for e in feed)
+
+
+async def test_an_append_to_a_stream_another_transaction_holds_waits_then_follows_it(
+    postgres_dsn: str,
+) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+        store = PostgresEventStore(db)
+        await store.migrate()
+        await store.append("s", [_event(1)])
+        appended, finish = asyncio.Event(), asyncio.Event()
+
+        async def holder() -> None:
+            async with db.transaction():
+                await store.append("s", [_event(2)])  # holds the stream's lock to its commit
+                appended.set()
+                await finish.wait()
+
+        holding = asyncio.ensure_future(holder())
+        await appended.wait()
+        waiting = asyncio.ensure_future(store.append("s", [_event(3)]))
+        await asyncio.sleep(0.2)
+        assert not waiting.done(), "the stream's lock is held"
+        finish.set()
+        await holding
+        assert (await waiting).version == 3
+        feed = await store.read_all()
+        assert [(e.version, e.data["n"]) for e in feed] == [(1, 1), (2, 2), (3, 3)]
+        assert [e.position for e in feed] == sorted(e.position for e in feed)

@@ -117,6 +117,28 @@ class Appender:
             # or an autocommitted append lost one to a later id: the retry gets a new id.
         raise ConcurrencyError(stream_id, "ANY", await self.version(connection, stream_id))
 
+    async def append_alone(
+        self,
+        connection: Connection,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected: ExpectedVersionArg,
+        arguments: tuple[Any, ...],
+        notifies: bool,
+    ) -> AppendResult:
+        """An autocommitted append (``notifies``: it carries the notification): one event
+        without hooks tries the plain statement first, anything else runs the function."""
+        if len(events) == 1 and not self.hooks:
+            with translated(f"append to {stream_id!r}"):
+                try:
+                    row = await connection.fetchrow(self.sql.append_alone, *arguments)
+                except asyncpg.UniqueViolationError:
+                    row = None  # a stale read, or the event id is stored: see append
+            if row is not None:
+                self.wakeups.committed(notified=notifies)
+                return AppendResult(stream_id, int(row[0]), int(row[1]))
+        return await self.append(connection, stream_id, events, expected, arguments, notifies)
+
     async def version(self, connection: Connection, stream_id: str) -> int:
         """The stream's version: its last event's (0: no such stream)."""
         with translated(f"version of {stream_id!r}"):

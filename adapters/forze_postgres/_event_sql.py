@@ -96,6 +96,37 @@ class Statements:
         self.append_one = (
             f"SELECT out_version, out_position FROM {schema}.forze_append_one({parameters})"
         )
+        tenant_into, tenant_value = ("tenant, ", "$14, ") if tenant_column else ("", "")
+        stream_key = "hashtext($14 || '/' || $1)" if tenant_column else "hashtext($1)"
+        # One event, in a transaction of its own, the stream's lock free: one plain statement,
+        # cheaper than the function. Nothing is stored (no row comes back) when the lock is
+        # taken or the expectation fails, and a unique violation follows from a stale read
+        # (an appender that committed after this statement's snapshot): the caller then
+        # runs append_one, which waits for the lock and reads after it. The parameters are
+        # append_one's ($12, true here, only checked).
+        self.append_alone = f"""
+        INSERT INTO {events} (position, {tenant_into}stream_id, version, event_id, event_type,
+                              category, data, metadata)
+        SELECT x.low, {tenant_value}$1, COALESCE(l.version, 0) + $2::integer, $6::uuid,
+               $7::text, $10::text, $8::text::jsonb, $9::text::jsonb
+        FROM (SELECT pg_advisory_xact_lock_shared($11::bigint) AS shared,
+                     pg_try_advisory_xact_lock({STREAM_LOCK_CLASS.format(key="$11")},
+                                               {stream_key}) AS mine,
+                     CASE WHEN $13::text IS NOT NULL THEN pg_notify($13, '') END AS notified
+             ) locks
+        CROSS JOIN LATERAL (
+            -- the id, after the locks (read off their row); the block is this statement's
+            SELECT pg_current_xact_id()::text::bigint << {POSITION_BITS} AS low WHERE locks.mine
+        ) x
+        LEFT JOIN LATERAL (
+            SELECT e.version FROM {events} e WHERE {tenant(14, "e.")}e.stream_id = $1
+            ORDER BY e.version DESC LIMIT 1
+        ) l ON true
+        WHERE $12::boolean AND CASE WHEN l.version IS NULL THEN $5::boolean
+                                    ELSE $4::boolean AND ($3::integer IS NULL OR l.version = $3)
+                               END
+        RETURNING version, position
+        """
         last_event = f"FROM {events} WHERE {tenant(2)}stream_id = $1 ORDER BY version DESC LIMIT 1"
         # Whether a transaction with a later id appended to stream $1 (this one, already
         # holding an id, can then only append below that stream's last events: refused)

@@ -144,7 +144,7 @@ class PostgresEventStore:
         channel = self._wakeups.notification_due()
         arguments = (*values, self._lock, True, channel, *self._tenant)
         async with self.db.connection() as connection:
-            return await self._appender.append(
+            return await self._appender.append_alone(
                 connection, stream_id, events, expected_version, arguments, channel is not None
             )
 
