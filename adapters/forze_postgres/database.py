@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -164,20 +164,9 @@ class PostgresDatabase:
                 )
             return max(current, len(steps))
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
+    def connection(self) -> AbstractAsyncContextManager[Connection]:
         """The calling task's transaction connection, or a pooled one for this block."""
-        pinned = self._pinned.get(_task())
-        if pinned is not None:
-            yield pinned
-            return
-        connection = await self.acquire()
-        clean = False
-        try:
-            yield connection
-            clean = True
-        finally:
-            await self._reuse.release(connection, clean=clean)
+        return _Borrowed(self)
 
     @asynccontextmanager
     async def transaction(self, *, appends: bool = True) -> AsyncIterator[Connection]:
@@ -295,6 +284,40 @@ class PostgresDatabase:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+class _Borrowed:
+    """``PostgresDatabase.connection()``: a class rather than a generator, because every
+    statement of forze goes through it."""
+
+    __slots__ = ("connection", "db", "pinned")
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+        self.pinned = False
+        self.connection: Connection | None = None
+
+    async def __aenter__(self) -> Connection:
+        pinned = self.db._pinned.get(_task())
+        if pinned is not None:
+            self.pinned = True
+            return pinned
+        reuse = self.db._reuse
+        if reuse.idle and not reuse.draining:  # the common case, without a coroutine
+            self.connection = reuse.idle.pop()
+        else:
+            self.connection = await self.db.acquire()
+        return self.connection
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            await self.db._reuse.release(connection, clean=exc_type is None)
 
 
 class _Reuse:

@@ -43,6 +43,8 @@ class CommitSignal:
 
     def notify(self) -> None:
         """Wake every prepared waiter (safe to call from any thread)."""
+        if not self._waiters:
+            return  # the common case of an append with nobody waiting: nothing to allocate
         waiters, self._waiters = self._waiters, set()
         for waiter in waiters:
             loop = waiter.get_loop()
