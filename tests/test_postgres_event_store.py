@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import pytest
 
-from forze import ConcurrencyError
+from forze import ConcurrencyError, InvalidInputError
 from forze.contracts import EventStore, NewEvent
 from forze_eventstore.testing import EventStoreContract
 from forze_postgres import PostgresEventStore
@@ -126,4 +126,19 @@ async def test_a_schema_of_the_first_release_upgrades_and_its_streams_go_on_at_t
                 await connection.fetchval("SELECT to_regclass($1)", db.table("forze_streams"))
                 is None
             )
+        await store.close()
+
+
+async def test_data_that_is_not_json_is_refused_naming_the_event_and_nothing_is_stored(
+    postgres_dsn: str,
+) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+        store = PostgresEventStore(db)
+        await store.migrate()
+        good = NewEvent("Placed", {"n": 1})
+        with pytest.raises(InvalidInputError, match="metadata of 'Paid'"):
+            await store.append("order-1", [good, NewEvent("Paid", {}, {"at": object()})])
+        with pytest.raises(InvalidInputError, match="data of 'Placed'"):
+            await store.append("order-1", [NewEvent("Placed", {1: "not a string key"})])  # type: ignore[dict-item]
+        assert await store.read_all() == []
         await store.close()

@@ -60,10 +60,14 @@ def _written_out(match: re.Match[str]) -> str:
 
 def jsonb_texts(events: Sequence[NewEvent]) -> tuple[list[str], list[str]]:
     """The events' data and metadata as JSON texts JSONB keeps exactly (or InvalidInputError)."""
-    data = [_jsonb_text(dump_json(e.data, what=f"data of {e.event_type!r}")) for e in events]
-    metadata = [
-        _jsonb_text(dump_json(e.metadata, what=f"metadata of {e.event_type!r}")) for e in events
-    ]
+    try:
+        data = [_jsonb_text(dump_json(e.data, what="data")) for e in events]
+        metadata = [_jsonb_text(dump_json(e.metadata, what="metadata")) for e in events]
+    except InvalidInputError:
+        for e in events:  # again, to name the event in the message (not built when all is well)
+            dump_json(e.data, what=f"data of {e.event_type!r}")
+            dump_json(e.metadata, what=f"metadata of {e.event_type!r}")
+        raise
     return data, metadata
 
 
