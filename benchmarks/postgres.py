@@ -415,7 +415,8 @@ def add_notes(results: Results, measured: Run, server: Server) -> None:
     )
     results.note(
         "Each append is one commit at the server's durability. forze: one statement per"
-        " append (a plpgsql function: the stream's lock and last event, the events rows) on a"
+        " append (the feed and stream locks, the stream's last event, the events rows: one"
+        " event in a plain INSERT ... SELECT, more in a plpgsql function) on a"
         f" pooled connection (a pool of {WRITERS}, of which PostgresDatabase keeps up to half"
         " between calls), at most one append per 5 ms carrying a NOTIFY; eventsourcing:"
         " insert_events is one"
