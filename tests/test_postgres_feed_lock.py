@@ -9,12 +9,15 @@ projector's batch is open.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
 from forze import ReadOnlyOperationError
 from forze.contracts import NewEvent
-from forze_postgres import PostgresEventStore
+from forze_postgres import PostgresDatabase, PostgresEventStore
+from forze_postgres._driver import Connection
 from tests.postgres_support import fresh_schema
 
 SCRATCH = ["CREATE TABLE {schema}.scratch (x INTEGER)"]
@@ -24,18 +27,29 @@ def _event(n: int) -> NewEvent:
     return NewEvent("Stored", {"n": n})
 
 
-async def test_a_committed_append_is_in_the_feed_while_a_read_side_transaction_is_open(
-    postgres_dsn: str,
-) -> None:
-    async with fresh_schema(postgres_dsn) as db:
+@asynccontextmanager
+async def _store(dsn: str) -> AsyncIterator[tuple[PostgresDatabase, PostgresEventStore]]:
+    """A fresh schema with an event store and a scratch table to write to."""
+    async with fresh_schema(dsn) as db:
         store = PostgresEventStore(db)
         await store.migrate()
         await db.migrate("scratch", SCRATCH)
+        yield db, store
+
+
+async def _write(connection: Connection, db: PostgresDatabase) -> None:
+    await connection.execute(f"INSERT INTO {db.table('scratch')} VALUES (1)")
+
+
+async def test_a_committed_append_is_in_the_feed_while_a_read_side_transaction_is_open(
+    postgres_dsn: str,
+) -> None:
+    async with _store(postgres_dsn) as (db, store):
         wrote, finish = asyncio.Event(), asyncio.Event()
 
         async def projector_batch() -> None:
             async with db.transaction(appends=False) as connection:
-                await connection.execute(f"INSERT INTO {db.table('scratch')} VALUES (1)")
+                await _write(connection, db)
                 wrote.set()
                 await finish.wait()
 
@@ -51,15 +65,12 @@ async def test_a_committed_append_is_in_the_feed_while_a_read_side_transaction_i
 async def test_an_open_transaction_that_may_append_holds_later_commits_back_until_it_ends(
     postgres_dsn: str,
 ) -> None:
-    async with fresh_schema(postgres_dsn) as db:
-        store = PostgresEventStore(db)
-        await store.migrate()
-        await db.migrate("scratch", SCRATCH)
+    async with _store(postgres_dsn) as (db, store):
         wrote, finish = asyncio.Event(), asyncio.Event()
 
         async def usecase() -> None:
             async with db.transaction() as connection:
-                await connection.execute(f"INSERT INTO {db.table('scratch')} VALUES (1)")
+                await _write(connection, db)
                 wrote.set()
                 await finish.wait()
                 await store.append("early", [_event(0)])
@@ -78,13 +89,10 @@ async def test_an_open_transaction_that_may_append_holds_later_commits_back_unti
 async def test_an_append_may_join_a_read_side_transaction_before_its_first_write(
     postgres_dsn: str,
 ) -> None:
-    async with fresh_schema(postgres_dsn) as db:
-        store = PostgresEventStore(db)
-        await store.migrate()
-        await db.migrate("scratch", SCRATCH)
+    async with _store(postgres_dsn) as (db, store):
         async with db.transaction(appends=False) as connection:
             result = await store.append("s-1", [_event(1)])
-            await connection.execute(f"INSERT INTO {db.table('scratch')} VALUES (1)")
+            await _write(connection, db)
             await store.append("s-2", [_event(2)])
         assert [e.stream_id for e in await store.read_all()] == ["s-1", "s-2"]
         assert (await store.read_all())[0].position == result.position
@@ -94,19 +102,16 @@ async def test_an_append_may_join_a_read_side_transaction_before_its_first_write
 async def test_an_append_after_a_write_in_a_read_side_transaction_is_refused(
     postgres_dsn: str,
 ) -> None:
-    async with fresh_schema(postgres_dsn) as db:
-        store = PostgresEventStore(db)
-        await store.migrate()
-        await db.migrate("scratch", SCRATCH)
+    async with _store(postgres_dsn) as (db, store):
 
         async def write_then_append() -> None:
             async with db.transaction(appends=False) as connection:
-                await connection.execute(f"INSERT INTO {db.table('scratch')} VALUES (1)")
+                await _write(connection, db)
                 await store.append("s-1", [_event(1)])
 
         async def write_then_append_many() -> None:
             async with db.transaction(appends=False) as connection:
-                await connection.execute(f"INSERT INTO {db.table('scratch')} VALUES (1)")
+                await _write(connection, db)
                 await store.append_many([("s-2", [_event(2)], 0)])
 
         with pytest.raises(ReadOnlyOperationError, match="appends=False"):

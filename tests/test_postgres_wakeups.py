@@ -42,33 +42,43 @@ def _event(n: int) -> NewEvent:
     return NewEvent("Ticked", {"n": n})
 
 
+@asynccontextmanager
+async def _waiting(
+    reader: PostgresEventStore, within: float = 5.0
+) -> AsyncIterator[tuple[AsyncIterator[RecordedEvent], asyncio.Future[RecordedEvent]]]:
+    """A subscription of ``reader`` that has read the empty feed and waits: the feed, and
+    its first event to come."""
+    feed = reader.subscribe()
+    first = asyncio.ensure_future(_next(feed, within))
+    await asyncio.sleep(0.2)
+    try:
+        yield feed, first
+    finally:
+        await feed.aclose()
+
+
 async def test_a_subscriber_in_another_process_is_woken_by_a_notification(
     postgres_dsn: str,
 ) -> None:
-    async with two_processes(postgres_dsn) as (writer, reader):
-        feed = reader.subscribe()
-        first = asyncio.ensure_future(_next(feed))
-        await asyncio.sleep(0.2)  # the subscriber has read the empty feed and waits
+    async with two_processes(postgres_dsn) as (writer, reader), _waiting(reader) as (_, first):
         started = time.monotonic()
         await writer.append("tick-1", [_event(1)])
         assert (await first).data == {"n": 1}
         assert time.monotonic() - started < NEVER / 10
-        await feed.aclose()
 
 
 async def test_an_append_in_a_transaction_notifies_only_after_its_commit(
     postgres_dsn: str,
 ) -> None:
-    async with two_processes(postgres_dsn) as (writer, reader):
-        feed = reader.subscribe()
-        first = asyncio.ensure_future(_next(feed, within=10.0))
-        await asyncio.sleep(0.2)
+    async with (
+        two_processes(postgres_dsn) as (writer, reader),
+        _waiting(reader, within=10.0) as (_, first),
+    ):
         async with writer.db.transaction():
             await writer.append("tick-1", [_event(1)])
             await asyncio.sleep(0.3)
             assert not first.done(), "nothing is visible before the commit"
         assert (await first).data == {"n": 1}
-        await feed.aclose()
 
 
 async def test_a_burst_of_appends_shares_notifications_and_loses_no_event(
@@ -124,24 +134,20 @@ async def _until_listening_again(store: PostgresEventStore, old_pid: int) -> Non
 async def test_an_append_after_a_quiet_spell_carries_the_notification_in_its_own_statement(
     postgres_dsn: str,
 ) -> None:
-    async with two_processes(postgres_dsn) as (writer, reader):
-        feed = reader.subscribe()
-        first = asyncio.ensure_future(_next(feed))
-        await asyncio.sleep(0.2)
+    async with two_processes(postgres_dsn) as (writer, reader), _waiting(reader) as (_, first):
         await writer.append("tick-1", [_event(1)])
         assert (await first).data == {"n": 1}
         assert writer._wakeups._sender is None, "no NOTIFY statement of its own"
         assert writer._wakeups._timer is None, "nothing left pending"
-        await feed.aclose()
 
 
 async def test_the_later_appends_of_a_burst_are_notified_once_it_ends(
     postgres_dsn: str,
 ) -> None:
-    async with two_processes(postgres_dsn) as (writer, reader):
-        feed = reader.subscribe()
-        first = asyncio.ensure_future(_next(feed))
-        await asyncio.sleep(0.2)
+    async with (
+        two_processes(postgres_dsn) as (writer, reader),
+        _waiting(reader) as (feed, first),
+    ):
         await writer.append("tick-1", [_event(1)])  # carries the notification
         await writer.append("tick-1", [_event(2)])  # within the interval: left pending
         assert (await first).data == {"n": 1}
@@ -151,4 +157,3 @@ async def test_the_later_appends_of_a_burst_are_notified_once_it_ends(
                 break
             await asyncio.sleep(0.01)
         assert writer._wakeups._timer is None, "the timer ends with the burst"
-        await feed.aclose()
