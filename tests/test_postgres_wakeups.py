@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import pytest
 
 from forze.contracts import NewEvent, RecordedEvent
@@ -157,3 +158,30 @@ async def test_the_later_appends_of_a_burst_are_notified_once_it_ends(
                 break
             await asyncio.sleep(0.01)
         assert writer._wakeups._timer is None, "the timer ends with the burst"
+
+
+async def test_appends_send_no_notification_while_no_subscriber_listens(
+    postgres_dsn: str,
+) -> None:
+    """A bare LISTEN (not a forze subscriber: it holds no listeners' lock) hears nothing
+    until a subscriber of another store listens; from then on it hears the appends too."""
+    async with two_processes(postgres_dsn) as (writer, reader):
+        heard: list[str] = []
+        bare = await asyncpg.connect(postgres_dsn)
+        try:
+            await bare.add_listener(writer._wakeups.channel, lambda *_: heard.append("x"))
+            await writer.append("tick-1", [_event(1)])  # carries no notification
+            async with writer.db.transaction():
+                await writer.append("tick-1", [_event(2)])  # the trailing one: not sent either
+            await asyncio.sleep(0.3)
+            assert heard == []
+            async with _waiting(reader) as (_, first):
+                await writer.append("tick-1", [_event(3)])
+                assert (await first).data == {"n": 1}
+                for _ in range(100):
+                    if heard:
+                        break
+                    await asyncio.sleep(0.01)
+                assert heard, "a subscriber listens: the append notified"
+        finally:
+            await bare.close()

@@ -11,7 +11,7 @@ of the first layout: a stream's version is its last event's.
 
 from __future__ import annotations
 
-from forze_postgres._event_sql import STREAM_LOCK_CLASS
+from forze_postgres._event_sql import LISTENERS_LOCK, STREAM_LOCK_CLASS
 
 __all__ = ["append_functions"]
 
@@ -54,8 +54,8 @@ BEGIN
     INSERT INTO {schema}.forze_events (position, TENANT_COLUMN stream_id, version, event_id,
                                       event_type, category, data, metadata)
     EVENT_ROWS;
-    IF in_notify IS NOT NULL THEN
-        PERFORM pg_notify(in_notify, '');  -- sent by this transaction's commit
+    IF in_notify IS NOT NULL AND NOT pg_try_advisory_xact_lock(LISTENERS_LOCK) THEN
+        PERFORM pg_notify(in_notify, '');  -- someone listens; sent by this commit
     END IF;
     out_version := last_version + in_count;
     out_position := base + in_count;
@@ -149,6 +149,7 @@ def append_functions(tenant_column: bool) -> str:
         "TENANT_COLUMN ": "tenant, " if tenant_column else "",
         "TENANT_VALUE ": "for_tenant, " if tenant_column else "",
         "STREAM_LOCK_CLASS": STREAM_LOCK_CLASS.format(key="lock_key"),
+        "LISTENERS_LOCK": LISTENERS_LOCK.format(key="lock_key"),
         "STREAM_KEY(": "hashtext(for_tenant || '/' || " if tenant_column else "hashtext(",
     }
     sql = "DROP TABLE IF EXISTS {schema}.forze_streams;"

@@ -25,7 +25,15 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["POSITION_BITS", "STREAM_LOCK_CLASS", "WATERMARK", "Statements", "lock_key"]
+__all__ = [
+    "LISTENERS_LOCK",
+    "POSITION_BITS",
+    "STREAM_LOCK_CLASS",
+    "WATERMARK",
+    "Statements",
+    "listeners_lock",
+    "lock_key",
+]
 
 POSITION_BITS = 20
 """Low bits of a position numbering events inside one transaction (at most 2**20 of them)."""
@@ -64,6 +72,17 @@ _COLUMNS = (
 STREAM_LOCK_CLASS = "(({key})::bigint & 2147483647)::integer"
 """The first half of a stream's advisory lock, from the schema's feed lock key ``key``; the
 second half hashes the stream id (a collision only makes two streams' appenders take turns)."""
+
+
+LISTENERS_LOCK = "(({key})::bigint # (1::bigint << 32))"
+"""The advisory lock (a bigint, from the schema's feed lock key ``key``) every LISTEN connection
+of the schema's channel holds, shared, while it listens: an appender that can take it alone
+knows nobody listens, and sends no notification."""
+
+
+def listeners_lock(schema: str) -> int:
+    """:data:`LISTENERS_LOCK` of ``schema``, computed here."""
+    return lock_key(schema) ^ (1 << 32)
 
 
 def lock_key(schema: str) -> int:
@@ -112,7 +131,9 @@ class Statements:
         FROM (SELECT pg_advisory_xact_lock_shared($11::bigint) AS shared,
                      pg_try_advisory_xact_lock({STREAM_LOCK_CLASS.format(key="$11")},
                                                {stream_key}) AS mine,
-                     CASE WHEN $13::text IS NOT NULL THEN pg_notify($13, '') END AS notified
+                     CASE WHEN $13::text IS NOT NULL
+                               AND NOT pg_try_advisory_xact_lock({LISTENERS_LOCK.format(key="$11")})
+                          THEN pg_notify($13, '') END AS notified
              ) locks
         CROSS JOIN LATERAL (
             -- the id, after the locks (read off their row); the block is this statement's

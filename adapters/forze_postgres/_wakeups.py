@@ -1,7 +1,8 @@
 """How subscribers of a PostgreSQL event store learn that something was committed.
 
 In this process, at once (the appender calls :meth:`Wakeups.committed` after its commit).
-In other processes, through LISTEN/NOTIFY, at most once per ``notify_interval`` seconds: an
+In other processes, through LISTEN/NOTIFY, at most once per ``notify_interval`` seconds, and
+only while some LISTEN connection of the schema holds the listeners' lock: an
 autocommitted append that finds a notification due carries the ``NOTIFY`` in its own
 statement (no round trip of its own, and sent by its commit); appends that did not, such as
 those inside a caller's transaction or a burst's later ones, leave a notification pending,
@@ -20,6 +21,7 @@ from typing import Any
 
 from forze_eventstore import CommitSignal
 from forze_postgres._driver import asyncpg
+from forze_postgres._event_sql import listeners_lock
 from forze_postgres.database import PostgresDatabase
 
 __all__ = ["Wakeups"]
@@ -38,13 +40,15 @@ class Wakeups:
     ) -> None:
         self.db = db
         self.channel = channel
+        self._listeners_lock = listeners_lock(db.schema)
         self.signal = CommitSignal()
         """What this process's subscribers wait on."""
         self.poll_interval = poll_interval
         self.notify_interval = notify_interval
         self.listener: Any = None
         """The pooled connection LISTENing on the channel, if any."""
-        self._notify = f"SELECT pg_notify('{channel}', '')"
+        # sent only if some LISTEN connection holds the listeners' lock (see _event_sql)
+        self._notify = f"SELECT pg_notify('{channel}', '') WHERE NOT pg_try_advisory_xact_lock($1)"
         self._last = float("-inf")
         """When the latest notification was claimed (event-loop time)."""
         self._pending = False
@@ -93,7 +97,7 @@ class Wakeups:
         # A failed notification only delays other processes' subscribers until they poll.
         with contextlib.suppress(Exception):
             async with self.db.connection() as connection:
-                await connection.execute(self._notify)
+                await connection.execute(self._notify, self._listeners_lock)
 
     async def listen(self) -> None:
         """Open the LISTEN connection once; on failure, subscribers simply poll."""
@@ -104,12 +108,24 @@ class Wakeups:
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 listener = await self.db.acquire()
                 try:
+                    # held while listening, so that appenders know someone listens
+                    await listener.execute(
+                        "SELECT pg_advisory_lock_shared($1)", self._listeners_lock
+                    )
                     await listener.add_listener(self.channel, self._wake)
                 except BaseException:
-                    await self.db.release(listener)
+                    await self._let_go(listener)
                     raise
                 listener.add_termination_listener(self._listener_lost)
                 self.listener = listener
+
+    async def _let_go(self, listener: Any) -> None:
+        """Stop listening on ``listener`` and give it back (its session keeps nothing)."""
+        with contextlib.suppress(Exception):
+            await listener.remove_listener(self.channel, self._wake)
+        with contextlib.suppress(Exception):
+            await listener.execute("SELECT pg_advisory_unlock_shared($1)", self._listeners_lock)
+        await self.db.release(listener)
 
     def _listener_lost(self, connection: Any) -> None:
         """The LISTEN connection died: reconnect in the background; subscribers poll meanwhile."""
@@ -149,6 +165,4 @@ class Wakeups:
         listener, self.listener = self.listener, None
         if listener is not None:
             listener.remove_termination_listener(self._listener_lost)
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(self.channel, self._wake)
-            await self.db.release(listener)
+            await self._let_go(listener)
