@@ -13,6 +13,8 @@ import pytest
 
 from forze.contracts import NewEvent, RecordedEvent
 from forze_postgres import PostgresDatabase, PostgresEventStore
+from forze_postgres import _wakeups as wakeups_module
+from forze_postgres._event_sql import listeners_lock
 from tests.postgres_support import fresh_schema
 
 NEVER = 60.0
@@ -185,3 +187,38 @@ async def test_appends_send_no_notification_while_no_subscriber_listens(
                 assert heard, "a subscriber listens: the append notified"
         finally:
             await bare.close()
+
+
+async def test_a_subscriber_that_cannot_listen_in_time_polls_and_listens_later(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wakeups_module, "_LISTEN_WITHIN", 0.2)
+    async with fresh_schema(postgres_dsn) as db:
+        writer = PostgresEventStore(db)
+        await writer.migrate()
+        reader = PostgresEventStore(db, poll_interval=0.05)
+        blocker = await asyncpg.connect(postgres_dsn)
+        try:
+            # another session holds the listeners' lock alone: LISTEN cannot be set up
+            await blocker.execute("SELECT pg_advisory_lock($1)", listeners_lock(db.schema))
+            feed = reader.subscribe()
+            first = asyncio.ensure_future(_next(feed))
+            await asyncio.sleep(0.3)
+            await writer.append("tick-1", [_event(1)])
+            assert (await first).data == {"n": 1}, "found by polling"
+            assert not _listens(reader)
+            await blocker.execute("SELECT pg_advisory_unlock($1)", listeners_lock(db.schema))
+            for _ in range(200):
+                if _listens(reader):
+                    break
+                await asyncio.sleep(0.01)
+            assert _listens(reader), "listens once it can"
+            await feed.aclose()
+        finally:
+            await blocker.close()
+            await reader.close()
+            await writer.close()
+
+
+def _listens(store: PostgresEventStore) -> bool:
+    return store._wakeups.listener is not None

@@ -26,6 +26,9 @@ from forze_postgres.database import PostgresDatabase
 
 __all__ = ["Wakeups"]
 
+_LISTEN_WITHIN = 5.0
+"""Seconds a subscriber waits for the LISTEN connection before it starts polling."""
+
 
 class Wakeups:
     """The commit signal of one event store, its notifications and its LISTEN connection."""
@@ -100,24 +103,32 @@ class Wakeups:
                 await connection.execute(self._notify, self._listeners_lock)
 
     async def listen(self) -> None:
-        """Open the LISTEN connection once; on failure, subscribers simply poll."""
+        """Open the LISTEN connection once. If that fails, or takes longer than
+        ``_LISTEN_WITHIN`` seconds (a busy pool, a slow server), subscribers poll meanwhile
+        and it is tried again in the background."""
         async with self._listening:
             if self.listener is not None and not self.listener.is_closed():
                 return
             self.listener = None
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                listener = await self.db.acquire()
-                try:
-                    # held while listening, so that appenders know someone listens
-                    await listener.execute(
-                        "SELECT pg_advisory_lock_shared($1)", self._listeners_lock
-                    )
-                    await listener.add_listener(self.channel, self._wake)
-                except BaseException:
-                    await self._let_go(listener)
-                    raise
-                listener.add_termination_listener(self._listener_lost)
-                self.listener = listener
+            try:
+                async with asyncio.timeout(_LISTEN_WITHIN):
+                    listener = await self._open_listener()
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                self._listen_later(None)
+                return
+            listener.add_termination_listener(self._listener_lost)
+            self.listener = listener
+
+    async def _open_listener(self) -> Any:
+        listener = await self.db.acquire()
+        try:
+            # held while listening, so that appenders know someone listens
+            await listener.execute("SELECT pg_advisory_lock_shared($1)", self._listeners_lock)
+            await listener.add_listener(self.channel, self._wake)
+        except BaseException:
+            await self._let_go(listener)
+            raise
+        return listener
 
     async def _let_go(self, listener: Any) -> None:
         """Stop listening on ``listener`` and give it back (its session keeps nothing)."""
@@ -132,12 +143,17 @@ class Wakeups:
         if connection is not self.listener:
             return
         self.listener = None
+        self._listen_later(connection)
+
+    def _listen_later(self, lost: Any) -> None:
+        """Listen again from a background task (giving ``lost`` back first, if any)."""
         if self._relisten is None or self._relisten.done():
-            self._relisten = asyncio.get_running_loop().create_task(self._reconnect(connection))
+            self._relisten = asyncio.get_running_loop().create_task(self._reconnect(lost))
 
     async def _reconnect(self, lost: Any) -> None:
-        with contextlib.suppress(Exception):
-            await self.db.release(lost)
+        if lost is not None:
+            with contextlib.suppress(Exception):
+                await self.db.release(lost)
         delay = 0.05
         while True:
             await self.listen()
