@@ -18,7 +18,7 @@ from forze_postgres._wakeups import Wakeups
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 
-__all__ = ["ATTEMPTS", "Appender", "Overtaken", "PostgresAppendHook", "savepoint_if_pinned"]
+__all__ = ["Appender", "PostgresAppendHook", "savepoint_if_pinned"]
 
 _T = TypeVar("_T")
 
@@ -126,9 +126,9 @@ class Appender:
         arguments: tuple[Any, ...],
         notifies: bool,
     ) -> AppendResult:
-        """An autocommitted append (``notifies``: it carries the notification): one event
-        without hooks tries the plain statement first, anything else runs the function."""
-        if len(events) == 1 and not self.hooks:
+        """An autocommitted append without hooks (``notifies``: it carries the
+        notification): one event tries the plain statement first, more run the function."""
+        if len(events) == 1:
             with translated(f"append to {stream_id!r}"):
                 try:
                     row = await connection.fetchrow(self.sql.append_alone, *arguments)

@@ -302,11 +302,8 @@ class _Borrowed:
         if pinned is not None:
             self.pinned = True
             return pinned
-        reuse = self.db._reuse
-        if reuse.idle and not reuse.draining:  # the common case, without a coroutine
-            self.connection = reuse.idle.pop()
-        else:
-            self.connection = await self.db.acquire()
+        # a kept connection is the common case: taken without a coroutine
+        self.connection = self.db._reuse.take_kept() or await self.db.acquire()
         return self.connection
 
     async def __aexit__(
@@ -338,9 +335,14 @@ class _Reuse:
         """Callers inside ``pool.acquire``: while there are any, releases go to the pool, which
         hands the connection to the longest waiter (kept ones would starve it)."""
 
+    def take_kept(self) -> Connection | None:
+        """A kept connection, if there is one (and the pool is not closing)."""
+        return self.idle.pop() if self.idle and not self.draining else None
+
     async def acquire(self) -> Connection:
-        if self.idle and not self.draining:
-            return self.idle.pop()
+        kept = self.take_kept()
+        if kept is not None:
+            return kept
         self.waiting += 1
         try:
             connection: Connection = await self.pool.acquire()
