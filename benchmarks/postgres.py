@@ -415,8 +415,10 @@ def add_notes(results: Results, measured: Run, server: Server) -> None:
     )
     results.note(
         "Each append is one commit at the server's durability. forze: one statement per"
-        " append (the feed and stream locks, the stream's last event, the events rows: one"
-        " event in a plain INSERT ... SELECT, more in a plpgsql function) on a"
+        " append (the feed and stream locks and the events rows; one event at a version"
+        " the store remembers, or the first of a new stream, is a plain INSERT ... SELECT"
+        " without reading the stream; other single events read the stream's last"
+        " event in that statement; more events go through a plpgsql function) on a"
         f" pooled connection (a pool of {WRITERS}, of which PostgresDatabase keeps up to half"
         " between calls), at most one append per 5 ms carrying a NOTIFY, sent only while a"
         " subscriber listens (none does here); eventsourcing:"

@@ -139,6 +139,29 @@ class Appender:
                 return AppendResult(stream_id, int(row[0]), int(row[1]))
         return await self.append(connection, stream_id, events, expected, arguments, notifies)
 
+    async def append_known(
+        self,
+        connection: Connection,
+        stream_id: str,
+        version: int,
+        arguments: tuple[Any, ...],
+        notifies: bool,
+    ) -> AppendResult | None:
+        """One autocommitted event at ``version``, which follows a version known to be
+        committed (see ``forze_postgres._known_versions``); None when it was not stored
+        because the version or the event id is taken: the caller then reads the stream."""
+        try:
+            position = await connection.fetchval(self.sql.append_known, *arguments)
+        except asyncpg.UniqueViolationError:
+            return None
+        except Exception:  # the message is built only when there is an error
+            with translated(f"append to {stream_id!r}"):
+                raise
+        if position is None:  # a lock was not to be had at once
+            return None
+        self.wakeups.committed(notified=notifies)
+        return AppendResult(stream_id, version, int(position))
+
     async def version(self, connection: Connection, stream_id: str) -> int:
         """The stream's version: its last event's (0: no such stream)."""
         with translated(f"version of {stream_id!r}"):

@@ -28,6 +28,7 @@ __all__ = [
     "batch_arguments",
     "decode_rows",
     "jsonb_texts",
+    "known_arguments",
     "validate_batch",
 ]
 
@@ -71,6 +72,18 @@ def jsonb_texts(events: Sequence[NewEvent]) -> tuple[list[str], list[str]]:
     return data, metadata
 
 
+def event_texts(event: NewEvent) -> tuple[str, str]:
+    """One event's data and metadata as :func:`jsonb_texts` makes them."""
+    try:
+        return (
+            _jsonb_text(dump_json(event.data, what="data")),
+            _jsonb_text(dump_json(event.metadata, what="metadata")),
+        )
+    except InvalidInputError:
+        jsonb_texts([event])  # again, naming the event in the message
+        raise
+
+
 def expectation(expected: ExpectedVersionArg) -> tuple[int | None, bool, bool]:
     """``(expected version or None: no check, may update a stream, may create it)``."""
     if expected is ExpectedVersion.ANY:
@@ -89,19 +102,20 @@ def append_arguments(
     event (its id, type, data and metadata as values, not arrays); the rest follow."""
     if len(events) > MAX_EVENTS:
         raise InvalidInputError(f"one append holds at most {MAX_EVENTS} events")
-    data, metadata = jsonb_texts(events)
     if len(events) == 1:
         (event,) = events
+        data_text, metadata_text = event_texts(event)
         return (
             stream_id,
             1,
             *expectation(expected),
             event.event_id,
             event.event_type,
-            data[0],
-            metadata[0],
+            data_text,
+            metadata_text,
             category_of(stream_id),
         )
+    data, metadata = jsonb_texts(events)
     return (
         stream_id,
         len(events),
@@ -112,6 +126,13 @@ def append_arguments(
         metadata,
         category_of(stream_id),
     )
+
+
+def known_arguments(values: tuple[Any, ...], version: int) -> tuple[Any, ...]:
+    """``$1``..``$7`` of ``Statements.append_known`` at ``version``, from the
+    :func:`append_arguments` of one event."""
+    stream_id, _, _, _, _, event_id, event_type, data, metadata, category = values
+    return (stream_id, version, event_id, event_type, category, data, metadata)
 
 
 def validate_batch(appends: object) -> list[Append]:

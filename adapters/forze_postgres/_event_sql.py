@@ -148,6 +148,31 @@ class Statements:
                                END
         RETURNING version, position
         """
+        # One event at a version the store knows follows the stream's last (see
+        # forze_postgres._known_versions), in a transaction of its own: no read at all. The
+        # unique key refuses a version already stored. Like every appender it holds the
+        # stream's lock while it inserts (so the function, which reads after taking it, never
+        # meets a row it could not see); no row comes back when that lock, or the feed lock,
+        # is not to be had at once. The filter runs before the target list, so both are held
+        # before pg_current_xact_id() gives the transaction its id. $1 stream, $2 version,
+        # $3 event id, $4 type, $5 category, $6 data, $7 metadata, $8 the lock key, $9 the
+        # channel to notify or NULL, [$10 the tenant].
+        known_tenant = "$10, " if tenant_column else ""
+        known_stream_key = "hashtext($10 || '/' || $1)" if tenant_column else "hashtext($1)"
+        self.append_known = f"""
+        INSERT INTO {events} (position, {tenant_into}stream_id, version, event_id, event_type,
+                              category, data, metadata)
+        SELECT pg_current_xact_id()::text::bigint << {POSITION_BITS}, {known_tenant}$1,
+               $2::integer, $3::uuid, $4::text, $5::text, $6::text::jsonb, $7::text::jsonb
+        WHERE CASE WHEN pg_try_advisory_xact_lock_shared($8::bigint)
+                   THEN pg_try_advisory_xact_lock({STREAM_LOCK_CLASS.format(key="$8")},
+                                                  {known_stream_key})
+                   ELSE false END
+          AND CASE WHEN $9::text IS NOT NULL
+                        AND NOT pg_try_advisory_xact_lock({LISTENERS_LOCK.format(key="$8")})
+                   THEN pg_notify($9, '') IS NOT NULL ELSE true END
+        RETURNING position
+        """
         last_event = f"FROM {events} WHERE {tenant(2)}stream_id = $1 ORDER BY version DESC LIMIT 1"
         # Whether a transaction with a later id appended to stream $1 (this one, already
         # holding an id, can then only append below that stream's last events: refused)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 from forze_eventstore import CommitSignal
@@ -53,7 +54,7 @@ class Wakeups:
         # sent only if some LISTEN connection holds the listeners' lock (see _event_sql)
         self._notify = f"SELECT pg_notify('{channel}', '') WHERE NOT pg_try_advisory_xact_lock($1)"
         self._last = float("-inf")
-        """When the latest notification was claimed (event-loop time)."""
+        """When the latest notification was claimed (``time.monotonic()``)."""
         self._pending = False
         """Whether an append committed that no notification was claimed for since."""
         self._timer: asyncio.TimerHandle | None = None
@@ -64,7 +65,7 @@ class Wakeups:
     def notification_due(self) -> str | None:
         """The channel, if the autocommitted append about to run should notify (it then
         carries ``pg_notify``); None if a notification went out less than an interval ago."""
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()  # not the loop's clock: getting the loop costs a system call
         if now - self._last < self.notify_interval:
             return None
         self._last = now
@@ -80,8 +81,8 @@ class Wakeups:
                 self._arm()
 
     def _arm(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_at(self._last + 2 * self.notify_interval, self._flush)
+        delay = self._last + 2 * self.notify_interval - time.monotonic()
+        self._timer = asyncio.get_running_loop().call_later(max(0.0, delay), self._flush)
 
     def _flush(self) -> None:
         """Send the pending notification, unless appends still carry them (then look again)."""
@@ -89,11 +90,11 @@ class Wakeups:
         if not self._pending:
             return
         loop = asyncio.get_running_loop()
-        if loop.time() < self._last + 2 * self.notify_interval:
+        if time.monotonic() < self._last + 2 * self.notify_interval:
             self._arm()
             return
         self._pending = False
-        self._last = loop.time()
+        self._last = time.monotonic()
         self._sender = loop.create_task(self._send())
 
     async def _send(self) -> None:

@@ -249,15 +249,16 @@ class PostgresDatabase:
 
         Nothing is called if the transaction rolls back. Callbacks must not raise.
         """
-        task = _task()
-        if task in self._pinned:
+        # no transaction anywhere (the common case): no need to look up the task
+        task = _task() if self._pinned else None
+        if task is not None and task in self._pinned:
             self._after_commit.setdefault(task, []).append(callback)
         else:
             callback()
 
     def in_transaction(self) -> bool:
         """Whether the calling task holds a transaction of this database."""
-        return _task() in self._pinned
+        return bool(self._pinned) and _task() in self._pinned
 
     async def acquire(self) -> Connection:
         """A connection for the caller alone until :meth:`release` (the LISTEN connection)."""
@@ -298,7 +299,7 @@ class _Borrowed:
         self.connection: Connection | None = None
 
     async def __aenter__(self) -> Connection:
-        pinned = self.db._pinned.get(_task())
+        pinned = self.db._pinned.get(_task()) if self.db._pinned else None
         if pinned is not None:
             self.pinned = True
             return pinned

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 from forze.domain.errors import EventStoreUnavailable, ForzeError, InvalidInputError
 from forze_postgres._driver import asyncpg
@@ -15,19 +14,38 @@ _BAD_INPUT = (
     asyncpg.InvalidTextRepresentationError,
     asyncpg.UntranslatableCharacterError,
 )
+_UNAVAILABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-@contextmanager
-def translated(what: str) -> Iterator[None]:
-    """Run a block, turning driver errors into ``InvalidInputError`` or ``EventStoreUnavailable``.
+def translated(what: str) -> _Translated:
+    """A block that turns driver errors into ``InvalidInputError`` or ``EventStoreUnavailable``
+    (``with translated("read the feed"): ...``; ``what`` begins the message).
 
     forze errors raised inside pass through unchanged; so does cancellation.
     """
-    try:
-        yield
-    except ForzeError:
-        raise
-    except _BAD_INPUT as error:
-        raise InvalidInputError(f"{what}: {error}") from error
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
-        raise EventStoreUnavailable(f"{what}: {type(error).__name__}: {error}") from error
+    return _Translated(what)
+
+
+class _Translated:
+    """:func:`translated`'s block: a class, as it wraps every statement forze runs."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if error is None or isinstance(error, ForzeError):
+            return
+        if isinstance(error, _BAD_INPUT):
+            raise InvalidInputError(f"{self.what}: {error}") from error
+        if isinstance(error, _UNAVAILABLE):
+            raise EventStoreUnavailable(f"{self.what}: {type(error).__name__}: {error}") from error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Collection, Sequence
+from functools import partial
 
 from forze.contracts import (
     AppendResult,
@@ -25,9 +26,11 @@ from forze_postgres._event_rows import (
     append_arguments,
     batch_arguments,
     decode_rows,
+    known_arguments,
     validate_batch,
 )
 from forze_postgres._event_sql import Statements, lock_key
+from forze_postgres._known_versions import KnownVersions
 from forze_postgres._wakeups import Wakeups
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
@@ -52,6 +55,14 @@ class PostgresEventStore:
     a burst share the next one (see ``forze_postgres._wakeups``). All subscribers also poll
     every ``poll_interval`` seconds as a safety net (a lost connection or notification only
     costs latency).
+
+    The store remembers the latest committed version of up to ``remembered_streams``
+    streams it appended to or read, so that an append to one of them is a plain insert at
+    the next version, without reading the stream first; the unique key on the stream's
+    versions refuses it when another writer got there first, and the store then reads the
+    stream and tries again. This relies on events never being deleted: after deleting
+    events behind the store's back (a test fixture's ``TRUNCATE``, say), call
+    :meth:`forget_versions`, or pass ``remembered_streams=0``.
     """
 
     def __init__(
@@ -60,6 +71,7 @@ class PostgresEventStore:
         *,
         poll_interval: float = 0.5,
         notify_interval: float = 0.005,
+        remembered_streams: int = 10_000,
     ) -> None:
         self.db = db
         self._sql = Statements(f'"{db.schema}"', tenant_column=db.tenant is not None)
@@ -75,6 +87,7 @@ class PostgresEventStore:
         )
         self._hooks: list[PostgresAppendHook] = []
         self._appender = Appender(db, self._sql, self._tenant, self._wakeups, self._hooks)
+        self._known = KnownVersions(remembered_streams)
         self._owns_db = False
 
     @classmethod
@@ -87,6 +100,7 @@ class PostgresEventStore:
         poll_interval: float = 0.5,
         notify_interval: float = 0.005,
         max_size: int = 10,
+        remembered_streams: int = 10_000,
     ) -> PostgresEventStore:
         """A store on a DSN (a pool of up to ``max_size`` connections, closed by
         :meth:`close`) or on your asyncpg pool (left open), its tables created or migrated.
@@ -99,7 +113,12 @@ class PostgresEventStore:
             )
         else:
             db = PostgresDatabase(dsn_or_pool, schema=schema, tenant=tenant)
-        store = cls(db, poll_interval=poll_interval, notify_interval=notify_interval)
+        store = cls(
+            db,
+            poll_interval=poll_interval,
+            notify_interval=notify_interval,
+            remembered_streams=remembered_streams,
+        )
         store._owns_db = True
         try:
             await store.migrate()
@@ -139,14 +158,33 @@ class PostgresEventStore:
                         connection, stream_id, events, expected_version, arguments
                     )
 
-            return await self._appender.retrying_own_transaction(in_transaction)
+            stored = await self._appender.retrying_own_transaction(in_transaction)
+            self.db.after_commit(partial(self._known.saw, stream_id, stored.version))
+            return stored
         # autocommitted: a fresh block, and the statement may carry the notification
         channel = self._wakeups.notification_due()
-        arguments = (*values, self._lock, True, channel, *self._tenant)
+        known = self._known.next_version(stream_id, expected_version) if len(events) == 1 else None
         async with self.db.connection() as connection:
-            return await self._appender.append_alone(
-                connection, stream_id, events, expected_version, arguments, channel is not None
-            )
+            result: AppendResult | None = None
+            if known is not None:
+                result = await self._appender.append_known(
+                    connection,
+                    stream_id,
+                    known,
+                    (*known_arguments(values, known), self._lock, channel, *self._tenant),
+                    channel is not None,
+                )
+            if result is None:
+                result = await self._appender.append_alone(
+                    connection,
+                    stream_id,
+                    events,
+                    expected_version,
+                    (*values, self._lock, True, channel, *self._tenant),
+                    channel is not None,
+                )
+        self._known.saw(stream_id, result.version)
+        return result
 
     async def append_many(self, appends: Sequence[Append]) -> list[AppendResult]:
         """Append to several streams atomically, in one round trip (imports, migrations).
@@ -189,6 +227,7 @@ class PostgresEventStore:
         for (stream_id, events, _), head in zip(batch, heads, strict=True):
             position += len(events)
             results.append(AppendResult(stream_id, head, position))
+            self.db.after_commit(partial(self._known.saw, stream_id, head))
         return results
 
     async def _append_each(self, batch: Sequence[Append]) -> list[AppendResult]:
@@ -215,6 +254,8 @@ class PostgresEventStore:
         async with self.db.connection() as connection:
             with translated(f"read {stream_id!r}"):
                 rows = await connection.fetch(sql, stream_id, start, limit, *self._tenant)
+            if rows and not connection.is_in_transaction():  # committed versions only
+                self._known.saw(stream_id, rows[0 if backwards else -1][5])
         return decode_rows(rows)
 
     async def read_all(
@@ -273,7 +314,15 @@ class PostgresEventStore:
         """See ``EventStore.stream_version``."""
         check_read_stream(stream_id, None, None)
         async with self.db.connection() as connection:
-            return await self._appender.version(connection, stream_id)
+            version = await self._appender.version(connection, stream_id)
+            if not connection.is_in_transaction():
+                self._known.saw(stream_id, version)
+        return version
+
+    def forget_versions(self) -> None:
+        """Forget the streams' versions this store remembers (see the class docstring):
+        needed only after events were deleted behind its back."""
+        self._known.forget()
 
     async def count_events(self, *, after: int = 0) -> int:
         """See ``EventStore.count_events``: events below the watermark, after ``after``."""

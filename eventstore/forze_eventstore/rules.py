@@ -7,7 +7,7 @@ re-appends behave identically everywhere (memory, SQLite, Postgres, ...).
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -45,9 +45,13 @@ def dump_json(value: Mapping[str, Any], *, what: str) -> str:
         return "{}"
     try:
         _check_keys(value)
-        return _ENCODER.encode(value)
+        return _encode(value)
     except (TypeError, ValueError) as error:
         raise InvalidInputError(f"{what} is not JSON-serialisable: {error}") from None
+    except RecursionError:
+        raise InvalidInputError(
+            f"{what} is not JSON-serialisable: it contains itself or nests too deep"
+        ) from None
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -84,6 +88,33 @@ def _refuse(value: object) -> object:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_refuse)
 """One encoder for every call (``json.dumps`` with options builds a new one each time)."""
 
+_make_c_encoder: Callable[..., Callable[[Any, int], list[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_C_ENCODER = (
+    None
+    if _make_c_encoder is None
+    else _make_c_encoder(
+        None,  # no circular-reference markers: a cycle ends in RecursionError instead
+        _refuse,
+        json.encoder.encode_basestring_ascii,
+        None,  # indent
+        ":",
+        ",",
+        False,  # sort_keys
+        False,  # skipkeys
+        False,  # allow_nan
+    )
+)
+"""``_ENCODER``'s C encoder, built once: ``JSONEncoder.encode`` builds one per call."""
+
+
+def _encode(value: Mapping[str, Any]) -> str:
+    """``_ENCODER.encode(value)``, through the C encoder built once when there is one."""
+    if _C_ENCODER is None:
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODER(value, 0))
+
 
 def validate_append(
     stream_id: object, events: object, expected_version: object
@@ -106,7 +137,6 @@ def validate_append(
         raise InvalidInputError("events must be a sequence of NewEvent")
     if not events:
         raise InvalidInputError(f"append to {stream_id!r} needs at least one event")
-    seen: set[UUID] = set()
     for event in events:
         if not isinstance(event, NewEvent):
             raise InvalidInputError(
@@ -116,9 +146,12 @@ def validate_append(
             raise InvalidInputError("event_type must be a non-empty string")
         if not isinstance(event.event_id, UUID):
             raise InvalidInputError(f"event_id must be a UUID, got {event.event_id!r}")
-        if event.event_id in seen:
-            raise InvalidInputError(f"event id {event.event_id} appears twice in one append")
-        seen.add(event.event_id)
+    if len(events) > 1:
+        seen: set[UUID] = set()
+        for event in events:
+            if event.event_id in seen:
+                raise InvalidInputError(f"event id {event.event_id} appears twice in one append")
+            seen.add(event.event_id)
     return stream_id, events, expected_version
 
 

@@ -17,6 +17,13 @@ from forze_eventstore.testing.helpers import new_event, new_events
 __all__ = ["AppendContract"]
 
 
+def _containing_itself() -> dict[str, Any]:
+    """A mapping that contains itself (JSON cannot express it)."""
+    looped: dict[str, Any] = {}
+    looped["self"] = looped
+    return looped
+
+
 class AppendContract(StoreFactory):
     """Atomic, optimistic-concurrency and idempotency guarantees of ``append``."""
 
@@ -184,8 +191,15 @@ class AppendContract(StoreFactory):
 
     @pytest.mark.parametrize(
         "data",
-        [{"when": object()}, {"tags": {1, 2}}, {"x": math.nan}, {"x": math.inf}, {1: "int key"}],
-        ids=["object", "set", "nan", "inf", "int-key"],
+        [
+            {"when": object()},
+            {"tags": {1, 2}},
+            {"x": math.nan},
+            {"x": math.inf},
+            {1: "int key"},
+            _containing_itself(),
+        ],
+        ids=["object", "set", "nan", "inf", "int-key", "circular"],
     )
     async def test_non_json_data_is_rejected_and_nothing_is_written(
         self, store: EventStore, data: Any
