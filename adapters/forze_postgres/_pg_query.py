@@ -43,9 +43,9 @@ def table_sql(
     spec: ReadModelSpec[Any],
     fields: Mapping[str, FieldSql],
     tenancy: Tenancy,
-) -> str:
-    """The statements creating a read model's table (``quoted`` is its qualified name) and
-    its indexes, if missing.
+) -> tuple[str, dict[str, str]]:
+    """The statement creating a read model's table (``quoted`` is its qualified name) and
+    the statements creating its secondary indexes by index name, each if missing.
 
     In the tenant-column layout the ``tenant`` column leads the primary key and every btree
     index; the GIN search index is on ``search`` alone (a text column in a GIN index needs the
@@ -66,20 +66,18 @@ def table_sql(
         columns += f", search tsvector GENERATED ALWAYS AS ({texts}) STORED"
     if tenancy.tenant is not None:
         columns += ", PRIMARY KEY (tenant, key)"
-    statements = [f"CREATE TABLE IF NOT EXISTS {quoted} ({columns})"]
+    create = f"CREATE TABLE IF NOT EXISTS {quoted} ({columns})"
+    indexes: dict[str, str] = {}
     for name in dict.fromkeys(spec.indexes):
         terms = fields[name].terms
         if terms != ("key",):
             elements = tenancy.column + ", ".join(f"{term} NULLS FIRST" for term in terms)
-            statements.append(
-                f'CREATE INDEX IF NOT EXISTS "{index_name(table, name)}" ON {quoted} ({elements})'
-            )
+            index = index_name(table, name)
+            indexes[index] = f'CREATE INDEX IF NOT EXISTS "{index}" ON {quoted} ({elements})'
     if spec.search_fields:
-        statements.append(
-            f'CREATE INDEX IF NOT EXISTS "{index_name(table, "search")}"'
-            f" ON {quoted} USING GIN (search)"
-        )
-    return ";\n".join(statements)
+        index = index_name(table, "search")
+        indexes[index] = f'CREATE INDEX IF NOT EXISTS "{index}" ON {quoted} USING GIN (search)'
+    return create, indexes
 
 
 class QueryBuilder:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
@@ -79,6 +80,10 @@ class PostgresProjectionBackend:
         self._stores: dict[str, PostgresReadModelStore[Any]] = {}
         self.owners = ReadModelOwners()
         self._declared: dict[str, tuple[ReadModelSpec[Any], ...]] = {}
+        self._live: dict[str, int] = {}
+        """The live version of each projection, as last read or set here."""
+        self._reset: set[str] = set()
+        """Tables a reset dropped here: their projector builds them again from the start."""
 
     @property
     def checkpoints(self) -> PostgresCheckpointStore:
@@ -133,7 +138,10 @@ class PostgresProjectionBackend:
 
     async def live_version(self, name: str) -> int | None:
         """See ``ProjectionBackend.live_version``."""
-        return await self._version("forze_projection_live", "projection", name)
+        version = await self._version("forze_projection_live", "projection", name)
+        if version is not None:
+            self._live[name] = version
+        return version
 
     async def serving_version(self, spec: ReadModelSpec[Any]) -> int:
         """The live version of read model ``spec``; ``NotFoundError`` before the first."""
@@ -157,6 +165,7 @@ class PostgresProjectionBackend:
         """See ``ProjectionBackend.set_live``: the projection and each of its read models."""
         await self._migration.ensure()
         tenancy = self._tenancy
+        await self.caught_up(name, version)  # a cut-over needs the indexes (if deferred)
         with translated("cannot update the projection registry"):
             async with self.db.transaction(appends=False) as connection:
                 await connection.execute(
@@ -179,6 +188,7 @@ class PostgresProjectionBackend:
                         for spec in self._declared.get(name, ())
                     ],
                 )
+        self.db.after_commit(partial(self._live.__setitem__, name, version))
 
     async def drop(self, name: str, version: int) -> None:
         """See ``ProjectionBackend.drop``: drop the version's tables (in the tenant-column
@@ -188,7 +198,16 @@ class PostgresProjectionBackend:
                 table = table_of(spec, version)
                 await drop_table(self.db, table)
                 if table in self._stores:
-                    self._stores[table].forget()
+                    self._stores.pop(table).forget()
+                self._reset.add(table)
+
+    async def caught_up(self, name: str, version: int) -> None:
+        """See ``ProjectionBackend.caught_up``: create the secondary indexes a rebuild's read
+        models deferred (see :meth:`store`), in the unit that reached the head."""
+        async with self.db.transaction(appends=False):
+            for spec in self._declared.get(name, ()):
+                await self.store(spec, version).build_indexes()
+                self._reset.discard(table_of(spec, version))
 
     async def record_failure(self, failure: ProjectionFailure) -> None:
         """See ``ProjectionBackend.record_failure``."""
@@ -223,12 +242,25 @@ class PostgresProjectionBackend:
                 )
         return [ProjectionFailure(*row) for row in rows]
 
-    def store(self, spec: ReadModelSpec[M], version: int) -> PostgresReadModelStore[M]:
-        """The store of version ``version`` of read model ``spec`` (created on first use)."""
+    def store(
+        self, spec: ReadModelSpec[M], version: int, *, written_by: str | None = None
+    ) -> PostgresReadModelStore[M]:
+        """The store of version ``version`` of read model ``spec`` (created on first use).
+
+        ``written_by``: the projection writing it. When it rebuilds this version (another
+        version is live, or a reset here dropped the table), a table it creates gets its
+        secondary indexes when the projector reaches the head (:meth:`caught_up`), not at
+        creation. Not in the tenant-column layout, whose tables other tenants may serve from.
+        """
         table = table_of(spec, version)
         store = self._stores.get(table)
         if store is None:
-            store = self._stores[table] = PostgresReadModelStore(self.db, spec, table=table)
+            live = None if written_by is None else self._live.get(written_by)
+            rebuilt = table in self._reset or (live is not None and live != version)
+            deferred = written_by is not None and self.db.tenant is None and rebuilt
+            store = self._stores[table] = PostgresReadModelStore(
+                self.db, spec, table=table, deferred_indexes=deferred
+            )
         return cast(PostgresReadModelStore[M], store)
 
 
@@ -240,7 +272,7 @@ class _VersionStores:
 
     def __call__(self, spec: ReadModelSpec[M]) -> PostgresReadModelStore[M]:
         self._backend.owners.check(self._name, spec)
-        return self._backend.store(spec, self._version)
+        return self._backend.store(spec, self._version, written_by=self._name)
 
 
 class _ServingStores:

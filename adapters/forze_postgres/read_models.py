@@ -47,7 +47,8 @@ class PostgresReadModelStore(Generic[M]):
 
     ``table`` defaults to ``forze_rm_<spec name>``; another name keeps a separate copy (a
     rebuild writes into a shadow table). The table and its indexes are created at first use,
-    inside the calling task's transaction when one is open. Cursors are opaque and keyset-based.
+    inside the calling task's transaction when one is open (``deferred_indexes``: the
+    secondary indexes later, see :meth:`build_indexes`). Cursors are opaque and keyset-based.
     ``search`` matches documents in which every word of the text starts a word of a search
     field (PostgreSQL full-text search, case-insensitive), ordered by key. With ``db.tenant``
     set (the tenant-column layout) the table is shared by the schema's tenants and the store
@@ -55,7 +56,12 @@ class PostgresReadModelStore(Generic[M]):
     """
 
     def __init__(
-        self, db: PostgresDatabase, spec: ReadModelSpec[M], *, table: str | None = None
+        self,
+        db: PostgresDatabase,
+        spec: ReadModelSpec[M],
+        *,
+        table: str | None = None,
+        deferred_indexes: bool = False,
     ) -> None:
         self.db = db
         self.spec = spec
@@ -63,8 +69,12 @@ class PostgresReadModelStore(Generic[M]):
         self._tenancy = tenancy = Tenancy(db.tenant)
         self._queries = QueryBuilder(spec)
         quoted = self._quoted = db.table(self.table)
-        ddl = table_sql(quoted, self.table, spec, self._queries.fields, tenancy)
+        create, self._indexes = table_sql(quoted, self.table, spec, self._queries.fields, tenancy)
+        ddl = ";\n".join([create] if deferred_indexes else [create, *self._indexes.values()])
         self._lazy = LazyTable(db, self.table, ddl, f"read model {spec.name!r}")
+        self._deferred = deferred_indexes
+        self._indexed = not deferred_indexes
+        """Whether the secondary indexes are known to exist (see :meth:`build_indexes`)."""
         self._where_key = f"WHERE {tenancy.match(2)}key"
         """Leads the condition on the key (``$1``), the tenant bound second."""
         self._upsert = (
@@ -76,6 +86,33 @@ class PostgresReadModelStore(Generic[M]):
     def forget(self) -> None:
         """Check again, at next use, that the table exists (after a drop or a rollback)."""
         self._lazy.forget()
+        self._indexed = not self._deferred
+
+    async def build_indexes(self) -> None:
+        """Create the spec's secondary indexes if missing, in the task's transaction if any.
+
+        A store made with ``deferred_indexes`` (a rebuild's new version, which only its
+        projector reads) creates its table with the primary key alone: writing documents
+        then costs no index upkeep, and one index build when the rebuild reaches the head is
+        cheaper than keeping the indexes up to date through its every write. A query that
+        filters or sorts by another field, or searches, builds them first.
+        """
+        if self._indexes:
+            await self._lazy.run(self._build_missing_indexes, write=True)
+        self._indexed = True
+
+    async def _build_missing_indexes(self, connection: Connection) -> None:
+        # Only the missing ones: CREATE INDEX IF NOT EXISTS locks the table even when the
+        # index exists, and this runs at every projector run's catch-up.
+        rows = await connection.fetch(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = $2",
+            self.db.schema,
+            self.table,
+        )
+        present = {row[0] for row in rows}
+        for name, statement in self._indexes.items():
+            if name not in present:
+                await connection.execute(statement)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -171,6 +208,12 @@ class PostgresReadModelStore(Generic[M]):
     async def _rows(self, sql: str, params: Sequence[object]) -> list[Any]:
         return list(await self._lazy.run(lambda c: c.fetch(sql, *params)))
 
+    async def _filtered_rows(self, sql: str, params: Sequence[object]) -> list[Any]:
+        """:meth:`_rows` of a query secondary indexes may serve (built first if deferred)."""
+        if not self._indexed:
+            await self.build_indexes()
+        return await self._rows(sql, params)
+
     async def get(self, key: str) -> M | None:
         """A fresh copy of the document with ``key``, or ``None``."""
         sql = f"SELECT doc::text FROM {self._quoted} {self._where_key} = $1"
@@ -194,7 +237,8 @@ class PostgresReadModelStore(Generic[M]):
         if query.cursor is not None:
             where += " AND " + self._queries.after(query.cursor, order, params)
         limit = params.add(query.limit + 1, "bigint")
-        rows = await self._rows(
+        by_key_alone = not query.filters and all(k.field == self.spec.key for k in query.sort)
+        rows = await (self._rows if by_key_alone else self._filtered_rows)(
             f"SELECT doc::text FROM {self._quoted} WHERE {where}"
             f" ORDER BY {self._queries.order_by(order)} LIMIT {limit}",
             params.values,
@@ -210,7 +254,9 @@ class PostgresReadModelStore(Generic[M]):
         """How many documents match ``filters``."""
         params = Params()
         where = self._tenancy.bind(params) + self._queries.where(filters, params)
-        rows = await self._rows(f"SELECT count(*) FROM {self._quoted} WHERE {where}", params.values)
+        rows = await (self._filtered_rows if filters else self._rows)(
+            f"SELECT count(*) FROM {self._quoted} WHERE {where}", params.values
+        )
         return int(rows[0][0])
 
     async def search(self, text: str, *, limit: int = 20) -> list[M]:
@@ -228,7 +274,7 @@ class PostgresReadModelStore(Generic[M]):
         order = self._queries.order_by([SortKey(self.spec.key)])
         bound = params.add(limit, "bigint")
         sql = f"SELECT doc::text FROM {self._quoted} WHERE {where} ORDER BY {order} LIMIT {bound}"
-        return [self._load(row[0]) for row in await self._rows(sql, params.values)]
+        return [self._load(row[0]) for row in await self._filtered_rows(sql, params.values)]
 
 
 class PostgresReadModelStores:

@@ -63,6 +63,12 @@ class ProjectionBackend(Protocol):
         """Delete the documents of one version of a projection (reset or cleanup)."""
         ...
 
+    async def caught_up(self, name: str, version: int) -> None:
+        """Inside the unit in which a projector's run first reaches the head with version
+        ``version`` of ``name``: finish what the backend deferred while that version was
+        being built (PostgreSQL creates a rebuilt read model's secondary indexes)."""
+        ...
+
     async def record_failure(self, failure: ProjectionFailure) -> None:
         """Keep a failure (a skipped event) for operators to inspect."""
         ...

@@ -126,6 +126,9 @@ class InMemoryProjectionBackend:
 
             self._undo.record(put_back)
 
+    async def caught_up(self, name: str, version: int) -> None:
+        """See ``ProjectionBackend.caught_up``: nothing is deferred here."""
+
     async def record_failure(self, failure: ProjectionFailure) -> None:
         """See ``ProjectionBackend.record_failure``."""
         self._failures.append(failure)

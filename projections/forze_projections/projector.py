@@ -220,6 +220,7 @@ class Projector:
                 await self.backend.set_live(name, version)
             live = version
         cut_over = live < version
+        reached = False  # whether this run reached the head yet (the backend hears it once)
         position = await self.backend.checkpoints.load(projection.checkpoint_name)
         cache = DocumentCache(self.cache_size)
         if position == 0:
@@ -236,14 +237,22 @@ class Projector:
                 scanned = max(page[-1].position if page else position, head if caught_up else 0)
                 if not caught_up:
                     ahead = asyncio.ensure_future(self._page(projection, scanned))
-                if scanned > position or (caught_up and cut_over):
+                moved = scanned > position or (caught_up and cut_over)
+                if moved or (caught_up and not reached):
                     await self._apply(
-                        projection, page, position, scanned, cut_over and caught_up, cache
+                        projection,
+                        page,
+                        position,
+                        scanned,
+                        cache,
+                        go_live=cut_over and caught_up,
+                        reached=caught_up and not reached,
                     )
                     cut_over = cut_over and not caught_up
+                    reached = reached or caught_up
                     handled += len(page)
                     position = scanned
-                    if self.on_progress is not None:
+                    if moved and self.on_progress is not None:
                         elapsed = time.perf_counter() - started
                         self.on_progress(
                             ProjectionProgress(name, version, position, head, handled, elapsed)
@@ -282,8 +291,10 @@ class Projector:
         page: Sequence[RecordedEvent],
         after: int,
         scanned: int,
-        go_live: bool,
         cache: DocumentCache,
+        *,
+        go_live: bool,
+        reached: bool,
     ) -> None:
         skip = self.policy.on_error == "skip"
         direct = self.backend.writer(projection.name, projection.version)
@@ -301,6 +312,8 @@ class Projector:
                 if buffered is not None:
                     await buffered.flush()
                 await self.backend.checkpoints.save(projection.checkpoint_name, scanned)
+                if reached:
+                    await self.backend.caught_up(projection.name, projection.version)
                 if go_live:
                     await self.backend.set_live(projection.name, projection.version)
         except BaseException:

@@ -138,6 +138,9 @@ class SQLiteProjectionBackend:
                 table = table_of(spec, version)
                 connection.execute(f'DROP TABLE IF EXISTS "{table}"')
 
+    async def caught_up(self, name: str, version: int) -> None:
+        """See ``ProjectionBackend.caught_up``: nothing is deferred here."""
+
     async def record_failure(self, failure: ProjectionFailure) -> None:
         """See ``ProjectionBackend.record_failure``."""
         async with self.db.transaction() as connection:
