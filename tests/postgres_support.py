@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from forze_postgres import PostgresDatabase
+from forze_postgres import PostgresDatabase, PostgresEventStore
 
 ADMIN_DSN = os.environ.get(
     "FORZE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -66,6 +66,18 @@ async def fresh_schema(dsn: str, *, max_size: int = 10) -> AsyncIterator[Postgre
             await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await connection.close()
+
+
+@asynccontextmanager
+async def fresh_store(dsn: str) -> AsyncIterator[tuple[PostgresDatabase, PostgresEventStore]]:
+    """A migrated event store in a :func:`fresh_schema`, and its database."""
+    async with fresh_schema(dsn) as db:
+        store = PostgresEventStore(db)
+        await store.migrate()
+        try:
+            yield db, store
+        finally:
+            await store.close()
 
 
 CLOSE_WITHIN = 15.0

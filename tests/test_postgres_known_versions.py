@@ -15,7 +15,7 @@ from forze import ConcurrencyError, InvalidInputError
 from forze.contracts import ExpectedVersion, ExpectedVersionArg, NewEvent
 from forze_postgres import PostgresDatabase, PostgresEventStore
 from forze_postgres._known_versions import KnownVersions
-from tests.postgres_support import fresh_schema
+from tests.postgres_support import fresh_schema, fresh_store
 
 
 def _event(n: int = 0) -> NewEvent:
@@ -77,9 +77,7 @@ async def test_an_append_after_another_store_moved_the_stream_on_lands_after_its
 async def test_a_rolled_back_transaction_teaches_the_store_no_version(
     postgres_dsn: str,
 ) -> None:
-    async with fresh_schema(postgres_dsn) as db:
-        store = PostgresEventStore(db)
-        await store.migrate()
+    async with fresh_store(postgres_dsn) as (db, store):
 
         async def append_read_and_roll_back() -> None:
             async with db.transaction():
@@ -97,9 +95,7 @@ async def test_a_rolled_back_transaction_teaches_the_store_no_version(
 async def test_a_committed_transaction_and_a_batch_teach_the_store_their_versions(
     postgres_dsn: str,
 ) -> None:
-    async with fresh_schema(postgres_dsn) as db:
-        store = PostgresEventStore(db)
-        await store.migrate()
+    async with fresh_store(postgres_dsn) as (db, store):
         async with db.transaction():
             await store.append("s", [_event(1), _event(2)])
         await store.append_many([("t", [_event(1)], ExpectedVersion.NO_STREAM)])
@@ -123,12 +119,24 @@ async def test_after_events_are_deleted_behind_its_back_forgetting_keeps_streams
         assert (await unremembering.append("t", [_event(2)])).version == 1
 
 
+async def test_only_reads_that_reach_a_streams_end_teach_its_version(postgres_dsn: str) -> None:
+    async with fresh_store(postgres_dsn) as (db, writer):
+        await writer.append("s", [_event(n) for n in range(5)])
+        store = PostgresEventStore(db)
+        await store.read_stream("s", limit=2)
+        await store.read_stream("s", from_version=2, limit=1, backwards=True)
+        assert store._known.next_version("s", ExpectedVersion.ANY) is None
+        await store.read_stream("s", from_version=4, limit=10)
+        assert store._known.next_version("s", ExpectedVersion.ANY) == 6
+        other = PostgresEventStore(db)
+        await other.read_stream("s", backwards=True, limit=1)
+        assert other._known.next_version("s", 5) == 6
+
+
 async def test_bad_input_to_a_remembered_stream_is_a_typed_error_that_stores_nothing(
     postgres_dsn: str,
 ) -> None:
-    async with fresh_schema(postgres_dsn) as db:
-        store = PostgresEventStore(db)
-        await store.migrate()
+    async with fresh_store(postgres_dsn) as (_db, store):
         await store.append("s", [_event(1)])
         with pytest.raises(InvalidInputError):  # JSONB refuses NUL
             await store.append("s", [NewEvent("Stored", {"text": "a\x00b"})])

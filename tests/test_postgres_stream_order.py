@@ -11,7 +11,7 @@ import pytest
 from forze import ConcurrencyError
 from forze.contracts import ExpectedVersion, NewEvent
 from forze_postgres import PostgresEventStore
-from tests.postgres_support import fresh_schema
+from tests.postgres_support import fresh_schema, fresh_store
 
 
 def _event(n: int) -> NewEvent:
@@ -33,9 +33,7 @@ async def _append_after_a_later_transaction(
 async def test_a_transaction_with_an_earlier_id_cannot_append_below_a_streams_last_events(
     postgres_dsn: str, how: str
 ) -> None:
-    async with fresh_schema(postgres_dsn) as db:
-        store = PostgresEventStore(db)
-        await store.migrate()
+    async with fresh_store(postgres_dsn) as (db, store):
         await store.append("s", [_event(1)])
         late = _event(3)
 
@@ -72,9 +70,7 @@ async def test_racing_autocommitted_appends_to_one_stream_stay_in_version_order(
 async def test_an_append_to_a_stream_another_transaction_holds_waits_then_follows_it(
     postgres_dsn: str,
 ) -> None:
-    async with fresh_schema(postgres_dsn) as db:
-        store = PostgresEventStore(db)
-        await store.migrate()
+    async with fresh_store(postgres_dsn) as (db, store):
         await store.append("s", [_event(1)])
         appended, finish = asyncio.Event(), asyncio.Event()
 

@@ -254,7 +254,10 @@ class PostgresEventStore:
         async with self.db.connection() as connection:
             with translated(f"read {stream_id!r}"):
                 rows = await connection.fetch(sql, stream_id, start, limit, *self._tenant)
-            if rows and not connection.is_in_transaction():  # committed versions only
+            # committed versions only, and only a read that reached the stream's end (a
+            # version below it would only cost the next append a refused guess)
+            to_end = from_version is None if backwards else limit is None or len(rows) < limit
+            if rows and to_end and not connection.is_in_transaction():
                 self._known.saw(stream_id, rows[0 if backwards else -1][5])
         return decode_rows(rows)
 
