@@ -26,9 +26,11 @@ else:
     from _harness import Stopwatch
     from _pg_bench_plan import FEED_PAGE, Append, Plan, Record, check_count, part_of
 
-__all__ = ["RAW", "RawSide", "open_side"]
+__all__ = ["RAW", "RAW_WITH_IDS", "RawSide", "open_side"]
 
 RAW = "raw"
+RAW_WITH_IDS = "raw-ids"
+"""raw's append-1w into a table that also has forze's unique index on event_id (a note)."""
 
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
 
@@ -63,8 +65,13 @@ class RawSide:
         self.stored_before = stored_before
         """Rows in the table before this plan's (an earlier plan's)."""
         self.plans = [*earlier, plan]
+        self.with_ids_rate = 0.0
+        """append-1w's events/s into :attr:`events_with_ids` (set by the scenario runner)."""
         """This plan and the earlier ones (whose events forze's feed holds too)."""
         self.events = f'"{schema}".events'
+        self.events_with_ids = f'"{schema}".events_with_ids'
+        """append-1w's table once more, with a unique index on event_id as forze's has (for a
+        note beside the table; the issue's baseline is the table without it)."""
         self.balances = f'"{schema}".balances'
         self.checkpoints = f'"{schema}".checkpoints'
         self.insert_one = (
@@ -99,12 +106,19 @@ class RawSide:
             " metadata JSONB NOT NULL,"
             " recorded_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());"
             f" CREATE UNIQUE INDEX ON {self.events} (stream_id, version);"
+            f" CREATE TABLE {self.events_with_ids} (LIKE {self.events} INCLUDING ALL);"
+            f" CREATE UNIQUE INDEX ON {self.events_with_ids} (event_id);"
             f" CREATE TABLE {self.checkpoints} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
         )
 
-    async def _insert_each(self, connection: Connection, appends: Sequence[Append]) -> int:
-        """One autocommitted ``INSERT ... VALUES`` per append (each append has one event)."""
+    async def _insert_each(
+        self, connection: Connection, appends: Sequence[Append], *, with_ids: bool = False
+    ) -> int:
+        """One autocommitted ``INSERT ... VALUES`` per append (each append has one event;
+        ``with_ids``: into :attr:`events_with_ids`)."""
         sql = self.insert_one
+        if with_ids:
+            sql = sql.replace(self.events, self.events_with_ids, 1)
         count = 0
         for stream_id, events, _, version in appends:
             (new,) = events
@@ -146,6 +160,14 @@ class RawSide:
             count = await self._insert_each(self.connections[0], appends)
         check_count("raw append-1w", count, sum(len(a[1]) for a in appends))
         record("append-1w", RAW, count, watch.seconds)
+
+    async def append_single_with_ids(self, record: Record, part: int, parts: int) -> None:
+        """:meth:`append_single` into :attr:`events_with_ids` (recorded as ``raw-ids``)."""
+        appends = part_of(self.prepared.single.appends, part, parts)
+        with Stopwatch() as watch:
+            count = await self._insert_each(self.connections[0], appends, with_ids=True)
+        check_count("raw-ids append-1w", count, sum(len(a[1]) for a in appends))
+        record("append-1w", RAW_WITH_IDS, count, watch.seconds)
 
     async def append_writers(self, record: Record) -> None:
         plans = [encoded.appends for encoded in self.prepared.writers]

@@ -14,7 +14,8 @@ the bank example's events (``AccountOpened``, then ``MoneyDeposited``s):
   forze: ``PostgresEventStore.append`` of prebuilt ``NewEvent``s; eventsourcing:
   ``PostgresApplicationRecorder.insert_events`` of prebuilt ``StoredEvent``s (its append: the
   primary key is the version check); raw: one autocommitted ``INSERT ... VALUES`` of the
-  same row.
+  same row. A fourth turn, ``raw-ids``, inserts into a copy of raw's table that also has
+  forze's unique index on event_id; it is printed as a note, not in the table.
 * ``append-8w``: the same with 8 concurrent writers, each appending to its own accounts.
   forze and raw: 8 asyncio tasks (forze's pool of 8; raw's 8 connections); eventsourcing:
   8 threads, each with its own ``Application`` (a pool of one connection).
@@ -186,6 +187,8 @@ class Run:
     rebuild_batches: int
     documents: int
     documents_per_batch: float
+    raw_with_ids: float
+    """append-1w's raw events/s into a table with forze's unique index on event_id too."""
 
 
 async def scenarios(
@@ -210,12 +213,19 @@ async def scenarios(
     async def run_raw(part: int) -> None:
         await raw.append_single(add_slice, part, SINGLE_WRITER_PARTS)
 
-    order = [run_forze, run_es, run_raw]
+    async def run_raw_with_ids(part: int) -> None:
+        await raw.append_single_with_ids(add_slice, part, SINGLE_WRITER_PARTS)
+
+    order = [run_forze, run_es, run_raw, run_raw_with_ids]
     for part in range(SINGLE_WRITER_PARTS):
-        for run_one in order[part % 3 :] + order[: part % 3]:  # each goes first in turn
+        turn = part % len(order)
+        for run_one in order[turn:] + order[:turn]:  # each goes first in turn
             await run_one(part)
     for implementation, (count, seconds) in totals.items():
-        record("append-1w", implementation, count, seconds)
+        if implementation == raw_side.RAW_WITH_IDS:
+            raw.with_ids_rate = count / seconds
+        else:
+            record("append-1w", implementation, count, seconds)
     progress("  append-8w")
     await forze.append_writers(record)
     es.append_writers(record)
@@ -279,7 +289,15 @@ async def run(dsn: str, events: int, results: Results) -> Run:
             f" (SELECT stream_id, (row_number() OVER (ORDER BY position) - 1) / {FEED_PAGE}"
             f" AS page FROM {forze.events_table}) AS paged GROUP BY page) AS pages"
         )
-        return Run(plan, warmup, forze.total_events, batches, documents, float(per_batch or 0))
+        return Run(
+            plan,
+            warmup,
+            forze.total_events,
+            batches,
+            documents,
+            float(per_batch or 0),
+            raw.with_ids_rate,
+        )
     finally:
         if raw is not None:
             for connection in raw.connections:
@@ -400,7 +418,8 @@ def add_notes(results: Results, measured: Run, server: Server) -> None:
     settings = ", ".join(f"{k}={v}" for k, v in sorted(server.settings.items()))
     warmup = sum(h.length for h in measured.warmup.single)
     results.note(
-        f"One timed run per figure (append-1w: five slices, the implementations taking turns),"
+        f"One timed run per figure (append-1w: five slices, the implementations taking turns"
+        " and each going first in turn),"
         f" after a warm-up run of every scenario ({warmup:,} events per write scenario) with"
         " the same pools, applications, connections and tables."
         f" PostgreSQL {server.version} ({settings}); client and server share this machine's"
@@ -427,6 +446,14 @@ def add_notes(results: Results, measured: Run, server: Server) -> None:
         " application's pool of one connection; raw: an autocommitted INSERT on a dedicated"
         " connection."
     )
+    forze_single = results.rates().get("append-1w", {}).get(forze_side.FORZE, 0.0)
+    if measured.raw_with_ids:
+        results.note(
+            "append-1w beside raw with the unique index on event_id that forze must keep too"
+            f" (raw-ids, a fourth turn in the same slices; not the issue's baseline):"
+            f" {measured.raw_with_ids:,.0f} events/s, forze/raw-ids"
+            f" {forze_single / measured.raw_with_ids:.2f}x."
+        )
     results.note(
         "feed: everything stored (the warm-up's events too) in pages of 1,000. forze"
         " read_all (RecordedEvents, data and metadata decoded); eventsourcing"
