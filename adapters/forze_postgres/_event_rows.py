@@ -128,11 +128,18 @@ def append_arguments(
     )
 
 
-def known_arguments(values: tuple[Any, ...], version: int) -> tuple[Any, ...]:
-    """``$1``..``$7`` of ``Statements.append_known`` at ``version``, from the
-    :func:`append_arguments` of one event."""
-    stream_id, _, _, _, _, event_id, event_type, data, metadata, category = values
-    return (stream_id, version, event_id, event_type, category, data, metadata)
+def known_arguments(stream_id: str, event: NewEvent, version: int) -> tuple[Any, ...]:
+    """``$1``..``$7`` of ``Statements.append_known``: ``event`` at ``version``."""
+    data, metadata = event_texts(event)
+    return (
+        stream_id,
+        version,
+        event.event_id,
+        event.event_type,
+        category_of(stream_id),
+        data,
+        metadata,
+    )
 
 
 def validate_batch(appends: object) -> list[Append]:

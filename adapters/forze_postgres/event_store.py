@@ -147,8 +147,8 @@ class PostgresEventStore:
     ) -> AppendResult:
         """See ``EventStore.append``."""
         stream_id, events, expected_version = validate_append(stream_id, events, expected_version)
-        values = append_arguments(stream_id, events, expected_version)
         if self._hooks or self.db.in_transaction():
+            values = append_arguments(stream_id, events, expected_version)
             arguments = (*values, self._lock, False, None, *self._tenant)
 
             async def in_transaction() -> AppendResult:
@@ -171,10 +171,16 @@ class PostgresEventStore:
                     connection,
                     stream_id,
                     known,
-                    (*known_arguments(values, known), self._lock, channel, *self._tenant),
+                    (
+                        *known_arguments(stream_id, events[0], known),
+                        self._lock,
+                        channel,
+                        *self._tenant,
+                    ),
                     channel is not None,
                 )
-            if result is None:
+            if result is None:  # the texts are made again: a refused guess is rare
+                values = append_arguments(stream_id, events, expected_version)
                 result = await self._appender.append_alone(
                     connection,
                     stream_id,
