@@ -4,6 +4,7 @@ first. Readers of the live version, and every other layout, keep their indexes t
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from forze_postgres import (
     PostgresDatabase,
     PostgresEventStore,
     PostgresProjectionBackend,
+    PostgresReadModelStore,
     table_of,
 )
 from forze_projections import Projection, Projector
@@ -138,3 +140,17 @@ async def test_the_tenant_column_layout_keeps_every_index_through_a_rebuild(
         assert seen
         assert all(found == SECONDARY for found in seen)
         assert await _rich(backend) == ["a0", "a1", "a2"]
+
+
+async def test_racing_builders_of_one_tables_indexes_take_turns(postgres_dsn: str) -> None:
+    async with fresh_schema(postgres_dsn, max_size=8) as db:
+        for version in range(1, 6):  # a few tables: the race is not won every time
+            table = table_of(BALANCES, version)
+
+            def deferred(table: str = table) -> PostgresReadModelStore[AccountBalance]:
+                return PostgresReadModelStore(db, BALANCES, table=table, deferred_indexes=True)
+
+            await deferred().upsert(AccountBalance(account_id="a0", owner="owner 0"))
+            assert await _indexes(db, version) == set()
+            await asyncio.gather(*(deferred().build_indexes() for _ in range(6)))
+            assert await _indexes(db, version) == SECONDARY

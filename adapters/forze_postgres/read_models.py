@@ -103,16 +103,22 @@ class PostgresReadModelStore(Generic[M]):
 
     async def _build_missing_indexes(self, connection: Connection) -> None:
         # Only the missing ones: CREATE INDEX IF NOT EXISTS locks the table even when the
-        # index exists, and this runs at every projector run's catch-up.
+        # index exists, and this runs at every projector run's catch-up. Two builders (racing
+        # projectors) take turns on the lock that table creation takes, and look again.
+        if not await self._missing_indexes(connection):
+            return
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._quoted)
+        for name in await self._missing_indexes(connection):
+            await connection.execute(self._indexes[name])
+
+    async def _missing_indexes(self, connection: Connection) -> list[str]:
         rows = await connection.fetch(
             "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = $2",
             self.db.schema,
             self.table,
         )
         present = {row[0] for row in rows}
-        for name, statement in self._indexes.items():
-            if name not in present:
-                await connection.execute(statement)
+        return [name for name in self._indexes if name not in present]
 
     # -- writes -----------------------------------------------------------------------------
 
