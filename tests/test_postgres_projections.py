@@ -20,7 +20,7 @@ from forze_postgres import (
 )
 from forze_projections import ProjectionBackend, ProjectionFailed, Projector
 from forze_projections.testing import ProjectorContract
-from tests.postgres_support import fresh_schema
+from tests.postgres_support import fresh_schema, fresh_store
 from tests.test_inline_projection import TALLIES, TALLY
 
 
@@ -42,13 +42,8 @@ class TestPostgresProjector(ProjectorContract):
 
 @asynccontextmanager
 async def inline(dsn: str) -> AsyncIterator[tuple[PostgresEventStore, PostgresProjectionBackend]]:
-    async with fresh_schema(dsn) as db:
-        store = PostgresEventStore(db)
-        await store.migrate()
-        try:
-            yield store, PostgresProjectionBackend(db)
-        finally:
-            await store.close()
+    async with fresh_store(dsn) as (db, store):
+        yield store, PostgresProjectionBackend(db)
 
 
 async def tally(backend: PostgresProjectionBackend, stream_id: str) -> int | None:

@@ -162,10 +162,12 @@ class PostgresProjectionBackend:
         return None if version is None else int(version)
 
     async def set_live(self, name: str, version: int) -> None:
-        """See ``ProjectionBackend.set_live``: the projection and each of its read models."""
+        """See ``ProjectionBackend.set_live``: the projection and each of its read models.
+
+        A rebuilt version's deferred indexes were built by :meth:`caught_up`, which the
+        projector calls in the same unit, before this."""
         await self._migration.ensure()
         tenancy = self._tenancy
-        await self.caught_up(name, version)  # a cut-over needs the indexes (if deferred)
         with translated("cannot update the projection registry"):
             async with self.db.transaction(appends=False) as connection:
                 await connection.execute(
