@@ -113,10 +113,15 @@ $read$;
 
 
 def migrations(tenant_column: bool) -> tuple[str, ...]:
-    """The event store's migration steps in one layout (``{schema}``: the quoted schema)."""
+    """The event store's migration steps in one layout (``{schema}``: the quoted schema).
+
+    Step 4 replaces the watermark function of step 2, which missed transactions that had
+    their id but had not locked it yet (see ``forze_postgres._event_sql.WATERMARK_OF``).
+    """
     tables = _TENANT_TABLES if tenant_column else _TABLES
     return (
         tables,
         _WATERMARK_FUNCTION + _read_all_function(tenant_column),
         append_functions(tenant_column),
+        _WATERMARK_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"),
     )

@@ -6,11 +6,12 @@ positions inside its transaction's block, so the feed's order is the order of tr
 Every appending transaction holds a shared advisory lock of the schema *before* it gets a
 transaction id (the append statement takes it first; ``PostgresDatabase.transaction`` takes it
 at ``BEGIN``). A reader first computes its watermark in one statement: the smallest transaction
-id among the lock's holders, or the next transaction id to be assigned when there is none.
-Then, in a later statement (a later snapshot), it reads only positions below
-``watermark << 20``. Any transaction that may still add events either holds the lock now (its
-id is at least the watermark) or will get an id larger than every id assigned so far, so no
-event can ever appear below a position a reader has seen. Unrelated long transactions in the
+id among the lock's holders and among the ids PostgreSQL has handed out but not yet locked,
+or its snapshot's xmax when there is none (see :data:`WATERMARK_OF`). Then, in a later
+statement (a later snapshot), it reads only positions below ``watermark << 20``. Any
+transaction that may still add events either holds the lock now (its id is at least the
+watermark) or will get an id at least the snapshot's xmax, so no event can ever appear below
+a position a reader has seen. Unrelated long transactions in the
 cluster do not hold the feed back, and writers of different streams share no exclusive lock.
 
 A stream's events must also follow its versions in the feed. An append takes an exclusive
@@ -30,6 +31,7 @@ __all__ = [
     "POSITION_BITS",
     "STREAM_LOCK_CLASS",
     "WATERMARK",
+    "WATERMARK_OF",
     "Statements",
     "listeners_lock",
     "lock_key",
@@ -38,25 +40,51 @@ __all__ = [
 POSITION_BITS = 20
 """Low bits of a position numbering events inside one transaction (at most 2**20 of them)."""
 
-WATERMARK = """
-SELECT LEAST(COALESCE(min(held.x), top.nx), top.nx) FROM (
-    SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS nx
-) top
-LEFT JOIN LATERAL (
-    -- pg_locks shows 32-bit xids: widen each to the 64-bit id nearest the snapshot's xmax
-    -- (a holder may have got its id after the snapshot was taken, so above xmax)
-    SELECT top.nx + ((t.transactionid::text::bigint - (top.nx & 4294967295) + 2147483648)
-                     & 4294967295) - 2147483648 AS x
-    FROM pg_locks a
-    JOIN pg_locks t ON t.virtualtransaction = a.virtualtransaction
-                   AND t.locktype = 'transactionid' AND t.granted
-    WHERE a.locktype = 'advisory' AND a.classid = $1::oid AND a.objid = $2::oid
-      AND a.objsubid = 1 AND a.granted
-) held ON true
-GROUP BY top.nx
+WATERMARK_OF = """
+WITH top AS (
+    SELECT s.snap, pg_snapshot_xmax(s.snap)::text::bigint AS nx FROM (SELECT {snapshot} AS snap) s
+), locks AS MATERIALIZED (
+    -- one read of the lock table (each mention of pg_locks would read it anew)
+    SELECT locktype, virtualtransaction, transactionid::text::bigint AS xid32
+    FROM {locks}
+    WHERE granted AND (locktype = 'transactionid'
+                       OR (locktype = 'advisory' AND classid = $1::oid AND objid = $2::oid
+                           AND objsubid = 1))
+)
+SELECT LEAST(top.nx, (
+    -- the feed lock's holders' ids; pg_locks shows 32-bit xids: widen each to the 64-bit id
+    -- nearest the snapshot's xmax (a holder may have got its id after the snapshot was
+    -- taken, so above xmax)
+    SELECT min(top.nx + ((t.xid32 - (top.nx & 4294967295) + 2147483648) & 4294967295)
+               - 2147483648)
+    FROM locks a JOIN locks t ON t.virtualtransaction = a.virtualtransaction
+                             AND t.locktype = 'transactionid'
+    WHERE a.locktype = 'advisory'
+), (
+    -- ids running at the snapshot whose lock is not in the table: a transaction gets its id
+    -- a moment before it locks it, and may hold the feed lock meanwhile
+    SELECT min(x::text::bigint) FROM pg_snapshot_xip(top.snap) x
+    WHERE NOT EXISTS (SELECT FROM locks t WHERE t.locktype = 'transactionid'
+                                           AND t.xid32 = x::text::bigint & 4294967295)
+)) FROM top
 """
-"""The reader's watermark: no transaction that may still add events has a smaller id
-(``$1`` and ``$2``: the two halves of the schema's advisory lock key)."""
+"""The reader's watermark, reading ``{snapshot}`` and the lock table ``{locks}`` (tests put
+made-up ones in their place): no transaction that may still add events has a smaller id.
+``$1`` and ``$2`` are the two halves of the schema's advisory lock key.
+
+The snapshot is the statement's, taken before the lock table is read. A transaction that may
+append holds the feed lock before it gets an id, so when the lock table is read each such
+transaction either has no id yet (its id will be at least the snapshot's xmax), or shows its
+id's lock (it counts among the holders), or got its id but has not locked it yet: PostgreSQL
+publishes an id a few instructions before it locks it, so the id is in the snapshot's list
+of running ids but not in the lock table. Such ids count too; so does an id that ended
+between the snapshot and the lock table's read, which only holds this one reader back for
+one statement. Other long transactions show their id's lock without the feed lock, and are
+ignored.
+"""
+
+WATERMARK = WATERMARK_OF.format(snapshot="pg_current_snapshot()", locks="pg_locks")
+""":data:`WATERMARK_OF` over the statement's snapshot and the server's lock table."""
 
 
 def _below(parameter: int) -> str:

@@ -34,5 +34,11 @@ async def collect(
             if len(found) == count:
                 return
 
-    await asyncio.wait_for(take(), seconds)
+    try:
+        await asyncio.wait_for(take(), seconds)
+    except TimeoutError:
+        raise AssertionError(
+            f"{len(found)} of {count} events arrived within {seconds} s"
+            + (f"; the last at position {found[-1].position}" if found else "")
+        ) from None
     return found
