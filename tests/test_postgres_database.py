@@ -9,6 +9,8 @@ import pytest
 
 from forze import EventStoreUnavailable, InvalidInputError
 from forze_postgres import PostgresDatabase
+from forze_postgres.database import _is_open
+from forze_postgres.errors import translated
 from tests.postgres_support import fresh_schema
 
 STEPS = ["CREATE TABLE {schema}.things (id INTEGER PRIMARY KEY)"]
@@ -112,6 +114,34 @@ async def test_a_connection_that_comes_back_cleanly_serves_the_next_call(
             first = connection.get_server_pid()
         async with db.connection() as connection:
             assert connection.get_server_pid() == first
+
+
+async def test_a_kept_connection_the_server_closed_is_not_handed_out_again(
+    postgres_dsn: str,
+) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+        async with db.connection() as connection:
+            dropped = connection.get_server_pid()
+        admin = await asyncpg.connect(postgres_dsn)
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", dropped)
+        finally:
+            await admin.close()
+        for _ in range(100):  # until the client has read the server's goodbye
+            if not db._reuse.idle or not _is_open(db._reuse.idle[-1]):
+                break
+            await asyncio.sleep(0.02)
+        async with db.connection() as connection:
+            assert await connection.fetchval("SELECT 1") == 1
+            assert connection.get_server_pid() != dropped
+
+
+async def test_a_connection_the_server_is_dropping_is_unavailable_not_a_driver_error() -> None:
+    with (
+        pytest.raises(EventStoreUnavailable, match="InternalClientError"),
+        translated("read the feed"),
+    ):
+        raise asyncpg.InternalClientError("cannot switch to state 11")
 
 
 async def test_a_connection_whose_block_failed_goes_back_through_the_pool(

@@ -1,5 +1,6 @@
 """Subscribers of a PostgresEventStore wake on commits: in this process at once, in others
-through LISTEN/NOTIFY (coalesced, after the commit), and after the LISTEN connection dies."""
+through LISTEN/NOTIFY (coalesced, after the commit), and after the LISTEN connection dies;
+a subscription outlives the loss of every connection it uses."""
 
 from __future__ import annotations
 
@@ -122,6 +123,83 @@ async def test_a_subscription_survives_its_listen_connection_being_killed(
         await _until_listening_again(reader, pid)
         await writer.append("tick-1", [_event(3)])
         assert (await _next(feed)).data == {"n": 3}
+        await feed.aclose()
+
+
+async def test_a_subscription_resumes_from_its_position_when_the_server_drops_its_connections(
+    postgres_dsn: str,
+) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+        writer = PostgresEventStore(db)
+        await writer.migrate()
+        name = f"forze-victim-{db.schema}"
+        reader_db = await PostgresDatabase.connect(
+            f"{postgres_dsn}?application_name={name}", schema=db.schema, max_size=4
+        )
+        reader = PostgresEventStore(reader_db, poll_interval=0.05)
+        feed = reader.subscribe()
+        try:
+            received: list[int] = []
+
+            async def read(count: int) -> None:
+                async for event in feed:
+                    received.append(event.data["n"])
+                    if len(received) == count:
+                        return
+
+            reading = asyncio.ensure_future(read(60))
+            async with db.connection() as admin:
+                for n in range(60):
+                    await writer.append(f"tick-{n % 3}", [_event(n)])
+                    if n % 10 == 5:  # the reader's LISTEN, kept and reading connections
+                        await admin.fetchval(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                            " WHERE application_name = $1",
+                            name,
+                        )
+                    await asyncio.sleep(0.01)
+            await asyncio.wait_for(reading, 30.0)
+            assert received == list(range(60))
+            for _ in range(100):  # and it listens again
+                if reader._wakeups.listener is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert reader._wakeups.listener is not None
+        finally:
+            await feed.aclose()
+            await reader.close()
+            await reader_db.close()
+            await writer.close()
+
+
+async def test_a_listen_connection_that_fails_oddly_only_delays_listening(
+    postgres_dsn: str,
+) -> None:
+    """A pooled connection the server is dropping fails with a client-side error (not a
+    server or interface one); the subscriber polls and listens once a connection works."""
+    async with two_processes(postgres_dsn) as (writer, reader):
+        wakeups = reader._wakeups
+        real_open = wakeups._open_listener
+        calls = 0
+
+        async def open_listener() -> object:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise asyncpg.InternalClientError("cannot switch to state 11")
+            return await real_open()
+
+        wakeups._open_listener = open_listener  # type: ignore[method-assign]
+        wakeups.poll_interval = 0.05
+        feed = reader.subscribe()
+        await writer.append("tick-1", [_event(1)])
+        assert (await _next(feed)).data == {"n": 1}
+        for _ in range(100):
+            if wakeups.listener is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert wakeups.listener is not None
+        assert calls == 2
         await feed.aclose()
 
 

@@ -21,7 +21,6 @@ import time
 from typing import Any
 
 from forze_eventstore import CommitSignal
-from forze_postgres._driver import asyncpg
 from forze_postgres._event_sql import listeners_lock
 from forze_postgres.database import PostgresDatabase
 
@@ -114,7 +113,7 @@ class Wakeups:
             try:
                 async with asyncio.timeout(_LISTEN_WITHIN):
                     listener = await self._open_listener()
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except Exception:  # any failure (a broken pooled connection, too): poll meanwhile
                 self._listen_later(None)
                 return
             listener.add_termination_listener(self._listener_lost)

@@ -337,8 +337,14 @@ class _Reuse:
         hands the connection to the longest waiter (kept ones would starve it)."""
 
     def take_kept(self) -> Connection | None:
-        """A kept connection, if there is one (and the pool is not closing)."""
-        return self.idle.pop() if self.idle and not self.draining else None
+        """A kept connection that is still open, if there is one (and the pool is not
+        closing). Kept connections that were closed meanwhile (by the server, say) are
+        dropped: asyncpg gave them back to the pool when they closed."""
+        while self.idle and not self.draining:
+            connection = self.idle.pop()
+            if _is_open(connection):
+                return connection
+        return None
 
     async def acquire(self) -> Connection:
         kept = self.take_kept()
@@ -357,7 +363,7 @@ class _Reuse:
             and not self.draining
             and not self.waiting
             and len(self.idle) < self.keep
-            and not connection.is_closed()
+            and _is_open(connection)
             and not connection.is_in_transaction()
         ):
             self.idle.append(connection)
@@ -370,6 +376,15 @@ class _Reuse:
         self.draining = True
         while self.idle:
             await self.pool.release(self.idle.pop())
+
+
+def _is_open(connection: Connection) -> bool:
+    """Whether a pooled connection still works (a closed one is detached from its pool,
+    and then even asking raises)."""
+    try:
+        return not connection.is_closed()
+    except asyncpg.InterfaceError:
+        return False
 
 
 def _keep_for(pool: asyncpg.Pool) -> int:

@@ -14,7 +14,14 @@ _BAD_INPUT = (
     asyncpg.InvalidTextRepresentationError,
     asyncpg.UntranslatableCharacterError,
 )
-_UNAVAILABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+_UNAVAILABLE = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    # a connection the server is dropping, used before its closing was read
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 def translated(what: str) -> _Translated:

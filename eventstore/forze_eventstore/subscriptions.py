@@ -3,18 +3,29 @@
 A subscription reads history in pages from a position, then waits for a wake-up (an
 in-process :class:`CommitSignal`, LISTEN/NOTIFY, change streams, ...) or for the polling
 interval, and reads again. The wake-up is never the source of truth: every event is read from
-the store, so a lost notification only costs latency.
+the store, so a lost notification only costs latency. A read that fails with
+``EventStoreUnavailable`` (a lost connection, a restarting server) is tried again from the
+same position after a back-off, so a live subscription outlives an outage and resumes where
+it stopped; any other error ends it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 
 from forze.contracts import EventStore, RecordedEvent
+from forze.domain.errors import EventStoreUnavailable
 
 __all__ = ["CommitSignal", "PageReader", "catch_up_then_live", "subscribe_to"]
+
+log = logging.getLogger("forze.subscriptions")
+
+_RETRY_AFTER = (0.05, 5.0)
+"""Seconds a subscription waits before reading again after ``EventStoreUnavailable``: the
+first, doubled after each failure in a row, up to the second."""
 
 PageReader = Callable[[int, int], Awaitable[Sequence[RecordedEvent]]]
 """``read(after, limit)``: the next page of (filtered) events after a position."""
@@ -81,11 +92,27 @@ async def catch_up_then_live(
     page_size: int = 500,
     poll_interval: float = 0.5,
 ) -> AsyncGenerator[RecordedEvent, None]:
-    """Yield every event after ``after`` in order, then follow new ones; never ends."""
+    """Yield every event after ``after`` in order, then follow new ones; never ends (reads
+    failing with ``EventStoreUnavailable`` are tried again, see the module docstring)."""
     position = after
+    failures = 0
     while True:
         waiter = signal.prepare()
-        page = await read_page(position, page_size)
+        try:
+            page = await read_page(position, page_size)
+        except EventStoreUnavailable as error:
+            signal.discard(waiter)
+            delay = min(_RETRY_AFTER[0] * 2 ** min(failures, 16), _RETRY_AFTER[1])
+            failures += 1
+            log.warning(
+                "subscription read after position %d failed (%s); trying again in %.2f s",
+                position,
+                error,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            continue
+        failures = 0
         for event in page:
             position = event.position
             yield event

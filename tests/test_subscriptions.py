@@ -1,0 +1,93 @@
+"""A catch-up-then-live subscription outlives an unavailable store: it reads again from where
+it stopped, and loses or repeats nothing; any other failure ends it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from forze import EventStoreUnavailable
+from forze.contracts import RecordedEvent
+from forze_eventstore import CommitSignal, catch_up_then_live
+
+
+def _event(position: int) -> RecordedEvent:
+    return RecordedEvent(uuid4(), "Ticked", {}, {}, "tick-1", position, position, datetime.now(UTC))
+
+
+class FlakyFeed:
+    """A feed of ``count`` events whose reads fail as ``failures`` says (read n fails when
+    ``failures[n]``), as a store does while its server restarts."""
+
+    def __init__(self, count: int, failures: list[bool]) -> None:
+        self.events = [_event(p) for p in range(1, count + 1)]
+        self.failures = failures
+        self.reads = 0
+
+    async def read(self, after: int, limit: int) -> Sequence[RecordedEvent]:
+        n, self.reads = self.reads, self.reads + 1
+        if n < len(self.failures) and self.failures[n]:
+            raise EventStoreUnavailable("the server is restarting")
+        return [e for e in self.events if e.position > after][:limit]
+
+
+async def _first(feed: FlakyFeed, count: int, page_size: int) -> list[int]:
+    subscription = catch_up_then_live(
+        feed.read, CommitSignal(), after=0, page_size=page_size, poll_interval=0.001
+    )
+    seen = []
+    async for event in subscription:
+        seen.append(event.position)
+        if len(seen) == count:
+            break
+    await subscription.aclose()
+    return seen
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    count=st.integers(1, 30),
+    page_size=st.integers(1, 7),
+    failures=st.lists(st.booleans(), max_size=12),
+)
+def test_a_subscription_reads_again_from_its_position_after_the_store_was_unavailable(
+    count: int, page_size: int, failures: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the same patch for every example: nothing else changes between them
+    monkeypatch.setattr("forze_eventstore.subscriptions._RETRY_AFTER", (0.0001, 0.001))
+    feed = FlakyFeed(count, failures)
+    seen = asyncio.run(asyncio.wait_for(_first(feed, count, page_size), 10))
+    assert seen == list(range(1, count + 1))
+
+
+async def test_a_subscription_waits_longer_after_each_failure_in_a_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr("forze_eventstore.subscriptions.asyncio.sleep", sleep)
+    feed = FlakyFeed(1, [True] * 10)
+    assert await _first(feed, 1, 10) == [1]
+    assert waits == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0]
+
+
+async def test_a_failure_that_is_not_unavailability_ends_the_subscription() -> None:
+    async def broken(after: int, limit: int) -> Sequence[RecordedEvent]:
+        raise ValueError("a bug in the reader")
+
+    subscription = catch_up_then_live(broken, CommitSignal(), after=0)
+    with pytest.raises(ValueError, match="a bug"):
+        await anext(subscription)
