@@ -1,6 +1,6 @@
 """Execution: contexts, usecases, dependency modules, the runtime and middleware."""
 
-from forze.execution.context import ExecutionContext, OperationKind, ReadOnlyEventStore
+from forze.execution.context import ExecutionContext, OperationKind
 from forze.execution.deps import DepsModule, Provider, Resolver
 from forze.execution.keys import (
     AGGREGATES,
@@ -20,9 +20,11 @@ from forze.execution.keys import (
 from forze.execution.middleware import logging_middleware, retry_on_conflict
 from forze.execution.runtime import Runtime, build_runtime
 from forze.execution.usecase import Handler, Middleware, Requirement, Usecase
+from forze.execution.views import APPENDS, EventStoreView, ReadOnlyEventStore
 
 __all__ = [
     "AGGREGATES",
+    "APPENDS",
     "CACHE",
     "CHECKPOINTS",
     "COMMAND_PORTS",
@@ -35,6 +37,7 @@ __all__ = [
     "SAGAS",
     "SNAPSHOTS",
     "DepsModule",
+    "EventStoreView",
     "ExecutionContext",
     "Handler",
     "Middleware",

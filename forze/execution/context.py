@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncGenerator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import uuid4
@@ -12,22 +11,18 @@ from pydantic import BaseModel
 
 from forze.contracts import (
     AggregateRepository,
-    AppendResult,
     EventStore,
-    ExpectedVersion,
-    ExpectedVersionArg,
-    NewEvent,
     ReadModelSpec,
     ReadModelStore,
-    RecordedEvent,
 )
 from forze.domain.aggregate import Aggregate
 from forze.domain.errors import ReadOnlyOperationError
 from forze.domain.spec import AggregateSpec
 from forze.execution.deps import Resolver
 from forze.execution.keys import AGGREGATES, COMMAND_PORTS, EVENT_STORE, READ_MODELS, PortKey
+from forze.execution.views import ReadOnlyEventStore
 
-__all__ = ["ExecutionContext", "OperationKind", "ReadOnlyEventStore"]
+__all__ = ["ExecutionContext", "OperationKind"]
 
 A = TypeVar("A", bound=Aggregate[Any])
 M = TypeVar("M", bound=BaseModel)
@@ -91,73 +86,3 @@ class ExecutionContext:
         if self.actor is not None:
             metadata["actor"] = self.actor
         return metadata
-
-
-class ReadOnlyEventStore:
-    """An ``EventStore`` view whose ``append`` raises ``ReadOnlyOperationError``."""
-
-    def __init__(self, store: EventStore) -> None:
-        self._store = store
-
-    async def append(
-        self,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        expected_version: ExpectedVersionArg = ExpectedVersion.ANY,
-    ) -> AppendResult:
-        """Refuse: a query operation cannot write."""
-        raise ReadOnlyOperationError(f"a query operation cannot append to {stream_id!r}")
-
-    async def append_many(
-        self, appends: Sequence[tuple[str, Sequence[NewEvent], ExpectedVersionArg]]
-    ) -> list[AppendResult]:
-        """Refuse: a query operation cannot write."""
-        raise ReadOnlyOperationError("a query operation cannot append")
-
-    async def read_stream(
-        self,
-        stream_id: str,
-        *,
-        from_version: int | None = None,
-        limit: int | None = None,
-        backwards: bool = False,
-    ) -> Sequence[RecordedEvent]:
-        """See ``EventStore.read_stream``."""
-        return await self._store.read_stream(
-            stream_id, from_version=from_version, limit=limit, backwards=backwards
-        )
-
-    async def read_all(
-        self,
-        *,
-        after: int = 0,
-        limit: int | None = None,
-        event_types: Collection[str] | None = None,
-        categories: Collection[str] | None = None,
-    ) -> Sequence[RecordedEvent]:
-        """See ``EventStore.read_all``."""
-        return await self._store.read_all(
-            after=after, limit=limit, event_types=event_types, categories=categories
-        )
-
-    def subscribe(
-        self,
-        *,
-        after: int = 0,
-        event_types: Collection[str] | None = None,
-        categories: Collection[str] | None = None,
-    ) -> AsyncGenerator[RecordedEvent, None]:
-        """See ``EventStore.subscribe``."""
-        return self._store.subscribe(after=after, event_types=event_types, categories=categories)
-
-    async def stream_version(self, stream_id: str) -> int:
-        """See ``EventStore.stream_version``."""
-        return await self._store.stream_version(stream_id)
-
-    async def count_events(self, *, after: int = 0) -> int:
-        """See ``EventStore.count_events``."""
-        return await self._store.count_events(after=after)
-
-    async def head_position(self) -> int:
-        """See ``EventStore.head_position``."""
-        return await self._store.head_position()
