@@ -9,7 +9,7 @@ import pytest
 
 from forze import EventStoreUnavailable, InvalidInputError
 from forze_postgres import PostgresDatabase
-from forze_postgres.database import _is_open
+from forze_postgres._driver import is_open
 from forze_postgres.errors import translated
 from tests.postgres_support import fresh_schema
 
@@ -128,7 +128,7 @@ async def test_a_kept_connection_the_server_closed_is_not_handed_out_again(
         finally:
             await admin.close()
         for _ in range(100):  # until the client has read the server's goodbye
-            if not db._reuse.idle or not _is_open(db._reuse.idle[-1]):
+            if not db._reuse.idle or not is_open(db._reuse.idle[-1]):
                 break
             await asyncio.sleep(0.02)
         async with db.connection() as connection:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from forze import NewEvent, WiringError
+from forze import EventStoreUnavailable, NewEvent, NotFoundError, WiringError
 from forze.contracts import EventStore
 from forze_cli import YieldingEventStore
 from forze_postgres import (
@@ -19,7 +19,7 @@ from forze_postgres import (
     add_postgres_inline_projection,
 )
 from forze_projections import ProjectionBackend, ProjectionFailed, Projector
-from forze_projections.testing import ProjectorContract
+from forze_projections.testing import ProjectorContract, append, documents, fold, tallies
 from tests.postgres_support import fresh_schema, fresh_store
 from tests.test_inline_projection import TALLIES, TALLY
 
@@ -133,3 +133,39 @@ async def test_racing_projectors_of_one_checkpoint_apply_each_event_once(
         counts = [await tally(PostgresProjectionBackend(db), f"c-{n}") for n in range(4)]
         assert counts == [20, 20, 20, 20]
         await store.close()
+
+
+async def test_a_live_projector_resumes_after_the_server_drops_its_connections(
+    postgres_dsn: str,
+) -> None:
+    async with fresh_store(postgres_dsn) as (db, writer):
+        name = f"forze-projector-{db.schema}"
+        victim = await PostgresDatabase.connect(
+            f"{postgres_dsn}?application_name={name}", schema=db.schema, max_size=4
+        )
+        store = PostgresEventStore(victim, poll_interval=0.02)
+        backend = PostgresProjectionBackend(victim)
+        items = [(f"tally-{n % 3}", "Added", n) for n in range(1, 31)]
+        try:
+            async with Projector(store, backend, [tallies()], batch_size=4):
+                async with db.connection() as admin:
+                    for n in range(0, len(items), 3):
+                        feed = await append(writer, *items[n : n + 3])
+                        await admin.fetchval(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                            " WHERE application_name = $1",
+                            name,
+                        )
+                        await asyncio.sleep(0.02)
+                for _ in range(500):
+                    try:
+                        if await documents(backend.serving()) == fold(feed):
+                            break
+                    except (EventStoreUnavailable, NotFoundError):
+                        pass  # a connection the kill reached as it was read; not live yet
+                    await asyncio.sleep(0.02)
+                assert await documents(backend.serving()) == fold(feed)
+            assert await backend.failures("tallies") == []
+        finally:
+            await store.close()
+            await victim.close()

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from forze_eventstore import CommitSignal
+from forze_postgres._driver import is_open
 from forze_postgres._event_sql import listeners_lock
 from forze_postgres.database import PostgresDatabase
 
@@ -107,7 +108,7 @@ class Wakeups:
         ``_LISTEN_WITHIN`` seconds (a busy pool, a slow server), subscribers poll meanwhile
         and it is tried again in the background."""
         async with self._listening:
-            if self.listener is not None and not self.listener.is_closed():
+            if self.listener is not None and is_open(self.listener):
                 return
             self.listener = None
             try:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any
 
 from forze.domain.errors import InvalidInputError, ReadOnlyOperationError
-from forze_postgres._driver import Connection, asyncpg
+from forze_postgres._driver import Connection, asyncpg, is_open
 from forze_postgres._event_sql import lock_key
 from forze_postgres.errors import translated
 
@@ -130,39 +131,41 @@ class PostgresDatabase:
         """
         quoted = f'"{self.schema}"'
         record = self.component(component)
-        async with self.transaction(appends=False) as connection:
-            await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
-            await connection.execute(
-                f"CREATE TABLE IF NOT EXISTS {quoted}.forze_migrations ("
-                " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-            )
-            other = await connection.fetchval(
-                f"SELECT component FROM {quoted}.forze_migrations"
-                f" WHERE (component LIKE '%{_TENANT_SUFFIX}') <> $1 ORDER BY component LIMIT 1",
-                self.tenant is not None,
-            )
-            if other is not None:
-                layout = "without" if self.tenant is not None else "with"
-                raise InvalidInputError(
-                    f"schema {self.schema!r} holds {other.removesuffix(_TENANT_SUFFIX)!r} in the"
-                    f" layout {layout} a tenant column; open it with the tenancy it was created"
-                    " with"
-                )
-            current = await connection.fetchval(
-                f"SELECT version FROM {quoted}.forze_migrations WHERE component = $1", record
-            )
-            current = current or 0
-            for step in steps[current:]:
-                await connection.execute(step.format(schema=quoted))
-            if len(steps) > current:
+        with translated(f"migrate {component!r} in schema {self.schema!r}"):
+            async with self.transaction(appends=False) as connection:
+                await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
                 await connection.execute(
-                    f"INSERT INTO {quoted}.forze_migrations (component, version) VALUES ($1, $2)"
-                    " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-                    record,
-                    len(steps),
+                    f"CREATE TABLE IF NOT EXISTS {quoted}.forze_migrations ("
+                    " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
                 )
-            return max(current, len(steps))
+                other = await connection.fetchval(
+                    f"SELECT component FROM {quoted}.forze_migrations"
+                    f" WHERE (component LIKE '%{_TENANT_SUFFIX}') <> $1 ORDER BY component LIMIT 1",
+                    self.tenant is not None,
+                )
+                if other is not None:
+                    layout = "without" if self.tenant is not None else "with"
+                    held = other.removesuffix(_TENANT_SUFFIX)
+                    raise InvalidInputError(
+                        f"schema {self.schema!r} holds {held!r} in the layout {layout} a tenant"
+                        " column; open it with the tenancy it was created with"
+                    )
+                current = await connection.fetchval(
+                    f"SELECT version FROM {quoted}.forze_migrations WHERE component = $1", record
+                )
+                current = current or 0
+                for step in steps[current:]:
+                    await connection.execute(step.format(schema=quoted))
+                if len(steps) > current:
+                    await connection.execute(
+                        f"INSERT INTO {quoted}.forze_migrations (component, version)"
+                        " VALUES ($1, $2)"
+                        " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                        record,
+                        len(steps),
+                    )
+                return max(current, len(steps))
 
     def connection(self) -> AbstractAsyncContextManager[Connection]:
         """The calling task's transaction connection, or a pooled one for this block."""
@@ -202,8 +205,10 @@ class PostgresDatabase:
                 yield connection
             except BaseException:
                 self._forget(task)
-                if not connection.is_closed():
-                    await transaction.rollback()
+                if is_open(connection):
+                    # a connection lost meanwhile fails here too: the first error is the one
+                    with contextlib.suppress(Exception):
+                        await transaction.rollback()
                 raise
             self._forget(task)
             with translated("PostgreSQL commit"):
@@ -342,7 +347,7 @@ class _Reuse:
         dropped: asyncpg gave them back to the pool when they closed."""
         while self.idle and not self.draining:
             connection = self.idle.pop()
-            if _is_open(connection):
+            if is_open(connection):
                 return connection
         return None
 
@@ -363,7 +368,7 @@ class _Reuse:
             and not self.draining
             and not self.waiting
             and len(self.idle) < self.keep
-            and _is_open(connection)
+            and is_open(connection)
             and not connection.is_in_transaction()
         ):
             self.idle.append(connection)
@@ -376,15 +381,6 @@ class _Reuse:
         self.draining = True
         while self.idle:
             await self.pool.release(self.idle.pop())
-
-
-def _is_open(connection: Connection) -> bool:
-    """Whether a pooled connection still works (a closed one is detached from its pool,
-    and then even asking raises)."""
-    try:
-        return not connection.is_closed()
-    except asyncpg.InterfaceError:
-        return False
 
 
 def _keep_for(pool: asyncpg.Pool) -> int:

@@ -263,7 +263,7 @@ class PostgresEventStore:
             # committed versions only, and only a read that reached the stream's end (a
             # version below it would only cost the next append a refused guess)
             to_end = from_version is None if backwards else limit is None or len(rows) < limit
-            if rows and to_end and not connection.is_in_transaction():
+            if rows and to_end and not self.db.in_transaction():
                 self._known.saw(stream_id, rows[0 if backwards else -1][5])
         return decode_rows(rows)
 
@@ -324,7 +324,7 @@ class PostgresEventStore:
         check_read_stream(stream_id, None, None)
         async with self.db.connection() as connection:
             version = await self._appender.version(connection, stream_id)
-            if not connection.is_in_transaction():
+            if not self.db.in_transaction():
                 self._known.saw(stream_id, version)
         return version
 

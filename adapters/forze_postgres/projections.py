@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec
 from forze.domain.errors import InvalidInputError, NotFoundError
+from forze_postgres._driver import is_open
 from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
 from forze_postgres.checkpoints import LazyMigration, PostgresCheckpointStore
 from forze_postgres.database import PostgresDatabase
@@ -116,7 +117,7 @@ class PostgresProjectionBackend:
             except BaseException:
                 for store in self._stores.values():
                     store.forget()  # a table made inside the savepoint is gone
-                if not connection.is_closed():
+                if is_open(connection):
                     with translated("PostgreSQL rollback to savepoint"):
                         await savepoint.rollback()
                 raise

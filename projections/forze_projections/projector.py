@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from forze.contracts import EventStore, Query, ReadModelStores, RecordedEvent
-from forze.domain.errors import InvalidInputError
+from forze.contracts import EventStore, RecordedEvent
+from forze.domain.errors import EventStoreUnavailable, InvalidInputError
+from forze_projections._batches import apply_batch, failure_record, note_empty
 from forze_projections.backend import ProjectionBackend
-from forze_projections.buffered import BufferedReadModelStores, DocumentCache
-from forze_projections.errors import ProjectionFailed, ProjectionFailure
+from forze_projections.buffered import DocumentCache
+from forze_projections.errors import ProjectionFailed
 from forze_projections.projection import Projection
 from forze_projections.status import (
     FailurePolicy,
@@ -32,6 +33,10 @@ ProgressCallback = Callable[[ProjectionProgress], None]
 STOP_ON_ERROR = FailurePolicy()
 log = logging.getLogger("forze.projector")
 
+_UNAVAILABLE_RETRY = (0.05, 5.0)
+"""Seconds a following projection waits after ``EventStoreUnavailable`` before it resumes
+from its checkpoint: the first, doubled after each failure in a row, up to the second."""
+
 
 class Projector:
     """Runs projections in checkpointed batches: catch up from the checkpoint, then go live.
@@ -41,6 +46,12 @@ class Projector:
     run. A projection whose live version is older builds its own copy from the start and becomes
     live in the unit that reaches the head (the old version serves until then). A failing
     projection stops alone (see ``FailurePolicy``); the others keep running.
+
+    ``EventStoreUnavailable`` (the event store or the read-model backend cannot be reached,
+    from a handler too) is never the event's fault, so no policy applies to it: the batch
+    rolls back, and a following projection (``run``, ``async with``) resumes from its
+    checkpoint after a back-off (0.05 s, doubled after each failure in a row, up to 5 s;
+    logged), while ``catch_up`` and ``rebuild`` raise it.
     """
 
     def __init__(
@@ -70,6 +81,8 @@ class Projector:
         ``DocumentCache``); 0 reads every document a batch touches from the store."""
         self._states = dict.fromkeys(names, ProjectionState.IDLE)
         self._errors: dict[str, ProjectionFailed] = {}
+        self._crashes: dict[str, Exception] = {}
+        """Errors outside any handler that stopped a projection (shown in its status)."""
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         for projection in projections:
@@ -155,7 +168,7 @@ class Projector:
                 )
                 if waiting:
                     lag_seconds = (datetime.now(UTC) - waiting[0].recorded_at).total_seconds()
-            error = self._errors.get(projection.name)
+            error = self._errors.get(projection.name) or self._crashes.get(projection.name)
             found.append(
                 ProjectionStatus(
                     name=projection.name,
@@ -181,14 +194,29 @@ class Projector:
     async def _run(self, projection: Projection, *, follow: bool) -> None:
         name = projection.name
         self._errors.pop(name, None)
+        self._crashes.pop(name, None)
         self._states[name] = ProjectionState.CATCHING_UP
         attempts, failed_after = 0, -1
+        unavailable = 0  # failures in a row of the store
         try:
             while True:
+                started = time.monotonic()
                 try:
                     await self._follow(projection, follow=follow)
                     self._states[name] = ProjectionState.STOPPED
                     return
+                except EventStoreUnavailable as error:
+                    if not follow:
+                        self._states[name] = ProjectionState.STOPPED
+                        raise
+                    first, longest = _UNAVAILABLE_RETRY
+                    if time.monotonic() - started > longest:
+                        unavailable = 0  # it ran a while: a new outage
+                    delay = min(first * 2 ** min(unavailable, 16), longest)
+                    unavailable += 1
+                    log.warning("projection %s: %s; resuming in %.2f s", name, error, delay)
+                    await asyncio.sleep(delay)
+                    continue
                 except ProjectionFailed as failure:
                     # Retries are counted per failing batch: progress since the last failure
                     # (a later checkpoint) starts a new count.
@@ -205,11 +233,18 @@ class Projector:
                         continue
                     self._states[name] = ProjectionState.FAILED
                     self._errors[name] = failure
-                    await self.backend.record_failure(_failure_record(failure))
+                    await self.backend.record_failure(failure_record(failure))
                     log.error("%s; projection stopped", failure)
                     raise
         except asyncio.CancelledError:
             self._states[name] = ProjectionState.STOPPED
+            raise
+        except Exception as error:
+            if not isinstance(error, ProjectionFailed | EventStoreUnavailable):
+                # a failure no policy covers (a bug, a broken backend): stopped, never silently
+                self._states[name] = ProjectionState.FAILED
+                self._crashes[name] = error
+                log.exception("projection %s stopped", name)
             raise
 
     async def _follow(self, projection: Projection, *, follow: bool) -> None:
@@ -224,7 +259,7 @@ class Projector:
         position = await self.backend.checkpoints.load(projection.checkpoint_name)
         cache = DocumentCache(self.cache_size)
         if position == 0:
-            await self._note_empty(projection, cache)
+            await note_empty(self.backend, projection, cache)
         started, handled = time.perf_counter(), 0
         # The next page is read while this one is applied (the server reads as we write).
         ahead: asyncio.Future[tuple[int, Sequence[RecordedEvent]]] | None = None
@@ -239,7 +274,9 @@ class Projector:
                     ahead = asyncio.ensure_future(self._page(projection, scanned))
                 moved = scanned > position or (caught_up and cut_over)
                 if moved or (caught_up and not reached):
-                    await self._apply(
+                    await apply_batch(
+                        self.backend,
+                        self.policy,
                         projection,
                         page,
                         position,
@@ -278,72 +315,6 @@ class Projector:
         )
         return head, page
 
-    async def _note_empty(self, projection: Projection, cache: DocumentCache) -> None:
-        """Mark the read models a projection starting from 0 finds empty as complete."""
-        writer = self.backend.writer(projection.name, projection.version)
-        for spec in projection.read_models:
-            if not (await writer(spec).find(Query(limit=1))).items:
-                cache.mark_complete(spec.name)
-
-    async def _apply(
-        self,
-        projection: Projection,
-        page: Sequence[RecordedEvent],
-        after: int,
-        scanned: int,
-        cache: DocumentCache,
-        *,
-        go_live: bool,
-        reached: bool,
-    ) -> None:
-        skip = self.policy.on_error == "skip"
-        direct = self.backend.writer(projection.name, projection.version)
-        try:
-            async with self.backend.unit():
-                # Re-read inside the unit: events another writer of this checkpoint (an inline
-                # hook, a second projector process) applied since the page was read are
-                # skipped, and what this projector cached may be stale.
-                done = await self.backend.checkpoints.load(projection.checkpoint_name)
-                if done != after:
-                    cache.clear()
-                # Batched writes, except where a savepoint must undo exactly one event's.
-                buffered = None if skip else BufferedReadModelStores(direct, cache)
-                await self._handle(projection, page, done, direct if buffered is None else buffered)
-                if buffered is not None:
-                    await buffered.flush()
-                await self.backend.checkpoints.save(projection.checkpoint_name, scanned)
-                if reached:
-                    await self.backend.caught_up(projection.name, projection.version)
-                if go_live:
-                    await self.backend.set_live(projection.name, projection.version)
-        except BaseException:
-            cache.clear()
-            raise
-
-    async def _handle(
-        self,
-        projection: Projection,
-        page: Sequence[RecordedEvent],
-        done: int,
-        writer: ReadModelStores,
-    ) -> None:
-        skip = self.policy.on_error == "skip"
-        for event in page:
-            if event.position <= done:
-                continue
-            try:
-                if skip:
-                    async with self.backend.savepoint():
-                        await projection.handle(event, writer)
-                else:
-                    await projection.handle(event, writer)
-            except Exception as error:
-                failure = ProjectionFailed(projection.name, event, error)
-                if not skip:
-                    raise failure from error
-                log.warning("%s; skipped", failure)
-                await self.backend.record_failure(_failure_record(failure))
-
     async def _wait_for_events(self, position: int) -> None:
         # Woken by events of any type, so that events the projection does not handle still
         # move its checkpoint (and lag) to the head.
@@ -364,15 +335,3 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
     """Mark an abandoned read's outcome as seen (no "exception never retrieved" warning)."""
     if not future.cancelled():
         future.exception()
-
-
-def _failure_record(failure: ProjectionFailed) -> ProjectionFailure:
-    event = failure.event
-    return ProjectionFailure(
-        projection=failure.projection,
-        position=event.position,
-        event_type=event.event_type,
-        stream_id=event.stream_id,
-        error=f"{type(failure.cause).__name__}: {failure.cause}",
-        at=datetime.now(UTC),
-    )

@@ -171,18 +171,22 @@ class Pause:
 
 
 class Flaky:
-    """A hook that raises the first ``times[n]`` times it meets the ``n``-th event of the feed."""
+    """A hook that raises ``error`` the first ``times[n]`` times it meets the ``n``-th event
+    of the feed."""
 
-    def __init__(self, times: Mapping[int, int]) -> None:
+    def __init__(
+        self, times: Mapping[int, int], *, error: Callable[[str], Exception] = RuntimeError
+    ) -> None:
         self.times = dict(times)
         self.calls = dict.fromkeys(times, 0)
+        self.error = error
 
     async def __call__(self, event: RecordedEvent) -> None:
         seq = event.data["seq"]
         if seq in self.times:
             self.calls[seq] += 1
             if self.calls[seq] <= self.times[seq]:
-                raise RuntimeError(f"flaky failure {self.calls[seq]}")
+                raise self.error(f"flaky failure {self.calls[seq]}")
 
 
 async def poison(event: RecordedEvent, stores: ReadModelStores) -> None:

@@ -1,0 +1,133 @@
+"""Projector contract: an unavailable store is nobody's fault and costs no event."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from forze.contracts import EventStore
+from forze.domain.errors import EventStoreUnavailable, NotFoundError
+from forze.execution import APPENDS, EventStoreView
+from forze_projections.backend import ProjectionBackend
+from forze_projections.projector import Projector
+from forze_projections.status import FailurePolicy, ProjectionState
+from forze_projections.testing.projector_support import (
+    Flaky,
+    ProjectorFactory,
+    append,
+    documents,
+    eventually,
+    fold,
+    numbered,
+    states,
+    tallies,
+)
+
+
+class Outage(EventStoreView):
+    """An event store whose reads fail with ``error`` (``EventStoreUnavailable``) while
+    ``down``, as a store's do while its server restarts (appends go through)."""
+
+    def __init__(
+        self, store: EventStore, error: Callable[[str], Exception] = EventStoreUnavailable
+    ) -> None:
+        super().__init__(store)
+        self.error = error
+        self.down = False
+        self.refused = 0
+        """How many reads failed."""
+
+    async def before(self, operation: str) -> None:
+        """Refuse reads while down."""
+        if self.down and operation not in APPENDS:
+            self.refused += 1
+            raise self.error("the server is restarting")
+
+
+async def _documents_if_live(backend: ProjectionBackend) -> list[dict[str, object]] | None:
+    """The tallies' documents, or None before the projection has a live version."""
+    try:
+        return await documents(backend.serving())
+    except NotFoundError:
+        return None
+
+
+class OutageCases(ProjectorFactory):
+    """A store that cannot be reached rolls the batch back; a following projection resumes
+    from its checkpoint once it can, and no failure policy ever skips an event for it."""
+
+    async def test_a_following_projection_resumes_from_its_checkpoint_after_an_outage(
+        self, events: EventStore, backend: ProjectionBackend
+    ) -> None:
+        outage = Outage(events)
+        feed = await append(events, *numbered(3))
+
+        async def projected() -> bool:
+            return await _documents_if_live(backend) == fold(feed)
+
+        async with Projector(outage, backend, [tallies()], batch_size=2) as projector:
+            await eventually(projected, "the first events projected")
+            outage.down = True
+            feed = await append(events, *numbered(7)[3:])
+            for _ in range(200):  # until the projector has met the outage
+                if outage.refused:
+                    break
+                await asyncio.sleep(0.01)
+            assert outage.refused
+            await asyncio.sleep(0.1)
+            outage.down = False
+            await eventually(projected, "the events appended during the outage projected")
+            assert (await states(projector))["tallies"] is ProjectionState.LIVE
+            assert projector.error("tallies") is None
+        assert await backend.failures("tallies") == []
+
+    async def test_a_handler_meeting_an_unavailable_store_is_not_skipped(
+        self, events: EventStore, backend: ProjectionBackend
+    ) -> None:
+        feed = await append(events, *numbered(4))
+        flaky = Flaky({2: 2}, error=EventStoreUnavailable)
+
+        async def projected() -> bool:
+            return await _documents_if_live(backend) == fold(feed)
+
+        skipping = FailurePolicy(on_error="skip")
+        async with Projector(events, backend, [tallies(hook=flaky)], policy=skipping):
+            await eventually(projected, "every event projected, the second one too")
+        assert flaky.calls[2] == 3
+        assert await backend.failures("tallies") == []
+
+    async def test_catching_up_while_the_store_is_unavailable_raises_and_moves_nothing(
+        self, events: EventStore, backend: ProjectionBackend
+    ) -> None:
+        outage = Outage(events)
+        feed = await append(events, *numbered(3))
+        projector = Projector(outage, backend, [tallies()])
+        outage.down = True
+        with pytest.raises(EventStoreUnavailable):
+            await projector.catch_up()
+        assert await backend.checkpoints.load("tallies@v1") == 0
+        outage.down = False
+        assert (await states(projector))["tallies"] is ProjectionState.STOPPED
+        await projector.catch_up()
+        assert await documents(backend.serving()) == fold(feed)
+
+    async def test_a_failure_no_policy_covers_stops_the_projection_visibly(
+        self, events: EventStore, backend: ProjectionBackend
+    ) -> None:
+        broken = Outage(events, error=RuntimeError)
+        await append(events, *numbered(2))
+        broken.down = True
+        projector = Projector(broken, backend, [tallies()])
+        async with projector:
+            for _ in range(200):  # until the projector has met the failure
+                if broken.refused:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            broken.down = False  # the status reads the store too
+            assert (await states(projector))["tallies"] is ProjectionState.FAILED
+        (status,) = await projector.status()
+        assert status.error is not None
+        assert "restarting" in status.error
