@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import pytest
@@ -134,6 +135,28 @@ async def test_a_kept_connection_the_server_closed_is_not_handed_out_again(
         async with db.connection() as connection:
             assert await connection.fetchval("SELECT 1") == 1
             assert connection.get_server_pid() != dropped
+
+
+async def test_a_failing_return_to_the_pool_does_not_hide_the_blocks_outcome(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with fresh_schema(postgres_dsn) as db:
+        release = asyncpg.Pool.release
+
+        async def lost(pool: asyncpg.Pool, connection: Any, **options: object) -> None:
+            await release(pool, connection)
+            raise asyncpg.InterfaceError("the rollback met a closed connection")
+
+        monkeypatch.setattr(asyncpg.Pool, "release", lost)
+
+        async def fail() -> None:
+            async with db.connection():
+                raise InvalidInputError("the caller's own error")
+
+        with pytest.raises(InvalidInputError, match="the caller's own error"):
+            await fail()
+        async with db.connection() as connection:
+            assert await connection.fetchval("SELECT 1") == 1
 
 
 async def test_a_connection_the_server_is_dropping_is_unavailable_not_a_driver_error() -> None:

@@ -373,6 +373,13 @@ class _Reuse:
         ):
             self.idle.append(connection)
         else:
+            await self._give_back(connection)
+
+    async def _give_back(self, connection: Connection) -> None:
+        """Release ``connection`` to the pool. asyncpg rolls back what was left open; when that
+        fails (the connection is being lost) it terminates the connection and re-raises, which
+        would hide the caller's outcome behind a driver error: the connection is gone anyway."""
+        with contextlib.suppress(Exception):
             await self.pool.release(connection)
 
     async def drain(self) -> None:
@@ -380,7 +387,7 @@ class _Reuse:
         is closing: it waits for every connection still out of it)."""
         self.draining = True
         while self.idle:
-            await self.pool.release(self.idle.pop())
+            await self._give_back(self.idle.pop())
 
 
 def _keep_for(pool: asyncpg.Pool) -> int:
