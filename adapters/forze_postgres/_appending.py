@@ -11,7 +11,7 @@ from uuid import UUID
 from forze.contracts import AppendResult, ExpectedVersionArg, NewEvent, RecordedEvent
 from forze.domain.errors import ConcurrencyError
 from forze_eventstore import StoredId, check_expected_version, idempotent_result
-from forze_postgres._driver import Connection, asyncpg
+from forze_postgres._driver import Connection, asyncpg, is_open
 from forze_postgres._event_rows import decode_rows
 from forze_postgres._event_sql import Statements
 from forze_postgres._wakeups import Wakeups
@@ -75,7 +75,7 @@ class Appender:
     ) -> AppendResult:
         """Run the append statement (``notifies``: it carries the notification)."""
         sql = self.sql.append_one if len(events) == 1 else self.sql.append
-        pinned = connection.is_in_transaction()
+        pinned = self.db.in_transaction()  # the connection is the task's transaction's
         version: int | None
         position: int
         for _ in range(ATTEMPTS):
@@ -206,7 +206,7 @@ def _outcome(row: Any) -> tuple[int | None, int]:
 @contextlib.asynccontextmanager
 async def savepoint_if_pinned(connection: Connection) -> AsyncIterator[None]:
     """A savepoint when inside a transaction, so a failed statement does not abort it."""
-    if connection.is_in_transaction():
+    if is_open(connection) and connection.is_in_transaction():
         async with connection.transaction():
             yield
     else:

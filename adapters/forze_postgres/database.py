@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from forze.domain.errors import InvalidInputError, ReadOnlyOperationError
+from forze.domain.errors import EventStoreUnavailable, InvalidInputError, ReadOnlyOperationError
 from forze_postgres._driver import Connection, asyncpg, is_open
 from forze_postgres._event_sql import lock_key
+from forze_postgres._reuse import Reuse, keep_for
 from forze_postgres.errors import translated
 
 __all__ = ["PostgresDatabase"]
 
+T = TypeVar("T")
+
 _MIGRATION_LOCK = 0x666F727A65  # "forze": serialises migrations of every schema
 _TENANT_SUFFIX = "@tenant-column"
+_LOST = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InternalClientError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+)
+"""What a statement on a connection the server dropped (or is dropping) fails with."""
 """Marks the migration records of components in the tenant-column layout."""
 
 
@@ -61,7 +72,7 @@ class PostgresDatabase:
         self.tenant = tenant
         """The tenant of the tenant-column layout, or None (a schema of its own)."""
         self._owns_pool = owns_pool
-        self._reuse = _Reuse(pool, keep=_keep_for(pool) if owns_pool else 0)
+        self._reuse = Reuse(pool, keep=keep_for(pool) if owns_pool else 0)
         self._pinned: dict[asyncio.Task[Any], Connection] = {}
         self._after_commit: dict[asyncio.Task[Any], list[Callable[[], None]]] = {}
         self._may_append: set[asyncio.Task[Any]] = set()
@@ -261,6 +272,31 @@ class PostgresDatabase:
         else:
             callback()
 
+    async def lost_outside_transaction(self, error: EventStoreUnavailable) -> bool:
+        """Whether ``error`` came from a connection the server had dropped, outside any
+        transaction of the calling task: then sending the statement once more is up to the
+        caller. Either way, a dropped connection usually means a restart or a failover that
+        dropped the others too, so every connection of the pool is replaced before its next
+        use (the ones kept between calls as well)."""
+        if not isinstance(error.__cause__, _LOST):
+            return False
+        await self._reuse.drain(keep_on=True)
+        with contextlib.suppress(Exception):
+            await self.pool.expire_connections()
+        return not self.in_transaction()
+
+    async def retrying(self, work: Callable[[], Awaitable[T]]) -> T:
+        """``await work()``; if it failed on a connection the server had dropped, outside
+        the calling task's transaction, once more (on a new connection: see
+        :meth:`lost_outside_transaction`). For reads, and for appends, which event ids make
+        safe to send twice."""
+        try:
+            return await work()
+        except EventStoreUnavailable as error:
+            if not await self.lost_outside_transaction(error):
+                raise
+        return await work()
+
     def in_transaction(self) -> bool:
         """Whether the calling task holds a transaction of this database."""
         return bool(self._pinned) and _task() in self._pinned
@@ -321,78 +357,6 @@ class _Borrowed:
         if self.connection is not None:
             connection, self.connection = self.connection, None
             await self.db._reuse.release(connection, clean=exc_type is None)
-
-
-class _Reuse:
-    """Connections kept out of the pool between two uses, at most ``keep`` of them.
-
-    Releasing to an asyncpg pool and acquiring again cost a task and a few event-loop turns
-    per call; a connection that comes back cleanly (open, no transaction left) is kept for the
-    next call instead. Anything else goes back through the pool, which rolls back or discards
-    it. Only pools a ``PostgresDatabase`` opened itself are used this way, and at most half of
-    their connections are kept, so other users of the pool are never starved.
-    """
-
-    def __init__(self, pool: asyncpg.Pool, *, keep: int) -> None:
-        self.pool, self.keep = pool, keep
-        self.idle: list[Connection] = []
-        self.draining = False
-        self.waiting = 0
-        """Callers inside ``pool.acquire``: while there are any, releases go to the pool, which
-        hands the connection to the longest waiter (kept ones would starve it)."""
-
-    def take_kept(self) -> Connection | None:
-        """A kept connection that is still open, if there is one (and the pool is not
-        closing). Kept connections that were closed meanwhile (by the server, say) are
-        dropped: asyncpg gave them back to the pool when they closed."""
-        while self.idle and not self.draining:
-            connection = self.idle.pop()
-            if is_open(connection):
-                return connection
-        return None
-
-    async def acquire(self) -> Connection:
-        kept = self.take_kept()
-        if kept is not None:
-            return kept
-        self.waiting += 1
-        try:
-            connection: Connection = await self.pool.acquire()
-        finally:
-            self.waiting -= 1
-        return connection
-
-    async def release(self, connection: Connection, *, clean: bool) -> None:
-        if (
-            clean
-            and not self.draining
-            and not self.waiting
-            and len(self.idle) < self.keep
-            and is_open(connection)
-            and not connection.is_in_transaction()
-        ):
-            self.idle.append(connection)
-        else:
-            await self._give_back(connection)
-
-    async def _give_back(self, connection: Connection) -> None:
-        """Release ``connection`` to the pool. asyncpg rolls back what was left open; when that
-        fails (the connection is being lost) it terminates the connection and re-raises, which
-        would hide the caller's outcome behind a driver error: the connection is gone anyway."""
-        with contextlib.suppress(Exception):
-            await self.pool.release(connection)
-
-    async def drain(self) -> None:
-        """Give every kept connection back to the pool, and keep none from now on (the pool
-        is closing: it waits for every connection still out of it)."""
-        self.draining = True
-        while self.idle:
-            await self._give_back(self.idle.pop())
-
-
-def _keep_for(pool: asyncpg.Pool) -> int:
-    """How many connections of ``pool`` may be kept out of it between uses."""
-    return max(1, pool.get_max_size() // 2)
 
 
 async def _keep_session(_connection: object) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Collection, Sequence
 from functools import partial
+from typing import Any
 
 from forze.contracts import (
     AppendResult,
@@ -12,6 +13,7 @@ from forze.contracts import (
     NewEvent,
     RecordedEvent,
 )
+from forze.domain.errors import EventStoreUnavailable
 from forze_eventstore import (
     check_read_all,
     check_read_stream,
@@ -145,8 +147,20 @@ class PostgresEventStore:
         events: Sequence[NewEvent],
         expected_version: ExpectedVersionArg = ExpectedVersion.ANY,
     ) -> AppendResult:
-        """See ``EventStore.append``."""
+        """See ``EventStore.append``. Outside your transaction, an append whose connection
+        was lost is sent once more on another (event ids make that safe: an append that had
+        committed returns its original result)."""
         stream_id, events, expected_version = validate_append(stream_id, events, expected_version)
+        try:
+            return await self._append(stream_id, events, expected_version)
+        except EventStoreUnavailable as error:
+            if not await self.db.lost_outside_transaction(error):
+                raise
+        return await self._append(stream_id, events, expected_version)
+
+    async def _append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersionArg
+    ) -> AppendResult:
         if self._hooks or self.db.in_transaction():
             values = append_arguments(stream_id, events, expected_version)
             arguments = (*values, self._lock, False, None, *self._tenant)
@@ -257,14 +271,21 @@ class PostgresEventStore:
             sql, start = self._sql.read_backwards, from_version or 2**31 - 1
         else:
             sql, start = self._sql.read_forwards, from_version or 1
-        async with self.db.connection() as connection:
-            with translated(f"read {stream_id!r}"):
-                rows = await connection.fetch(sql, stream_id, start, limit, *self._tenant)
-            # committed versions only, and only a read that reached the stream's end (a
-            # version below it would only cost the next append a refused guess)
-            to_end = from_version is None if backwards else limit is None or len(rows) < limit
-            if rows and to_end and not self.db.in_transaction():
-                self._known.saw(stream_id, rows[0 if backwards else -1][5])
+
+        async def read() -> list[Any]:
+            async with self.db.connection() as connection:
+                with translated(f"read {stream_id!r}"):
+                    found: list[Any] = await connection.fetch(
+                        sql, stream_id, start, limit, *self._tenant
+                    )
+                    return found
+
+        rows = await self.db.retrying(read)
+        # committed versions only, and only a read that reached the stream's end (a version
+        # below it would only cost the next append a refused guess)
+        to_end = from_version is None if backwards else limit is None or len(rows) < limit
+        if rows and to_end and not self.db.in_transaction():
+            self._known.saw(stream_id, rows[0 if backwards else -1][5])
         return decode_rows(rows)
 
     async def read_all(
@@ -279,12 +300,17 @@ class PostgresEventStore:
         check_read_all(after, limit, event_types, categories)
         types = None if event_types is None else list(event_types)
         cats = None if categories is None else list(categories)
-        async with self.db.connection() as connection:
-            with translated("read the feed"):
-                rows = await connection.fetch(
-                    self._sql.read_all, after, *self._lock_halves, types, cats, limit, *self._tenant
-                )
-        return decode_rows(rows)
+
+        async def read() -> list[Any]:
+            async with self.db.connection() as connection:
+                with translated("read the feed"):
+                    found: list[Any] = await connection.fetch(
+                        self._sql.read_all, after, *self._lock_halves, types, cats, limit,
+                        *self._tenant,
+                    )  # fmt: skip
+                    return found
+
+        return decode_rows(await self.db.retrying(read))
 
     async def _watermark(self, connection: Connection) -> int:
         """No transaction that may still add events has an id below this (see _event_sql)."""
@@ -322,10 +348,14 @@ class PostgresEventStore:
     async def stream_version(self, stream_id: str) -> int:
         """See ``EventStore.stream_version``."""
         check_read_stream(stream_id, None, None)
-        async with self.db.connection() as connection:
-            version = await self._appender.version(connection, stream_id)
-            if not self.db.in_transaction():
-                self._known.saw(stream_id, version)
+
+        async def read() -> int:
+            async with self.db.connection() as connection:
+                return await self._appender.version(connection, stream_id)
+
+        version = await self.db.retrying(read)
+        if not self.db.in_transaction():
+            self._known.saw(stream_id, version)
         return version
 
     def forget_versions(self) -> None:
@@ -336,19 +366,27 @@ class PostgresEventStore:
     async def count_events(self, *, after: int = 0) -> int:
         """See ``EventStore.count_events``: events below the watermark, after ``after``."""
         check_read_all(after, None, None, None)
-        async with self.db.connection() as connection:
-            with translated("count events"):
-                watermark = await self._watermark(connection)
-                return int(
-                    await connection.fetchval(self._sql.count, after, watermark, *self._tenant)
-                )
+
+        async def read() -> int:
+            async with self.db.connection() as connection:
+                with translated("count events"):
+                    watermark = await self._watermark(connection)
+                    sql = self._sql.count
+                    return int(await connection.fetchval(sql, after, watermark, *self._tenant))
+
+        return await self.db.retrying(read)
 
     async def head_position(self) -> int:
         """See ``EventStore.head_position``."""
-        async with self.db.connection() as connection:
-            with translated("head position"):
-                watermark = await self._watermark(connection)
-                return int(await connection.fetchval(self._sql.head, watermark, *self._tenant) or 0)
+
+        async def read() -> int:
+            async with self.db.connection() as connection:
+                with translated("head position"):
+                    watermark = await self._watermark(connection)
+                    head = await connection.fetchval(self._sql.head, watermark, *self._tenant)
+                    return int(head or 0)
+
+        return await self.db.retrying(read)
 
     async def close(self) -> None:
         """Stop notifying and listening; close the database too when :meth:`open` created it."""
