@@ -72,6 +72,9 @@ async def test_appends_and_reads_right_after_every_connection_was_dropped_succee
             assert await store.head_position() == (await store.read_all())[-1].position
             await _drop_all(admin)
             assert await store.count_events() == 4 * (n + 1) + n + 1
+        await _drop_all(admin)
+        batch = await store.append_many([("order-2", [NewEvent("Placed", {})], 0)])
+        assert batch[0].version == 1
 
 
 async def test_an_append_whose_answer_was_lost_after_it_committed_returns_its_result_once(

@@ -216,10 +216,15 @@ class PostgresEventStore:
         gives each part :meth:`append`'s outcome: an idempotent re-append (a re-run import)
         returns the original results, and a ``ConcurrencyError`` rolls back the whole batch.
         With append hooks (inline projections) the parts are always appended one by one.
+        Like :meth:`append`, a batch whose connection was lost is sent once more outside
+        your transaction.
         """
         batch = validate_batch(appends)
         if not batch:
             return []
+        return await self.db.retrying(partial(self._append_many, batch))
+
+    async def _append_many(self, batch: Sequence[Append]) -> list[AppendResult]:
         if self._hooks:
             return await self._append_each(batch)
         async with self.db.connection() as connection:
