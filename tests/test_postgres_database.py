@@ -159,6 +159,23 @@ async def test_a_failing_return_to_the_pool_does_not_hide_the_blocks_outcome(
             assert await connection.fetchval("SELECT 1") == 1
 
 
+async def test_a_server_error_says_whether_trying_again_may_help(postgres_dsn: str) -> None:
+    async with fresh_schema(postgres_dsn) as db, db.connection() as connection:
+        with pytest.raises(EventStoreUnavailable) as refused, translated("read"):
+            await connection.execute("SELECT * FROM no_such_table")
+        assert not refused.value.transient
+        await connection.execute("SET statement_timeout = 1")
+        try:
+            with pytest.raises(EventStoreUnavailable) as cancelled, translated("read"):
+                await connection.execute("SELECT pg_sleep(1)")
+        finally:
+            await connection.execute("RESET statement_timeout")
+        assert cancelled.value.transient
+    with pytest.raises(EventStoreUnavailable) as lost, translated("read"):
+        raise asyncpg.ConnectionDoesNotExistError("connection was closed")
+    assert lost.value.transient
+
+
 async def test_a_connection_the_server_is_dropping_is_unavailable_not_a_driver_error() -> None:
     with (
         pytest.raises(EventStoreUnavailable, match="InternalClientError"),

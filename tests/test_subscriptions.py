@@ -91,3 +91,12 @@ async def test_a_failure_that_is_not_unavailability_ends_the_subscription() -> N
     subscription = catch_up_then_live(broken, CommitSignal(), after=0)
     with pytest.raises(ValueError, match="a bug"):
         await anext(subscription)
+
+
+async def test_a_failure_the_store_would_repeat_ends_the_subscription() -> None:
+    async def refused(after: int, limit: int) -> Sequence[RecordedEvent]:
+        raise EventStoreUnavailable("the statement is refused", transient=False)
+
+    subscription = catch_up_then_live(refused, CommitSignal(), after=0)
+    with pytest.raises(EventStoreUnavailable, match="refused"):
+        await anext(subscription)

@@ -22,6 +22,15 @@ _UNAVAILABLE = (
     OSError,
     TimeoutError,
 )
+_TRANSIENT = (
+    asyncpg.PostgresConnectionError,  # 08: the connection failed
+    asyncpg.OperatorInterventionError,  # 57: shutdown, restart, a cancelled statement
+    asyncpg.InsufficientResourcesError,  # 53: too many connections, a full disk
+    asyncpg.TransactionRollbackError,  # 40: a serialisation failure, a deadlock
+    asyncpg.LockNotAvailableError,  # 55P03
+    asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby while a failover completes
+)
+"""Server errors that trying again later may cure; other server errors are not transient."""
 
 
 def translated(what: str) -> _Translated:
@@ -55,4 +64,9 @@ class _Translated:
         if isinstance(error, _BAD_INPUT):
             raise InvalidInputError(f"{self.what}: {error}") from error
         if isinstance(error, _UNAVAILABLE):
-            raise EventStoreUnavailable(f"{self.what}: {type(error).__name__}: {error}") from error
+            transient = not isinstance(error, asyncpg.PostgresError) or isinstance(
+                error, _TRANSIENT
+            )
+            raise EventStoreUnavailable(
+                f"{self.what}: {type(error).__name__}: {error}", transient=transient
+            ) from error

@@ -3,7 +3,7 @@
 A subscription reads history in pages from a position, then waits for a wake-up (an
 in-process :class:`CommitSignal`, LISTEN/NOTIFY, change streams, ...) or for the polling
 interval, and reads again. The wake-up is never the source of truth: every event is read from
-the store, so a lost notification only costs latency. A read that fails with
+the store, so a lost notification only costs latency. A read that fails with a transient
 ``EventStoreUnavailable`` (a lost connection, a restarting server) is tried again from the
 same position after a back-off, so a live subscription outlives an outage and resumes where
 it stopped; any other error ends it.
@@ -102,6 +102,8 @@ async def catch_up_then_live(
             page = await read_page(position, page_size)
         except EventStoreUnavailable as error:
             signal.discard(waiter)
+            if not error.transient:
+                raise
             delay = min(_RETRY_AFTER[0] * 2 ** min(failures, 16), _RETRY_AFTER[1])
             failures += 1
             log.warning(

@@ -99,7 +99,17 @@ class StreamDeleted(ForzeError):
 
 
 class EventStoreUnavailable(ForzeError):
-    """The event store's backend could not be reached or failed; retrying may help."""
+    """The event store's backend could not be reached or failed.
+
+    ``transient`` (the default) means trying again later may succeed: a lost connection, a
+    restarting server, a lock or serialisation conflict. A failure the backend would repeat
+    (a table's constraint, a statement it refuses) is not transient: subscriptions and
+    projectors, which try transient failures again, stop on it instead.
+    """
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class SerializationError(ForzeError):

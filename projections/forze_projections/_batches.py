@@ -87,9 +87,9 @@ async def _handle(
                     await projection.handle(event, writer)
             else:
                 await projection.handle(event, writer)
-        except EventStoreUnavailable:
-            raise  # the store's failure, not the event's: never skipped (see the class)
         except Exception as error:
+            if isinstance(error, EventStoreUnavailable) and error.transient:
+                raise  # the store's passing failure, not the event's: never skipped (Projector)
             failure = ProjectionFailed(projection.name, event, error)
             if not skip:
                 raise failure from error

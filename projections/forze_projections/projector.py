@@ -47,11 +47,13 @@ class Projector:
     live in the unit that reaches the head (the old version serves until then). A failing
     projection stops alone (see ``FailurePolicy``); the others keep running.
 
-    ``EventStoreUnavailable`` (the event store or the read-model backend cannot be reached,
-    from a handler too) is never the event's fault, so no policy applies to it: the batch
-    rolls back, and a following projection (``run``, ``async with``) resumes from its
-    checkpoint after a back-off (0.05 s, doubled after each failure in a row, up to 5 s;
-    logged), while ``catch_up`` and ``rebuild`` raise it.
+    A transient ``EventStoreUnavailable`` (the event store or the read-model backend cannot
+    be reached, from a handler too) is never the event's fault, so no policy applies to it:
+    the batch rolls back, and a following projection (``run``, ``async with``) resumes from
+    its checkpoint after a back-off (0.05 s, doubled after each failure in a row, up to 5 s;
+    logged), while ``catch_up`` and ``rebuild`` raise it. A failure the backend would repeat
+    stops the projection (``FAILED``, the error in its status); from a handler, the policy
+    applies to it.
     """
 
     def __init__(
@@ -206,6 +208,8 @@ class Projector:
                     self._states[name] = ProjectionState.STOPPED
                     return
                 except EventStoreUnavailable as error:
+                    if not error.transient:
+                        raise  # stopped below, as any failure no policy covers
                     if not follow:
                         self._states[name] = ProjectionState.STOPPED
                         raise
@@ -240,7 +244,8 @@ class Projector:
             self._states[name] = ProjectionState.STOPPED
             raise
         except Exception as error:
-            if not isinstance(error, ProjectionFailed | EventStoreUnavailable):
+            transient = isinstance(error, EventStoreUnavailable) and error.transient
+            if not isinstance(error, ProjectionFailed) and not transient:
                 # a failure no policy covers (a bug, a broken backend): stopped, never silently
                 self._states[name] = ProjectionState.FAILED
                 self._crashes[name] = error

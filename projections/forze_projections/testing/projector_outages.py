@@ -131,3 +131,33 @@ class OutageCases(ProjectorFactory):
         (status,) = await projector.status()
         assert status.error is not None
         assert "restarting" in status.error
+
+    async def test_a_failure_the_store_would_repeat_stops_a_following_projection(
+        self, events: EventStore, backend: ProjectionBackend
+    ) -> None:
+        refusing = Outage(events, error=lambda m: EventStoreUnavailable(m, transient=False))
+        await append(events, *numbered(2))
+        refusing.down = True
+        projector = Projector(refusing, backend, [tallies()])
+        async with projector:
+            for _ in range(200):  # until the projector has met the failure
+                if refusing.refused:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            refusing.down = False
+            assert (await states(projector))["tallies"] is ProjectionState.FAILED
+        assert refusing.refused == 1, "a failure the store would repeat is not tried again"
+
+    async def test_a_handler_meeting_a_failure_the_store_would_repeat_follows_the_policy(
+        self, events: EventStore, backend: ProjectionBackend
+    ) -> None:
+        feed = await append(events, *numbered(3))
+        refused = Flaky({2: 99}, error=lambda m: EventStoreUnavailable(m, transient=False))
+        projector = Projector(
+            events, backend, [tallies(hook=refused)], policy=FailurePolicy(on_error="skip")
+        )
+        await projector.catch_up()
+        assert await documents(backend.serving()) == fold([feed[0], feed[2]])
+        (failure,) = await backend.failures("tallies")
+        assert failure.position == feed[1].position
