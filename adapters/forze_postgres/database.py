@@ -21,6 +21,7 @@ T = TypeVar("T")
 
 _MIGRATION_LOCK = 0x666F727A65  # "forze": serialises migrations of every schema
 _TENANT_SUFFIX = "@tenant-column"
+"""Marks the migration records of components in the tenant-column layout."""
 _LOST = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.AdminShutdownError,
@@ -29,7 +30,6 @@ _LOST = (
     ConnectionError,
 )
 """What a statement on a connection the server dropped (or is dropping) fails with."""
-"""Marks the migration records of components in the tenant-column layout."""
 
 
 class PostgresDatabase:
