@@ -39,6 +39,14 @@ class Outage(EventStoreView):
         self.refused = 0
         """How many reads failed."""
 
+    async def refused_once(self) -> None:
+        """Wait (up to 2 s) until a read has been refused."""
+        for _ in range(200):
+            if self.refused:
+                return
+            await asyncio.sleep(0.01)
+        pytest.fail("no read met the outage")
+
     async def before(self, operation: str) -> None:
         """Refuse reads while down."""
         if self.down and operation not in APPENDS:
@@ -52,6 +60,23 @@ async def _documents_if_live(backend: ProjectionBackend) -> list[dict[str, objec
         return await documents(backend.serving())
     except NotFoundError:
         return None
+
+
+async def _after_failing_reads(
+    events: EventStore, backend: ProjectionBackend, error: Callable[[str], Exception]
+) -> tuple[ProjectionState, Projector, Outage]:
+    """A following projector whose reads of the feed fail with ``error`` until it has met
+    one: its projection's state then, the projector and the store."""
+    outage = Outage(events, error=error)
+    await append(events, *numbered(2))
+    outage.down = True
+    projector = Projector(outage, backend, [tallies()])
+    async with projector:
+        await outage.refused_once()
+        await asyncio.sleep(0.05)
+        outage.down = False  # the status reads the store too
+        state = (await states(projector))["tallies"]
+    return state, projector, outage
 
 
 class OutageCases(ProjectorFactory):
@@ -71,11 +96,7 @@ class OutageCases(ProjectorFactory):
             await eventually(projected, "the first events projected")
             outage.down = True
             feed = await append(events, *numbered(7)[3:])
-            for _ in range(200):  # until the projector has met the outage
-                if outage.refused:
-                    break
-                await asyncio.sleep(0.01)
-            assert outage.refused
+            await outage.refused_once()
             await asyncio.sleep(0.1)
             outage.down = False
             await eventually(projected, "the events appended during the outage projected")
@@ -116,18 +137,8 @@ class OutageCases(ProjectorFactory):
     async def test_a_failure_no_policy_covers_stops_the_projection_visibly(
         self, events: EventStore, backend: ProjectionBackend
     ) -> None:
-        broken = Outage(events, error=RuntimeError)
-        await append(events, *numbered(2))
-        broken.down = True
-        projector = Projector(broken, backend, [tallies()])
-        async with projector:
-            for _ in range(200):  # until the projector has met the failure
-                if broken.refused:
-                    break
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)
-            broken.down = False  # the status reads the store too
-            assert (await states(projector))["tallies"] is ProjectionState.FAILED
+        state, projector, _ = await _after_failing_reads(events, backend, RuntimeError)
+        assert state is ProjectionState.FAILED
         (status,) = await projector.status()
         assert status.error is not None
         assert "restarting" in status.error
@@ -135,19 +146,12 @@ class OutageCases(ProjectorFactory):
     async def test_a_failure_the_store_would_repeat_stops_a_following_projection(
         self, events: EventStore, backend: ProjectionBackend
     ) -> None:
-        refusing = Outage(events, error=lambda m: EventStoreUnavailable(m, transient=False))
-        await append(events, *numbered(2))
-        refusing.down = True
-        projector = Projector(refusing, backend, [tallies()])
-        async with projector:
-            for _ in range(200):  # until the projector has met the failure
-                if refusing.refused:
-                    break
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)
-            refusing.down = False
-            assert (await states(projector))["tallies"] is ProjectionState.FAILED
-        assert refusing.refused == 1, "a failure the store would repeat is not tried again"
+        def lasting(message: str) -> Exception:
+            return EventStoreUnavailable(message, transient=False)
+
+        state, _, outage = await _after_failing_reads(events, backend, lasting)
+        assert state is ProjectionState.FAILED
+        assert outage.refused == 1, "a failure the store would repeat is not tried again"
 
     async def test_a_handler_meeting_a_failure_the_store_would_repeat_follows_the_policy(
         self, events: EventStore, backend: ProjectionBackend
