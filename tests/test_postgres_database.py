@@ -159,6 +159,26 @@ async def test_a_failing_return_to_the_pool_does_not_hide_the_blocks_outcome(
             assert await connection.fetchval("SELECT 1") == 1
 
 
+async def test_a_failing_rollback_does_not_hide_the_error_that_ended_the_transaction(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def lost(transaction: object) -> None:
+        raise asyncpg.InterfaceError("the rollback met a closed connection")
+
+    async with fresh_schema(postgres_dsn) as db:
+        monkeypatch.setattr(asyncpg.transaction.Transaction, "rollback", lost)
+
+        async def fail() -> None:
+            async with db.transaction():
+                raise InvalidInputError("the caller's own error")
+
+        with pytest.raises(InvalidInputError, match="the caller's own error"):
+            await fail()
+        monkeypatch.undo()
+        async with db.connection() as connection:
+            assert not connection.is_in_transaction()
+
+
 async def test_a_server_error_says_whether_trying_again_may_help(postgres_dsn: str) -> None:
     async with fresh_schema(postgres_dsn) as db, db.connection() as connection:
         with pytest.raises(EventStoreUnavailable) as refused, translated("read"):
