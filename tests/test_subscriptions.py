@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from forze import EventStoreUnavailable
 from forze.contracts import RecordedEvent
-from forze_eventstore import CommitSignal, catch_up_then_live
+from forze_eventstore import CommitSignal, catch_up_then_live, outage_delay
 
 
 def _event(position: int) -> RecordedEvent:
@@ -82,6 +82,7 @@ async def test_a_subscription_waits_longer_after_each_failure_in_a_row(
     feed = FlakyFeed(1, [True] * 10)
     assert await _first(feed, 1, 10) == [1]
     assert waits == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0]
+    assert waits == [outage_delay(n) for n in range(1, 11)]  # the projector's schedule too
 
 
 async def test_a_failure_that_is_not_unavailability_ends_the_subscription() -> None:

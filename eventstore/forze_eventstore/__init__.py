@@ -17,7 +17,12 @@ from forze_eventstore.rules import (
 from forze_eventstore.snapshots import InMemorySnapshotStore, SQLiteSnapshotStore
 from forze_eventstore.sqlite import AppendHook, SQLiteEventStore
 from forze_eventstore.sqlite_db import Migration, SQLiteDatabase, Synchronous
-from forze_eventstore.subscriptions import CommitSignal, catch_up_then_live, subscribe_to
+from forze_eventstore.subscriptions import (
+    CommitSignal,
+    catch_up_then_live,
+    outage_delay,
+    subscribe_to,
+)
 
 __all__ = [
     "Migration",
@@ -36,6 +41,7 @@ __all__ = [
     "SQLiteEventStore",
     "SQLiteSnapshotStore",
     "catch_up_then_live",
+    "outage_delay",
     "subscribe_to",
     "StoredId",
     "check_expected_version",

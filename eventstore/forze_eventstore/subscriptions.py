@@ -19,13 +19,22 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Seq
 from forze.contracts import EventStore, RecordedEvent
 from forze.domain.errors import EventStoreUnavailable
 
-__all__ = ["CommitSignal", "PageReader", "catch_up_then_live", "subscribe_to"]
+__all__ = ["CommitSignal", "PageReader", "catch_up_then_live", "outage_delay", "subscribe_to"]
 
 log = logging.getLogger("forze.subscriptions")
 
 _RETRY_AFTER = (0.05, 5.0)
-"""Seconds a subscription waits before reading again after ``EventStoreUnavailable``: the
-first, doubled after each failure in a row, up to the second."""
+"""Seconds to wait after a transient ``EventStoreUnavailable``: the first, doubled after each
+failure in a row, up to the second (see :func:`outage_delay`)."""
+
+
+def outage_delay(failures: int) -> float:
+    """Seconds to wait before trying again after ``failures`` transient failures in a row of
+    the store (1 for the first): 0.05 s, doubled after each further one, up to 5 s.
+    Subscriptions and following projectors share it."""
+    first, longest = _RETRY_AFTER
+    return min(first * (1 << min(max(failures - 1, 0), 16)), longest)
+
 
 PageReader = Callable[[int, int], Awaitable[Sequence[RecordedEvent]]]
 """``read(after, limit)``: the next page of (filtered) events after a position."""
@@ -104,8 +113,8 @@ async def catch_up_then_live(
             signal.discard(waiter)
             if not error.transient:
                 raise
-            delay = min(_RETRY_AFTER[0] * 2 ** min(failures, 16), _RETRY_AFTER[1])
             failures += 1
+            delay = outage_delay(failures)
             log.warning(
                 "subscription read after position %d failed (%s); trying again in %.2f s",
                 position,

@@ -13,6 +13,7 @@ from typing import Any
 
 from forze.contracts import EventStore, RecordedEvent
 from forze.domain.errors import EventStoreUnavailable, InvalidInputError
+from forze_eventstore import outage_delay
 from forze_projections._batches import apply_batch, failure_record, note_empty
 from forze_projections.backend import ProjectionBackend
 from forze_projections.buffered import DocumentCache
@@ -33,9 +34,8 @@ ProgressCallback = Callable[[ProjectionProgress], None]
 STOP_ON_ERROR = FailurePolicy()
 log = logging.getLogger("forze.projector")
 
-_UNAVAILABLE_RETRY = (0.05, 5.0)
-"""Seconds a following projection waits after ``EventStoreUnavailable`` before it resumes
-from its checkpoint: the first, doubled after each failure in a row, up to the second."""
+_NEW_OUTAGE_AFTER = 5.0
+"""Seconds of work after which a store failure starts a new count of failures in a row."""
 
 
 class Projector:
@@ -213,11 +213,10 @@ class Projector:
                     if not follow:
                         self._states[name] = ProjectionState.STOPPED
                         raise
-                    first, longest = _UNAVAILABLE_RETRY
-                    if time.monotonic() - started > longest:
+                    if time.monotonic() - started > _NEW_OUTAGE_AFTER:
                         unavailable = 0  # it ran a while: a new outage
-                    delay = min(first * 2 ** min(unavailable, 16), longest)
                     unavailable += 1
+                    delay = outage_delay(unavailable)
                     log.warning("projection %s: %s; resuming in %.2f s", name, error, delay)
                     await asyncio.sleep(delay)
                     continue
