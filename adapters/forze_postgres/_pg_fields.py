@@ -20,9 +20,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from forze.domain.errors import InvalidInputError
-from forze_projections.queries import json_kind, schema_kinds
+from forze_projections.queries import json_kind, quote_string, schema_kinds
 
-__all__ = ["SIGNS", "FieldSql", "Params", "field_sql"]
+__all__ = ["SIGNS", "FieldSql", "Params", "field_sql", "json_member", "pg_string"]
 
 _RANK = {"bool": 1, "number": 2, "string": 3, "list": 4}
 _JSON_TYPES = {"bool": "'boolean'", "number": "'number'", "string": "'string'"}
@@ -30,6 +30,20 @@ _JSON_TYPES |= {"list": "'array', 'object'"}
 _TYPE_RANKS = {"boolean": 1, "number": 2, "string": 3, "array": 4, "object": 4}
 _ARRAYS = {"bool": "boolean[]", "number": "numeric[]", "string": "text[]"}
 SIGNS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def pg_string(text: str) -> str:
+    """``text`` as a PostgreSQL string literal, as the server's ``quote_literal`` makes it:
+    ``'`` doubled, and, where ``text`` holds a backslash, an ``E'...'`` literal with the
+    backslashes doubled (so ``standard_conforming_strings`` cannot change its meaning).
+    NUL raises ``InvalidInputError``."""
+    quoted = quote_string(text)
+    return "E" + quoted.replace("\\", "\\\\") if "\\" in text else quoted
+
+
+def json_member(name: str) -> str:
+    """The JSONB expression of the document's top-level field ``name``: ``doc->'name'``."""
+    return f"doc->{pg_string(name)}"
 
 
 def _sql_value(kind: str, value: Any) -> object:
@@ -164,7 +178,7 @@ def field_sql(model: type[BaseModel], key: str) -> dict[str, FieldSql]:
     fields: dict[str, FieldSql] = {}
     for name in model.model_fields:
         kinds = schema_kinds(properties.get(name), defs)
-        path = "doc->'{}'".format(name.replace("'", "''"))
+        path = json_member(name)
         if kinds is not None and len(kinds - {"null"}) <= 1:
             kind = next(iter(kinds - {"null"}), "list")
             expr = "key" if name == key and kinds == {"string"} else _plain(kind, path)

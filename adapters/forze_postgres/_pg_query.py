@@ -8,9 +8,9 @@ from typing import Any
 
 from forze.contracts import Filter, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError
-from forze_postgres._pg_fields import SIGNS, FieldSql, Params, field_sql
+from forze_postgres._pg_fields import SIGNS, FieldSql, Params, field_sql, json_member
 from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
-from forze_projections.queries import FieldValues, decode_cursor
+from forze_projections.queries import FieldValues, decode_cursor, quote_identifier
 
 __all__ = ["QueryBuilder", "index_name", "table_name", "table_sql"]
 
@@ -57,11 +57,12 @@ def table_sql(
     else:
         columns = f'{TENANT_COLUMN}, key TEXT COLLATE "C" NOT NULL, doc JSONB NOT NULL'
     if spec.search_fields:
+        members = [json_member(name) for name in spec.search_fields]
         texts = " || ".join(
-            f"(CASE WHEN jsonb_typeof(doc->'{name}') IN ('string', 'array') THEN"
-            f" jsonb_to_tsvector('simple'::regconfig, doc->'{name}', '[\"string\"]')"
+            f"(CASE WHEN jsonb_typeof({member}) IN ('string', 'array') THEN"
+            f" jsonb_to_tsvector('simple'::regconfig, {member}, '[\"string\"]')"
             " ELSE ''::tsvector END)"
-            for name in spec.search_fields
+            for member in members
         )
         columns += f", search tsvector GENERATED ALWAYS AS ({texts}) STORED"
     if tenancy.tenant is not None:
@@ -73,10 +74,14 @@ def table_sql(
         if terms != ("key",):
             elements = tenancy.column + ", ".join(f"{term} NULLS FIRST" for term in terms)
             index = index_name(table, name)
-            indexes[index] = f'CREATE INDEX IF NOT EXISTS "{index}" ON {quoted} ({elements})'
+            indexes[index] = (
+                f"CREATE INDEX IF NOT EXISTS {quote_identifier(index)} ON {quoted} ({elements})"
+            )
     if spec.search_fields:
         index = index_name(table, "search")
-        indexes[index] = f'CREATE INDEX IF NOT EXISTS "{index}" ON {quoted} USING GIN (search)'
+        indexes[index] = (
+            f"CREATE INDEX IF NOT EXISTS {quote_identifier(index)} ON {quoted} USING GIN (search)"
+        )
     return create, indexes
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 from forze.domain.errors import InvalidInputError
 
 __all__ = [
+    "FIELD_NAME",
     "Filter",
     "FilterOp",
     "Page",
@@ -22,6 +24,11 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+"""What a read model's field names must match: ASCII letters, digits and ``_``, not starting
+with a digit, at most 63 characters. Stores put field names into SQL (JSON paths, generated
+columns, index names); they quote them too, but the names are checked first."""
 FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in"]
 
 
@@ -30,7 +37,9 @@ class ReadModelSpec(Generic[M]):
     """Names a read model, its pydantic document type and the field that is its key.
 
     ``indexes`` lists fields that queries filter or sort on (adapters index them);
-    ``search_fields`` lists text fields covered by :meth:`ReadModelStore.search`.
+    ``search_fields`` lists text fields covered by :meth:`ReadModelStore.search`. Every field
+    of ``model`` must have a name matching :data:`FIELD_NAME` (``InvalidInputError`` naming
+    the field otherwise), since any field can be filtered or sorted on.
     """
 
     name: str
@@ -43,6 +52,13 @@ class ReadModelSpec(Generic[M]):
         if not self.name.isidentifier():
             raise InvalidInputError(f"read model name {self.name!r} must be an identifier")
         fields = self.model.model_fields
+        for name in fields:
+            if not FIELD_NAME.fullmatch(name):
+                raise InvalidInputError(
+                    f"read model {self.name!r}: field {name!r} of {self.model.__name__} is not"
+                    " a plain name (ASCII letters, digits and _, not starting with a digit,"
+                    " at most 63 characters)"
+                )
         for name in (self.key, *self.indexes, *self.search_fields):
             if name not in fields:
                 raise InvalidInputError(

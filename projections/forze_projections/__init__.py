@@ -19,6 +19,8 @@ from forze_projections.queries import (
     decode_cursor,
     encode_cursor,
     json_kind,
+    quote_identifier,
+    quote_string,
     schema_kinds,
     store_for_spec,
 )
@@ -68,6 +70,8 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "json_kind",
+    "quote_identifier",
+    "quote_string",
     "schema_kinds",
     "store_for_spec",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from forze.contracts import Filter, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError
-from forze_projections._sqlite_query import FieldSql, field_sql, keyset_after
+from forze_projections._sqlite_query import FieldSql, field_sql, json_path, keyset_after
 from forze_projections.queries import FieldValues, decode_cursor
 
 __all__ = ["Clauses", "QueryBuilder"]
@@ -95,9 +95,10 @@ class QueryBuilder:
 
     def search(self, words: Sequence[str]) -> tuple[str, list[object]]:
         """Every casefolded word is in the text of some search field (see ``search_text``)."""
+        paths = [json_path(name) for name in self.spec.search_fields]
         texts = [
-            f"forze_search_text(json_type(doc, '$.{name}'), json_extract(doc, '$.{name}'))"
-            for name in self.spec.search_fields
+            f"forze_search_text(json_type(doc, {path}), json_extract(doc, {path}))"
+            for path in paths
         ]
         any_field = "(" + " OR ".join(f"instr({text}, ?) > 0" for text in texts) + ")"
         return " AND ".join([any_field] * len(words)), [w for w in words for _ in texts]

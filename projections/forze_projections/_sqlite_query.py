@@ -24,12 +24,13 @@ from pydantic import BaseModel
 
 from forze.contracts import SortKey
 from forze.domain.errors import InvalidInputError
-from forze_projections.queries import schema_kinds
+from forze_projections.queries import quote_string, schema_kinds
 
 __all__ = [
     "FieldSql",
     "dump_document",
     "field_sql",
+    "json_path",
     "keyset_after",
     "register_functions",
     "search_text",
@@ -53,6 +54,19 @@ def _dumps(value: Any) -> str:
 def dump_document(document: Mapping[str, Any]) -> str:
     """The stored text of a JSON-mode document: compact, keys sorted, not ASCII-escaped."""
     return _dumps(document)
+
+
+def json_path(name: str) -> str:
+    """The quoted SQL literal of the JSON path of top-level field ``name``: ``'$."name"'``.
+
+    SQLite matches a quoted path label against the key's text as stored, so a name holding
+    ``"``, ``\\`` or a control character (stored escaped) cannot be addressed: such a name
+    raises ``InvalidInputError``. (Read-model specs admit plain names only; this is the second
+    guard.)
+    """
+    if any(c in '"\\' or c < " " for c in name):
+        raise InvalidInputError(f"field name {name!r} cannot be used in a SQLite JSON path")
+    return quote_string(f'$."{name}"')
 
 
 def kind_rank(value: Any) -> int:
@@ -148,12 +162,13 @@ def field_sql(model: type[BaseModel], key: str) -> dict[str, FieldSql]:
     fields: dict[str, FieldSql] = {}
     for name in model.model_fields:
         kinds = schema_kinds(properties.get(name), defs)
-        value = f"json_extract(doc, '$.{name}')"
+        path = json_path(name)
+        value = f"json_extract(doc, {path})"
         if kinds is not None and len(kinds - {"null"}) <= 1:
             fields[name] = FieldSql("key" if name == key and kinds == {"string"} else value)
         else:
             ranks = " ".join(f"WHEN '{kind}' THEN {r}" for kind, r in _RANKS.items())
-            fields[name] = FieldSql(value, f"(CASE json_type(doc, '$.{name}') {ranks} ELSE 0 END)")
+            fields[name] = FieldSql(value, f"(CASE json_type(doc, {path}) {ranks} ELSE 0 END)")
     return fields
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "json_kind",
+    "quote_identifier",
+    "quote_string",
     "schema_kinds",
     "store_for_spec",
 ]
@@ -46,6 +48,28 @@ def decode_cursor(cursor: str, order: Sequence[SortKey]) -> list[Any]:
     ):
         raise InvalidInputError("the cursor belongs to a query with a different sort")
     return values
+
+
+def _no_nul(text: str, what: str) -> None:
+    if "\x00" in text:
+        raise InvalidInputError(f"{what} {text!r} contains NUL")
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier (``"`` doubled), as SQLite and PostgreSQL read it.
+
+    A name with NUL, which no SQL identifier can hold, raises ``InvalidInputError``.
+    """
+    _no_nul(name, "identifier")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_string(text: str) -> str:
+    """``text`` as a standard SQL string literal (``'`` doubled); ``InvalidInputError`` for
+    NUL. Backslashes stay plain: SQLite never escapes with them (PostgreSQL needs its own
+    quoting, which a server setting can change)."""
+    _no_nul(text, "SQL text")
+    return "'" + text.replace("'", "''") + "'"
 
 
 class FieldValues:

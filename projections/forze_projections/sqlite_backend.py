@@ -16,6 +16,7 @@ from forze.domain.errors import InvalidInputError, NotFoundError
 from forze_eventstore import Migration, SQLiteDatabase
 from forze_projections.errors import ProjectionFailure
 from forze_projections.memory_backend import ReadModelOwners
+from forze_projections.queries import quote_identifier
 from forze_projections.sqlite_checkpoints import SQLiteCheckpointStore
 from forze_projections.sqlite_read_models import SQLiteReadModelStore
 
@@ -136,7 +137,7 @@ class SQLiteProjectionBackend:
         async with self.db.transaction() as connection:
             for spec in self._declared.get(name, ()):
                 table = table_of(spec, version)
-                connection.execute(f'DROP TABLE IF EXISTS "{table}"')
+                connection.execute(f"DROP TABLE IF EXISTS {quote_identifier(table)}")
 
     async def caught_up(self, name: str, version: int) -> None:
         """See ``ProjectionBackend.caught_up``: nothing is deferred here."""

@@ -27,7 +27,7 @@ from forze.domain.errors import (
 from forze_eventstore.sqlite_db import SQLiteDatabase
 from forze_projections._sqlite_filters import QueryBuilder
 from forze_projections._sqlite_query import dump_document, register_functions
-from forze_projections.queries import encode_cursor, store_for_spec
+from forze_projections.queries import encode_cursor, quote_identifier, store_for_spec
 
 __all__ = ["SQLiteReadModelStore", "SQLiteReadModelStores"]
 
@@ -68,7 +68,7 @@ class SQLiteReadModelStore(Generic[M]):
         self.db = db
         self.spec = spec
         self.table = _table_name(spec, table)
-        self._quoted = f'"{self.table}"'
+        self._quoted = quote_identifier(self.table)
         self._queries = QueryBuilder(spec)
         self._schema = [
             f"CREATE TABLE IF NOT EXISTS {self._quoted} ("
@@ -77,9 +77,9 @@ class SQLiteReadModelStore(Generic[M]):
         for name in dict.fromkeys(spec.indexes):
             terms = self._queries.fields[name].order_terms
             if terms != ("key",):
+                index = quote_identifier(f"{self.table}__{name}")
                 self._schema.append(
-                    f'CREATE INDEX IF NOT EXISTS "{self.table}__{name}"'
-                    f" ON {self._quoted} ({', '.join(terms)})"
+                    f"CREATE INDEX IF NOT EXISTS {index} ON {self._quoted} ({', '.join(terms)})"
                 )
         self.ensure_table()
 

@@ -28,6 +28,7 @@ from forze.contracts import (
     SortKey,
 )
 from forze.domain.errors import InvalidInputError, NotFoundError
+from forze_projections.testing.read_model_names import ReadModelNamesContract
 
 __all__ = ["BOOKS", "Book", "ReadModelStoreContract"]
 
@@ -157,12 +158,12 @@ async def _ids(store: ReadModelStore[Book], query: Query) -> list[str]:
     pytest.fail("paging never reached a page without a next cursor")
 
 
-class ReadModelStoreContract(ABC):
+class ReadModelStoreContract(ReadModelNamesContract, ABC):
     """Behaviour every :class:`forze.contracts.ReadModelStore` adapter has."""
 
     @abstractmethod
-    def make_store(self, spec: ReadModelSpec[Book]) -> ReadModelStore[Book]:
-        """A store for ``spec`` (always :data:`BOOKS`) holding no documents."""
+    def make_store(self, spec: ReadModelSpec[Any]) -> ReadModelStore[Any]:
+        """A store for ``spec`` (:data:`BOOKS`, or a spec a case makes) holding no documents."""
 
     @pytest.fixture
     def store(self) -> _Store:
