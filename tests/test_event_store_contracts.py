@@ -9,6 +9,8 @@ from pathlib import Path
 
 from forze.contracts import EventStore, SnapshotStore
 from forze_eventstore import (
+    DEFAULT_LIMITS,
+    EventLimits,
     InMemoryEventStore,
     InMemorySnapshotStore,
     SQLiteEventStore,
@@ -22,20 +24,36 @@ class TestInMemoryEventStore(EventStoreContract):
     async def open_store(self) -> AsyncIterator[EventStore]:
         yield InMemoryEventStore(poll_interval=0.05)
 
+    @asynccontextmanager
+    async def open_limited_store(self, limits: EventLimits) -> AsyncIterator[EventStore]:
+        yield InMemoryEventStore(poll_interval=0.05, limits=limits)
+
 
 class TestSQLiteEventStoreInMemory(EventStoreContract):
     @asynccontextmanager
     async def open_store(self) -> AsyncIterator[EventStore]:
-        async with SQLiteEventStore(":memory:", poll_interval=0.05) as store:
+        async with self.open_limited_store(DEFAULT_LIMITS) as store:
+            yield store
+
+    @asynccontextmanager
+    async def open_limited_store(self, limits: EventLimits) -> AsyncIterator[EventStore]:
+        async with SQLiteEventStore(":memory:", poll_interval=0.05, limits=limits) as store:
             yield store
 
 
 class TestSQLiteEventStoreOnAFile(EventStoreContract):
     @asynccontextmanager
     async def open_store(self) -> AsyncIterator[EventStore]:
+        async with self.open_limited_store(DEFAULT_LIMITS) as store:
+            yield store
+
+    @asynccontextmanager
+    async def open_limited_store(self, limits: EventLimits) -> AsyncIterator[EventStore]:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "events.sqlite"
-            async with SQLiteEventStore(path, synchronous="NORMAL", poll_interval=0.05) as store:
+            async with SQLiteEventStore(
+                path, synchronous="NORMAL", poll_interval=0.05, limits=limits
+            ) as store:
                 yield store
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from forze import EventStoreUnavailable
 from forze.contracts import RecordedEvent
-from forze_eventstore import CommitSignal, catch_up_then_live, outage_delay
+from forze_eventstore import CommitSignal, CutPage, catch_up_then_live, outage_delay
 
 
 def _event(position: int) -> RecordedEvent:
@@ -101,3 +101,21 @@ async def test_a_failure_the_store_would_repeat_ends_the_subscription() -> None:
     subscription = catch_up_then_live(refused, CommitSignal(), after=0)
     with pytest.raises(EventStoreUnavailable, match="refused"):
         await anext(subscription)
+
+
+async def test_a_page_cut_at_its_byte_budget_is_followed_by_the_next_read_at_once() -> None:
+    """Pages of one event, cut by their budget, with a poll interval of a minute: catching
+    up on ten events must not wait for the poll between pages."""
+    events = [_event(p) for p in range(1, 11)]
+
+    async def read(after: int, limit: int) -> Sequence[RecordedEvent]:
+        rest = [e for e in events if e.position > after]
+        return CutPage(rest[:1]) if len(rest) > 1 else rest[:1]
+
+    subscription = catch_up_then_live(read, CommitSignal(), after=0, poll_interval=60)
+
+    async def take() -> list[int]:
+        return [(await anext(subscription)).position for _ in range(10)]
+
+    assert await asyncio.wait_for(take(), 2) == list(range(1, 11))
+    await subscription.aclose()

@@ -1,6 +1,16 @@
 """The write side of forze: event stores, codec, repository, snapshots, subscriptions."""
 
 from forze_eventstore.codec import SCHEMA_VERSION_KEY, EventCodec
+from forze_eventstore.limits import (
+    DEFAULT_LIMITS,
+    CutPage,
+    EventLimits,
+    check_encoded,
+    check_max_bytes,
+    check_names,
+    nesting_depth,
+    within_budget,
+)
 from forze_eventstore.memory import InMemoryEventStore
 from forze_eventstore.module import event_store_module, sqlite_module
 from forze_eventstore.repository import EventSourcedRepositories, EventSourcedRepository
@@ -14,7 +24,12 @@ from forze_eventstore.rules import (
     validate_append,
     validate_batch,
 )
-from forze_eventstore.snapshots import InMemorySnapshotStore, SQLiteSnapshotStore
+from forze_eventstore.snapshots import (
+    InMemorySnapshotStore,
+    SQLiteSnapshotStore,
+    check_snapshot,
+    check_snapshot_stream_id,
+)
 from forze_eventstore.sqlite import AppendHook, SQLiteEventStore
 from forze_eventstore.sqlite_db import Migration, SQLiteDatabase, Synchronous
 from forze_eventstore.subscriptions import (
@@ -40,6 +55,8 @@ __all__ = [
     "SQLiteDatabase",
     "SQLiteEventStore",
     "SQLiteSnapshotStore",
+    "check_snapshot",
+    "check_snapshot_stream_id",
     "catch_up_then_live",
     "outage_delay",
     "subscribe_to",
@@ -51,4 +68,12 @@ __all__ = [
     "idempotent_result",
     "validate_append",
     "validate_batch",
+    "DEFAULT_LIMITS",
+    "CutPage",
+    "EventLimits",
+    "check_encoded",
+    "check_max_bytes",
+    "check_names",
+    "nesting_depth",
+    "within_budget",
 ]

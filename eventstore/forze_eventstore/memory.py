@@ -15,6 +15,13 @@ from forze.contracts import (
     RecordedEvent,
     category_of,
 )
+from forze_eventstore.limits import (
+    DEFAULT_LIMITS,
+    EventLimits,
+    check_encoded,
+    check_max_bytes,
+    within_budget,
+)
 from forze_eventstore.rules import (
     StoredId,
     check_expected_version,
@@ -37,9 +44,15 @@ class InMemoryEventStore:
     Data and metadata are copied through JSON on append, so they must be JSON-able and later
     changes to the caller's objects do not reach the store. Appends never await between the
     check and the write, so concurrent tasks of one event loop are serialised.
+
+    ``limits`` (``DEFAULT_LIMITS`` when omitted) bounds what an append accepts and the bytes
+    of a subscription's pages (see ``forze_eventstore.limits``).
     """
 
-    def __init__(self, *, poll_interval: float = 0.5) -> None:
+    def __init__(self, *, poll_interval: float = 0.5, limits: EventLimits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        self._sizes: list[int] = []
+        """The bytes of each logged event's JSON texts, by log index (position - 1)."""
         self._log: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._ids: dict[UUID, RecordedEvent] = {}
@@ -53,7 +66,9 @@ class InMemoryEventStore:
         expected_version: ExpectedVersionArg = ExpectedVersion.ANY,
     ) -> AppendResult:
         """See ``EventStore.append``."""
-        stream_id, events, expected_version = validate_append(stream_id, events, expected_version)
+        stream_id, events, expected_version = validate_append(
+            stream_id, events, expected_version, limits=self._limits
+        )
         result = self._append_now(stream_id, events, expected_version)
         self._signal.notify()
         return result
@@ -62,7 +77,7 @@ class InMemoryEventStore:
         self, appends: Sequence[tuple[str, Sequence[NewEvent], ExpectedVersionArg]]
     ) -> list[AppendResult]:
         """See ``EventStore.append_many``: every part without awaiting, undone on an error."""
-        batch = validate_batch(appends)
+        batch = validate_batch(appends, limits=self._limits)
         mark = len(self._log)
         try:
             results = [self._append_now(*part) for part in batch]
@@ -81,6 +96,7 @@ class InMemoryEventStore:
             if not stream:
                 del self._streams[event.stream_id]
         del self._log[mark:]
+        del self._sizes[mark:]
 
     def _append_now(
         self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersionArg
@@ -93,6 +109,8 @@ class InMemoryEventStore:
             )
             for e in events
         ]
+        for event, (data, metadata) in zip(events, encoded, strict=True):
+            check_encoded(stream_id, event, data, metadata, self._limits)
         stream = self._streams.get(stream_id, [])
         actual = len(stream)
         stored = [self._stored_id(e.event_id) for e in events]
@@ -116,6 +134,7 @@ class InMemoryEventStore:
             for offset, (event, (data, metadata)) in enumerate(zip(events, encoded, strict=True), 1)
         ]
         self._log.extend(recorded)
+        self._sizes.extend(len(data) + len(metadata) for data, metadata in encoded)
         self._streams.setdefault(stream_id, []).extend(recorded)
         self._ids.update((event.event_id, event) for event in recorded)
         last = recorded[-1]
@@ -128,17 +147,28 @@ class InMemoryEventStore:
         from_version: int | None = None,
         limit: int | None = None,
         backwards: bool = False,
+        max_bytes: int | None = None,
     ) -> Sequence[RecordedEvent]:
-        """See ``EventStore.read_stream``."""
+        """See ``EventStore.read_stream``; ``max_bytes`` stops the page at that many bytes
+        (see ``forze.contracts.CutPage``)."""
         check_read_stream(stream_id, from_version, limit)
+        check_max_bytes(max_bytes)
         stream = self._streams.get(stream_id, [])
         if backwards:
             start = len(stream) if from_version is None else min(from_version, len(stream))
             end = 0 if limit is None else max(0, start - limit)
-            return stream[end:start][::-1]
-        first = 0 if from_version is None else from_version - 1
-        last = None if limit is None else first + limit
-        return stream[first:last]
+            page = stream[end:start][::-1]
+        else:
+            first = 0 if from_version is None else from_version - 1
+            last = None if limit is None else first + limit
+            page = stream[first:last]
+        return self._within(page, max_bytes)
+
+    def _within(self, page: list[RecordedEvent], max_bytes: int | None) -> Sequence[RecordedEvent]:
+        if max_bytes is None:
+            return page
+        sizes = self._sizes
+        return within_budget(page, (sizes[e.position - 1] for e in page), max_bytes)
 
     async def read_all(
         self,
@@ -147,11 +177,15 @@ class InMemoryEventStore:
         limit: int | None = None,
         event_types: Collection[str] | None = None,
         categories: Collection[str] | None = None,
+        max_bytes: int | None = None,
     ) -> Sequence[RecordedEvent]:
-        """See ``EventStore.read_all``."""
+        """See ``EventStore.read_all``; ``max_bytes`` stops the page at that many bytes
+        (see ``forze.contracts.CutPage``)."""
         check_read_all(after, limit, event_types, categories)
+        check_max_bytes(max_bytes)
         if event_types is None and categories is None:
-            return self._log[after : None if limit is None else after + limit]
+            page = self._log[after : None if limit is None else after + limit]
+            return self._within(page, max_bytes)
         types = None if event_types is None else frozenset(event_types)
         cats = None if categories is None else frozenset(categories)
         found: list[RecordedEvent] = []
@@ -163,7 +197,7 @@ class InMemoryEventStore:
             if cats is not None and category_of(event.stream_id) not in cats:
                 continue
             found.append(event)
-        return found
+        return self._within(found, max_bytes)
 
     def subscribe(
         self,
@@ -181,6 +215,7 @@ class InMemoryEventStore:
             event_types=event_types,
             categories=categories,
             poll_interval=self._poll_interval,
+            page_bytes=self._limits.page_bytes,
         )
 
     async def stream_version(self, stream_id: str) -> int:
@@ -201,4 +236,11 @@ class InMemoryEventStore:
         event = self._ids.get(event_id)
         if event is None:
             return None
-        return StoredId(event.stream_id, event.version, event.position)
+        return StoredId(
+            event.stream_id,
+            event.version,
+            event.position,
+            event.event_type,
+            event.data,
+            event.metadata,
+        )

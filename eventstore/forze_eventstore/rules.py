@@ -13,12 +13,28 @@ from uuid import UUID
 
 from forze.contracts import AppendResult, ExpectedVersion, ExpectedVersionArg, NewEvent
 from forze.domain.errors import ConcurrencyError, DuplicateEventIdError, InvalidInputError
+from forze_eventstore._input import (
+    MAX_LIMIT,
+    MAX_POSITION,
+    MAX_VERSION,
+    check_at_most,
+    check_json_text,
+    check_text,
+)
+from forze_eventstore._resent import difference
+from forze_eventstore.limits import DEFAULT_LIMITS, EventLimits, check_names
 
 __all__ = [
+    "MAX_LIMIT",
+    "MAX_POSITION",
+    "MAX_VERSION",
     "StoredId",
+    "check_at_most",
     "check_expected_version",
+    "check_json_text",
     "check_read_all",
     "check_read_stream",
+    "check_text",
     "dump_json",
     "idempotent_result",
     "validate_append",
@@ -30,11 +46,14 @@ BatchPart = tuple[str, Sequence[NewEvent], ExpectedVersionArg]
 
 
 class StoredId(NamedTuple):
-    """Where an already stored event id lives."""
+    """Where an already stored event id lives, and the event stored with it (as read back)."""
 
     stream_id: str
     version: int
     position: int
+    event_type: str
+    data: Mapping[str, Any]
+    metadata: Mapping[str, Any]
 
 
 def dump_json(value: Mapping[str, Any], *, what: str) -> str:
@@ -45,13 +64,16 @@ def dump_json(value: Mapping[str, Any], *, what: str) -> str:
         return "{}"
     try:
         _check_keys(value)
-        return _encode(value)
+        text = _encode(value)
     except (TypeError, ValueError) as error:
         raise InvalidInputError(f"{what} is not JSON-serialisable: {error}") from None
     except RecursionError:
         raise InvalidInputError(
             f"{what} is not JSON-serialisable: it contains itself or nests too deep"
         ) from None
+    if "\\u0000" in text or "\\ud" in text:  # NUL or a surrogate may hide there
+        check_json_text(text, value, what)
+    return text
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -117,11 +139,22 @@ def _encode(value: Mapping[str, Any]) -> str:
 
 
 def validate_append(
-    stream_id: object, events: object, expected_version: object
+    stream_id: object,
+    events: object,
+    expected_version: object,
+    *,
+    limits: EventLimits = DEFAULT_LIMITS,
 ) -> tuple[str, Sequence[NewEvent], ExpectedVersionArg]:
-    """Check an append's arguments before anything is written; raise ``InvalidInputError``."""
+    """Check an append's arguments before anything is written; raise ``InvalidInputError``.
+
+    The stream id's and event types' lengths are checked against ``limits`` here; each store
+    checks the events' size and depth with ``forze_eventstore.limits.check_encoded`` once it
+    has encoded them.
+    """
     if not isinstance(stream_id, str) or not stream_id.strip():
         raise InvalidInputError(f"stream id must be a non-empty string, got {stream_id!r}")
+    if not stream_id.isascii() or "\x00" in stream_id:  # else it holds neither NUL nor surrogates
+        check_text(stream_id, "stream id")
     if isinstance(expected_version, bool) or not isinstance(
         expected_version, ExpectedVersion | int
     ):
@@ -129,8 +162,11 @@ def validate_append(
             f"expected_version must be ExpectedVersion.ANY, NO_STREAM, STREAM_EXISTS or an int, "
             f"got {expected_version!r}"
         )
-    if isinstance(expected_version, int) and expected_version < 0:
-        raise InvalidInputError(f"expected_version must be >= 0, got {expected_version}")
+    if isinstance(expected_version, int):
+        if expected_version < 0:
+            raise InvalidInputError(f"expected_version must be >= 0, got {expected_version}")
+        if expected_version > MAX_VERSION:
+            check_at_most(expected_version, MAX_VERSION, "expected_version")
     if type(events) is not list and (
         not isinstance(events, Sequence) or isinstance(events, str | bytes)
     ):
@@ -144,6 +180,8 @@ def validate_append(
             )
         if not isinstance(event.event_type, str) or not event.event_type:
             raise InvalidInputError("event_type must be a non-empty string")
+        if not event.event_type.isascii() or "\x00" in event.event_type:
+            check_text(event.event_type, "event type")
         if not isinstance(event.event_id, UUID):
             raise InvalidInputError(f"event_id must be a UUID, got {event.event_id!r}")
     if len(events) > 1:
@@ -152,10 +190,11 @@ def validate_append(
             if event.event_id in seen:
                 raise InvalidInputError(f"event id {event.event_id} appears twice in one append")
             seen.add(event.event_id)
+    check_names(stream_id, events, limits)
     return stream_id, events, expected_version
 
 
-def validate_batch(appends: object) -> list[BatchPart]:
+def validate_batch(appends: object, *, limits: EventLimits = DEFAULT_LIMITS) -> list[BatchPart]:
     """Check every part of an ``append_many`` batch before anything is written."""
     if not isinstance(appends, Sequence) or isinstance(appends, str | bytes):
         raise InvalidInputError("a batch must be a sequence of (stream_id, events, expected)")
@@ -165,7 +204,7 @@ def validate_batch(appends: object) -> list[BatchPart]:
             raise InvalidInputError(
                 f"each part of a batch must be (stream_id, events, expected), got {part!r}"
             )
-        batch.append(validate_append(*part))
+        batch.append(validate_append(*part, limits=limits))
     return batch
 
 
@@ -194,7 +233,10 @@ def idempotent_result(
 
     ``stored[i]`` is where ``events[i]``'s id is stored, or ``None``. Returns ``None`` when no
     id is stored (append normally), the original result when the whole batch is already stored
-    at consecutive versions of this stream (an idempotent re-append), and raises otherwise.
+    at consecutive versions of this stream with the same types, data and metadata (an
+    idempotent re-append; see ``forze_eventstore._resent`` for the metadata a re-send may
+    change), and raises otherwise: ``DuplicateEventIdError`` for an id stored elsewhere or
+    with other content, ``ConcurrencyError`` for a re-append off its expected version.
     """
     if all(place is None for place in stored):
         return None
@@ -208,6 +250,20 @@ def idempotent_result(
     if not consistent or first is None:
         event, place = next((e, p) for e, p in zip(events, stored, strict=True) if p is not None)
         raise DuplicateEventIdError(event.event_id, place.stream_id, place.version)
+    for resent, kept in zip(events, stored, strict=True):
+        assert kept is not None  # every place is set: checked by `consistent`
+        differs = difference(
+            resent.event_type,
+            resent.data,
+            resent.metadata,
+            kept.event_type,
+            kept.data,
+            kept.metadata,
+        )
+        if differs is not None:
+            raise DuplicateEventIdError(
+                resent.event_id, kept.stream_id, kept.version, differs=differs
+            )
     wanted_first = _first_version_for(expected)
     if wanted_first is not None and first.version != wanted_first:
         raise ConcurrencyError(stream_id, _shown(expected), actual_version)
@@ -236,6 +292,9 @@ def check_read_stream(stream_id: object, from_version: object, limit: object) ->
         isinstance(from_version, bool) or not isinstance(from_version, int) or from_version < 1
     ):
         raise InvalidInputError(f"from_version must be an int >= 1, got {from_version!r}")
+    check_text(stream_id, "stream id")
+    if from_version is not None:
+        check_at_most(from_version, MAX_VERSION, "from_version")
     _check_limit(limit)
 
 
@@ -248,12 +307,15 @@ def check_read_all(
     """Validate ``read_all``/``subscribe`` arguments; raise ``InvalidInputError``."""
     if isinstance(after, bool) or not isinstance(after, int) or after < 0:
         raise InvalidInputError(f"after must be an int >= 0, got {after!r}")
+    check_at_most(after, MAX_POSITION, "after")
     _check_limit(limit)
     for name, values in (("event_types", event_types), ("categories", categories)):
         if values is not None and (
             isinstance(values, str) or not all(isinstance(v, str) for v in values)
         ):
             raise InvalidInputError(f"{name} must be a collection of strings, got {values!r}")
+        for value in values or ():
+            check_text(value, f"a value of {name}")
 
 
 def _check_limit(limit: object) -> None:
@@ -261,3 +323,4 @@ def _check_limit(limit: object) -> None:
         return
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise InvalidInputError(f"limit must be None or an int >= 0, got {limit!r}")
+    check_at_most(limit, MAX_LIMIT, "limit")

@@ -7,10 +7,41 @@ import sqlite3
 from pathlib import Path
 
 from forze.contracts import Snapshot
+from forze.domain.errors import InvalidInputError
+from forze_eventstore._input import MAX_VERSION, check_at_most, check_text
 from forze_eventstore.rules import dump_json
 from forze_eventstore.sqlite_db import Migration, SQLiteDatabase
 
-__all__ = ["InMemorySnapshotStore", "SQLiteSnapshotStore"]
+__all__ = [
+    "InMemorySnapshotStore",
+    "SQLiteSnapshotStore",
+    "check_snapshot",
+    "check_snapshot_stream_id",
+]
+
+
+def check_snapshot_stream_id(stream_id: object) -> str:
+    """``stream_id`` if every snapshot store can keep it (a non-empty string without NUL or
+    surrogates, as for event streams); ``InvalidInputError`` otherwise."""
+    if not isinstance(stream_id, str) or not stream_id.strip():
+        raise InvalidInputError(f"stream id must be a non-empty string, got {stream_id!r}")
+    check_text(stream_id, "stream id")
+    return stream_id
+
+
+def check_snapshot(snapshot: Snapshot) -> str:
+    """The JSON text of ``snapshot``'s state once every part of it is one every snapshot
+    store can keep (versions are ints from 0 to ``2**31 - 1``); ``InvalidInputError``
+    naming the part otherwise."""
+    stream_id = check_snapshot_stream_id(snapshot.stream_id)
+    for name in ("version", "schema_version"):
+        value = getattr(snapshot, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInputError(
+                f"snapshot {name} of {stream_id!r} must be an int >= 0, got {value!r}"
+            )
+        check_at_most(value, MAX_VERSION, f"snapshot {name} of {stream_id!r}")
+    return dump_json(snapshot.state, what=f"snapshot state of {stream_id!r}")
 
 
 class InMemorySnapshotStore:
@@ -21,13 +52,14 @@ class InMemorySnapshotStore:
 
     async def save(self, snapshot: Snapshot) -> None:
         """See ``SnapshotStore.save``."""
-        state = dump_json(snapshot.state, what=f"snapshot state of {snapshot.stream_id!r}")
+        state = check_snapshot(snapshot)
         current = self._snapshots.get(snapshot.stream_id)
         if current is None or current[0].version <= snapshot.version:
             self._snapshots[snapshot.stream_id] = (snapshot, state)
 
     async def load(self, stream_id: str) -> Snapshot | None:
         """See ``SnapshotStore.load``."""
+        check_snapshot_stream_id(stream_id)
         found = self._snapshots.get(stream_id)
         if found is None:
             return None
@@ -38,6 +70,7 @@ class InMemorySnapshotStore:
 
     async def delete(self, stream_id: str) -> None:
         """See ``SnapshotStore.delete``."""
+        check_snapshot_stream_id(stream_id)
         self._snapshots.pop(stream_id, None)
 
 
@@ -63,7 +96,7 @@ class SQLiteSnapshotStore:
 
     async def save(self, snapshot: Snapshot) -> None:
         """See ``SnapshotStore.save``."""
-        state = dump_json(snapshot.state, what=f"snapshot state of {snapshot.stream_id!r}")
+        state = check_snapshot(snapshot)
         async with self.db.transaction() as connection:
             connection.execute(
                 "INSERT INTO forze_snapshots (stream_id, version, schema_version, state)"
@@ -75,6 +108,7 @@ class SQLiteSnapshotStore:
 
     async def load(self, stream_id: str) -> Snapshot | None:
         """See ``SnapshotStore.load``."""
+        check_snapshot_stream_id(stream_id)
         rows = self.db.read(
             "SELECT version, schema_version, state FROM forze_snapshots WHERE stream_id = ?",
             (stream_id,),
@@ -86,6 +120,7 @@ class SQLiteSnapshotStore:
 
     async def delete(self, stream_id: str) -> None:
         """See ``SnapshotStore.delete``."""
+        check_snapshot_stream_id(stream_id)
         async with self.db.transaction() as connection:
             connection.execute("DELETE FROM forze_snapshots WHERE stream_id = ?", (stream_id,))
 

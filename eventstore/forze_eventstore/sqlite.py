@@ -8,8 +8,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Seq
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-from uuid import UUID, SafeUUID
 
 from forze.contracts import (
     AppendResult,
@@ -20,6 +18,14 @@ from forze.contracts import (
     category_of,
 )
 from forze.domain.errors import ConcurrencyError
+from forze_eventstore._sqlite_budget import read_page
+from forze_eventstore._sqlite_rows import decode_page as _decode_page
+from forze_eventstore.limits import (
+    DEFAULT_LIMITS,
+    EventLimits,
+    check_encoded,
+    check_max_bytes,
+)
 from forze_eventstore.rules import (
     StoredId,
     check_expected_version,
@@ -37,9 +43,6 @@ __all__ = ["AppendHook", "SQLiteEventStore"]
 
 AppendHook = Callable[[Sequence[RecordedEvent]], Awaitable[None]]
 """Runs inside an append's transaction with the events it stores (see ``add_append_hook``)."""
-
-_raw_decode = json.JSONDecoder().raw_decode
-"""Stored JSON is written compact by ``dump_json``: no surrounding whitespace to skip."""
 
 _COLUMNS = "event_id, event_type, data, metadata, stream_id, version, position, recorded_at"
 
@@ -73,6 +76,10 @@ class SQLiteEventStore:
     time, so commit order is position order and readers can never see a gap fill in later.
     Subscribers in this process are woken on commit; writes from other processes are picked up
     by polling every ``poll_interval`` seconds.
+
+    ``read_only=True`` (for a path) inspects an existing store without changing the file (see
+    ``SQLiteDatabase``); a file that is not a forze store raises ``EventStoreUnavailable``.
+    A store whose schema is newer than this code's is refused in either mode.
     """
 
     def __init__(
@@ -81,12 +88,14 @@ class SQLiteEventStore:
         *,
         synchronous: Synchronous = "FULL",
         poll_interval: float = 0.5,
+        read_only: bool = False,
+        limits: EventLimits = DEFAULT_LIMITS,
     ) -> None:
         self._owns_db = not isinstance(path, SQLiteDatabase)
         self.db = (
             path
             if isinstance(path, SQLiteDatabase)
-            else SQLiteDatabase(path, synchronous=synchronous)
+            else SQLiteDatabase(path, synchronous=synchronous, read_only=read_only)
         )
         try:
             self.db.migrate("events", MIGRATIONS)
@@ -96,6 +105,8 @@ class SQLiteEventStore:
         self._signal = CommitSignal()
         self._poll_interval = poll_interval
         self._hooks: list[AppendHook] = []
+        self._limits = limits
+        """What an append accepts, and a subscription page's bytes (``forze_eventstore.limits``)."""
 
     async def append(
         self,
@@ -104,7 +115,9 @@ class SQLiteEventStore:
         expected_version: ExpectedVersionArg = ExpectedVersion.ANY,
     ) -> AppendResult:
         """See ``EventStore.append``."""
-        stream_id, events, expected_version = validate_append(stream_id, events, expected_version)
+        stream_id, events, expected_version = validate_append(
+            stream_id, events, expected_version, limits=self._limits
+        )
         category = category_of(stream_id)
         encoded = [
             (
@@ -113,6 +126,8 @@ class SQLiteEventStore:
             )
             for e in events
         ]
+        for event, (data, metadata) in zip(events, encoded, strict=True):
+            check_encoded(stream_id, event, data, metadata, self._limits)
         recorded_at = int(datetime.now(UTC).timestamp() * 1_000_000)
         async with self.db.transaction() as connection:
             row = connection.execute(
@@ -167,7 +182,7 @@ class SQLiteEventStore:
         self, appends: Sequence[tuple[str, Sequence[NewEvent], ExpectedVersionArg]]
     ) -> list[AppendResult]:
         """See ``EventStore.append_many``: the parts' appends in one transaction."""
-        batch = validate_batch(appends)
+        batch = validate_batch(appends, limits=self._limits)
         async with self.db.transaction():
             return [await self.append(*part) for part in batch]
 
@@ -193,12 +208,20 @@ class SQLiteEventStore:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for event_id, stored_stream, version, position in connection.execute(
-                "SELECT event_id, stream_id, version, position FROM forze_events"
-                f" WHERE event_id IN ({marks})",
+            for event_id, stored_stream, version, position, *stored in connection.execute(
+                "SELECT event_id, stream_id, version, position, event_type, data, metadata"
+                f" FROM forze_events WHERE event_id IN ({marks})",
                 chunk,
             ):
-                places[event_id] = StoredId(stored_stream, version, position)
+                event_type, data, metadata = stored
+                places[event_id] = StoredId(
+                    stored_stream,
+                    version,
+                    position,
+                    event_type,
+                    json.loads(data),
+                    json.loads(metadata),
+                )
         stored = [places.get(event_id) for event_id in ids]
         return idempotent_result(stream_id, events, expected_version, stored, actual)
 
@@ -209,9 +232,12 @@ class SQLiteEventStore:
         from_version: int | None = None,
         limit: int | None = None,
         backwards: bool = False,
+        max_bytes: int | None = None,
     ) -> Sequence[RecordedEvent]:
-        """See ``EventStore.read_stream``."""
+        """See ``EventStore.read_stream``; ``max_bytes`` stops the page at that many bytes
+        (see ``forze.contracts.CutPage``)."""
         check_read_stream(stream_id, from_version, limit)
+        check_max_bytes(max_bytes)
         if backwards:
             sql = (
                 f"SELECT {_COLUMNS} FROM forze_events WHERE stream_id = ? AND version <= ?"
@@ -224,8 +250,8 @@ class SQLiteEventStore:
                 " ORDER BY version LIMIT ?"
             )
             start = 1 if from_version is None else from_version
-        rows = self.db.read(sql, (stream_id, start, -1 if limit is None else limit))
-        return _decode_page(rows)
+        parameters = (stream_id, start, -1 if limit is None else limit)
+        return read_page(self.db, sql, parameters, max_bytes, _decode_page)
 
     async def read_all(
         self,
@@ -234,9 +260,12 @@ class SQLiteEventStore:
         limit: int | None = None,
         event_types: Collection[str] | None = None,
         categories: Collection[str] | None = None,
+        max_bytes: int | None = None,
     ) -> Sequence[RecordedEvent]:
-        """See ``EventStore.read_all``."""
+        """See ``EventStore.read_all``; ``max_bytes`` stops the page at that many bytes
+        (see ``forze.contracts.CutPage``)."""
         check_read_all(after, limit, event_types, categories)
+        check_max_bytes(max_bytes)
         where = ["position > ?"]
         parameters: list[object] = [after]
         for column, values in (("event_type", event_types), ("category", categories)):
@@ -245,12 +274,9 @@ class SQLiteEventStore:
                 where.append(f"{column} IN ({','.join('?' * len(chosen))})")
                 parameters.extend(chosen)
         parameters.append(-1 if limit is None else limit)
-        rows = self.db.read(
-            f"SELECT {_COLUMNS} FROM forze_events WHERE {' AND '.join(where)}"
-            " ORDER BY position LIMIT ?",
-            parameters,
-        )
-        return _decode_page(rows)
+        sql = f"SELECT {_COLUMNS} FROM forze_events WHERE {' AND '.join(where)}"
+        sql += " ORDER BY position LIMIT ?"
+        return read_page(self.db, sql, parameters, max_bytes, _decode_page)
 
     def subscribe(
         self,
@@ -268,6 +294,7 @@ class SQLiteEventStore:
             event_types=event_types,
             categories=categories,
             poll_interval=self._poll_interval,
+            page_bytes=self._limits.page_bytes,
         )
 
     async def stream_version(self, stream_id: str) -> int:
@@ -313,48 +340,3 @@ class SQLiteEventStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _decode_page(rows: list[Any]) -> list[RecordedEvent]:
-    """Rows of ``_COLUMNS`` as recorded events, built with as little per-row work as possible.
-
-    The tuple is made directly (no keyword parsing), ids skip ``UUID.__init__``'s argument
-    checks, and events of one append share their parsed timestamp.
-    """
-    events: list[RecordedEvent] = []
-    append = events.append
-    last_stamp, last_time = -1, _EPOCH
-    for event_id, event_type, data, metadata, stream_id, version, position, stamp in rows:
-        if stamp != last_stamp:
-            last_stamp, last_time = stamp, datetime.fromtimestamp(stamp / 1_000_000, UTC)
-        append(
-            _new_tuple(
-                RecordedEvent,
-                (
-                    _uuid_from_bytes(event_id),
-                    event_type,
-                    _raw_decode(data)[0],
-                    _raw_decode(metadata)[0],
-                    stream_id,
-                    version,
-                    position,
-                    last_time,
-                ),
-            )
-        )
-    return events
-
-
-_EPOCH = datetime.fromtimestamp(0, UTC)
-_new_tuple = tuple.__new__
-_new_object = object.__new__
-_set = object.__setattr__
-_UNKNOWN = SafeUUID.unknown
-
-
-def _uuid_from_bytes(raw: bytes) -> UUID:
-    """``UUID(bytes=raw)`` for the 16 bytes the store wrote itself, without re-validation."""
-    value: UUID = _new_object(UUID)
-    _set(value, "int", int.from_bytes(raw, "big"))
-    _set(value, "is_safe", _UNKNOWN)
-    return value

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 
-from forze.contracts import EventStore, RecordedEvent
+from forze.contracts import CutPage, EventStore, RecordedEvent
 from forze.domain.errors import EventStoreUnavailable
 
 __all__ = ["CommitSignal", "PageReader", "catch_up_then_live", "outage_delay", "subscribe_to"]
@@ -37,7 +37,8 @@ def outage_delay(failures: int) -> float:
 
 
 PageReader = Callable[[int, int], Awaitable[Sequence[RecordedEvent]]]
-"""``read(after, limit)``: the next page of (filtered) events after a position."""
+"""``read(after, limit)``: the next page of (filtered) events after a position; a
+:class:`~forze.contracts.CutPage` when it stopped early at a byte budget."""
 
 
 class CommitSignal:
@@ -102,7 +103,9 @@ async def catch_up_then_live(
     poll_interval: float = 0.5,
 ) -> AsyncGenerator[RecordedEvent, None]:
     """Yield every event after ``after`` in order, then follow new ones; never ends (reads
-    failing with ``EventStoreUnavailable`` are tried again, see the module docstring)."""
+    failing with ``EventStoreUnavailable`` are tried again, see the module docstring).
+
+    A full page, or one cut at its byte budget, is followed by the next read at once."""
     position = after
     failures = 0
     while True:
@@ -124,10 +127,12 @@ async def catch_up_then_live(
             await asyncio.sleep(delay)
             continue
         failures = 0
+        more = len(page) >= page_size or isinstance(page, CutPage)
         for event in page:
             position = event.position
             yield event
-        if len(page) >= page_size:
+        del page  # released before the next page is read: one page in memory at a time
+        if more:
             signal.discard(waiter)
             continue
         await signal.wait(waiter, poll_interval)
@@ -142,12 +147,21 @@ def subscribe_to(
     categories: Collection[str] | None,
     page_size: int = 500,
     poll_interval: float = 0.5,
+    page_bytes: int | None = None,
 ) -> AsyncGenerator[RecordedEvent, None]:
-    """A catch-up-then-live subscription that pages through ``store.read_all``."""
+    """A catch-up-then-live subscription that pages through ``store.read_all``.
+
+    With ``page_bytes`` each page stops once its events' JSON texts reach that many bytes
+    (see ``EventLimits.page_bytes``), so a subscriber holds a bounded amount of events at once.
+    """
 
     async def read_page(position: int, limit: int) -> Sequence[RecordedEvent]:
         return await store.read_all(
-            after=position, limit=limit, event_types=event_types, categories=categories
+            after=position,
+            limit=limit,
+            event_types=event_types,
+            categories=categories,
+            max_bytes=page_bytes,
         )
 
     return catch_up_then_live(

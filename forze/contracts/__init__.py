@@ -9,7 +9,7 @@ from forze.contracts.envelopes import (
     RecordedEvent,
     category_of,
 )
-from forze.contracts.event_store import EventStore, StreamAppend
+from forze.contracts.event_store import CutPage, EventStore, StreamAppend
 from forze.contracts.messaging import IdempotencyStore, Publisher
 from forze.contracts.read_models import (
     Filter,
@@ -33,6 +33,7 @@ __all__ = [
     "Cache",
     "CheckpointStore",
     "Counter",
+    "CutPage",
     "EventStore",
     "StreamAppend",
     "ExpectedVersion",

@@ -6,7 +6,7 @@ errors at their boundary so that application code only ever catches these::
     ForzeError
     ├── DomainError                 a business rule refused a command (raised by aggregates)
     ├── InvalidInputError           bad input rejected before anything was written (also ValueError)
-    │   └── DuplicateEventIdError   an event id already stored at another place
+    │   └── DuplicateEventIdError   an event id already stored elsewhere or with other content
     ├── ConcurrencyError            optimistic concurrency check failed
     ├── NotFoundError               something looked up does not exist
     │   └── StreamNotFound          an event stream that must exist does not
@@ -50,16 +50,27 @@ class InvalidInputError(ForzeError, ValueError):
 
 
 class DuplicateEventIdError(InvalidInputError):
-    """An appended event id is already stored at a different place (stream or version)."""
+    """An appended event id is already stored at a different place (stream or version), or
+    at the same place with a different event type, data or metadata (``differs`` says which:
+    ``"event type"``, ``"data"`` or ``"metadata"``; ``None`` when the place differs)."""
 
-    def __init__(self, event_id: object, stored_stream_id: str, stored_version: int) -> None:
+    def __init__(
+        self,
+        event_id: object,
+        stored_stream_id: str,
+        stored_version: int,
+        *,
+        differs: str | None = None,
+    ) -> None:
+        content = "" if differs is None else f" with a different {differs}"
         super().__init__(
             f"event id {event_id} is already stored as version {stored_version} "
-            f"of stream {stored_stream_id!r}"
+            f"of stream {stored_stream_id!r}{content}"
         )
         self.event_id = event_id
         self.stored_stream_id = stored_stream_id
         self.stored_version = stored_version
+        self.differs = differs
 
 
 class ConcurrencyError(ForzeError):

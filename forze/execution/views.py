@@ -62,11 +62,16 @@ class EventStoreView:
         from_version: int | None = None,
         limit: int | None = None,
         backwards: bool = False,
+        max_bytes: int | None = None,
     ) -> Sequence[RecordedEvent]:
         """See ``EventStore.read_stream``."""
         await self.before("read_stream")
         return await self._store.read_stream(
-            stream_id, from_version=from_version, limit=limit, backwards=backwards
+            stream_id,
+            from_version=from_version,
+            limit=limit,
+            backwards=backwards,
+            max_bytes=max_bytes,
         )
 
     async def read_all(
@@ -76,11 +81,16 @@ class EventStoreView:
         limit: int | None = None,
         event_types: Collection[str] | None = None,
         categories: Collection[str] | None = None,
+        max_bytes: int | None = None,
     ) -> Sequence[RecordedEvent]:
         """See ``EventStore.read_all``."""
         await self.before("read_all")
         return await self._store.read_all(
-            after=after, limit=limit, event_types=event_types, categories=categories
+            after=after,
+            limit=limit,
+            event_types=event_types,
+            categories=categories,
+            max_bytes=max_bytes,
         )
 
     def subscribe(

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from forze.domain.errors import InvalidInputError
 from forze_eventstore.sqlite_db import Migration, SQLiteDatabase
+from forze_projections.checkpoint_input import check_checkpoint_name, check_checkpoint_position
 
 __all__ = ["SQLiteCheckpointStore"]
 
@@ -40,13 +40,14 @@ class SQLiteCheckpointStore:
 
     async def load(self, name: str) -> int:
         """The last handled position of consumer ``name`` (0 when it never ran)."""
+        check_checkpoint_name(name)
         rows = self.db.read("SELECT position FROM forze_checkpoints WHERE name = ?", (name,))
         return int(rows[0][0]) if rows else 0
 
     async def save(self, name: str, position: int) -> None:
         """Record ``position`` unless a higher one is stored; a negative one is invalid."""
-        if position < 0:
-            raise InvalidInputError(f"checkpoint position must be >= 0, got {position}")
+        check_checkpoint_name(name)
+        check_checkpoint_position(position)
         updated_at = int(datetime.now(UTC).timestamp() * 1_000_000)
         async with self.db.transaction() as connection:
             connection.execute(
@@ -59,6 +60,7 @@ class SQLiteCheckpointStore:
 
     async def reset(self, name: str) -> None:
         """Forget the checkpoint of ``name`` so that it starts from the beginning."""
+        check_checkpoint_name(name)
         async with self.db.transaction() as connection:
             connection.execute("DELETE FROM forze_checkpoints WHERE name = ?", (name,))
 

@@ -6,6 +6,11 @@ Subclass a contract in your adapter's tests and implement its factory::
         def open_store(self) -> AbstractAsyncContextManager[EventStore]:
             return my_store_context()
 
+        def open_limited_store(
+            self, limits: EventLimits
+        ) -> AbstractAsyncContextManager[EventStore]:
+            return my_store_context(limits=limits)
+
 Each factory call must give a new, empty store.
 """
 

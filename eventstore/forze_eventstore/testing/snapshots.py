@@ -5,10 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import pytest
 
 from forze.contracts import Snapshot, SnapshotStore
+from forze.domain.errors import InvalidInputError
 
 __all__ = ["SnapshotStoreContract"]
 
@@ -53,3 +55,47 @@ class SnapshotStoreContract(ABC):
         assert await snapshots.load("s-1") is None
         assert await snapshots.load("s-2") is not None
         await snapshots.delete("s-1")
+
+    @pytest.mark.parametrize(
+        "bad", ["\x00", "\ud800", "\ud83d\ude00"], ids=["nul", "surrogate", "paired-surrogates"]
+    )
+    async def test_a_snapshot_key_or_state_with_nul_or_a_surrogate_is_refused(
+        self, snapshots: SnapshotStore, bad: str
+    ) -> None:
+        await snapshots.save(Snapshot("s-😀", 1, 1, {"text": "😀"}))
+        assert await snapshots.load("s-😀") == Snapshot("s-😀", 1, 1, {"text": "😀"})
+        for refused in (
+            Snapshot(f"s-{bad}", 2, 1, {}),
+            Snapshot("s-1", 2, 1, {"text": f"a{bad}"}),
+            Snapshot("s-1", 2, 1, {f"k{bad}": 1}),
+        ):
+            with pytest.raises(InvalidInputError):
+                await snapshots.save(refused)
+        with pytest.raises(InvalidInputError, match="stream id"):
+            await snapshots.load(f"s-{bad}")
+        with pytest.raises(InvalidInputError, match="stream id"):
+            await snapshots.delete(f"s-{bad}")
+        assert await snapshots.load("s-1") is None
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"version": 2**31},
+            {"version": 2**63},
+            {"schema_version": 2**31},
+            {"version": -1},
+            {"version": "2"},
+            {"stream_id": ""},
+        ],
+        ids=["version-2**31", "version-2**63", "schema-2**31", "negative", "text", "empty-id"],
+    )
+    async def test_a_snapshot_no_store_can_hold_is_refused(
+        self, snapshots: SnapshotStore, fields: dict[str, Any]
+    ) -> None:
+        snapshot = Snapshot(
+            **{"stream_id": "s-1", "version": 1, "schema_version": 1, "state": {}, **fields}
+        )
+        with pytest.raises(InvalidInputError):
+            await snapshots.save(snapshot)
+        await snapshots.save(Snapshot("s-1", 2**31 - 1, 2**31 - 1, {}))
+        assert await snapshots.load("s-1") == Snapshot("s-1", 2**31 - 1, 2**31 - 1, {})

@@ -11,6 +11,7 @@ import pytest
 from forze.contracts import (
     CheckpointStore,
 )
+from forze.domain.errors import InvalidInputError
 
 __all__ = ["CheckpointStoreContract"]
 
@@ -64,3 +65,28 @@ class CheckpointStoreContract(ABC):
         await checkpoints.save("b", 9)
         await checkpoints.reset("b")
         assert await checkpoints.load("a") == 5
+
+    @pytest.mark.parametrize(
+        "bad", ["\x00", "\ud800", "\ud83d\ude00"], ids=["nul", "surrogate", "paired-surrogates"]
+    )
+    async def test_a_consumer_name_with_nul_or_a_surrogate_is_refused(
+        self, checkpoints: CheckpointStore, bad: str
+    ) -> None:
+        await checkpoints.save("relay-😀", 4)
+        assert await checkpoints.load("relay-😀") == 4
+        with pytest.raises(InvalidInputError, match="checkpoint name"):
+            await checkpoints.save(f"relay{bad}", 5)
+        with pytest.raises(InvalidInputError, match="checkpoint name"):
+            await checkpoints.load(f"relay{bad}")
+        with pytest.raises(InvalidInputError, match="checkpoint name"):
+            await checkpoints.reset(f"relay{bad}")
+
+    async def test_a_position_beyond_what_any_store_holds_is_refused(
+        self, checkpoints: CheckpointStore
+    ) -> None:
+        await checkpoints.save("relay", 2**63 - 1)
+        assert await checkpoints.load("relay") == 2**63 - 1
+        for position in (2**63, 2**64, -1, True, 1.5):
+            with pytest.raises(InvalidInputError, match="checkpoint position"):
+                await checkpoints.save("other", position)  # type: ignore[arg-type]
+        assert await checkpoints.load("other") == 0
