@@ -50,28 +50,6 @@ class TestInMemoryReadModelStore(ReadModelStoreContract):
     def make_store(self, spec: ReadModelSpec[Book]) -> ReadModelStore[Book]:
         return InMemoryReadModelStore(spec)
 
-    async def test_search_matches_parts_of_words(self, library: ReadModelStore[Book]) -> None:
-        assert [book.id for book in await library.search("NEURO")] == ["b3"]
-
-    async def test_search_with_no_words_finds_nothing(self, library: ReadModelStore[Book]) -> None:
-        assert await library.search("   ") == []
-
-    async def test_search_results_are_ordered_by_key(self, library: ReadModelStore[Book]) -> None:
-        assert [book.id for book in await library.search("e")] == [
-            "b1",
-            "b2",
-            "b3",
-            "b4",
-            "b5",
-            "b6",
-        ]
-
-    async def test_search_needs_search_fields_and_a_positive_limit(self) -> None:
-        with pytest.raises(InvalidInputError, match="no search fields"):
-            await InMemoryReadModelStore(TICKETS).search("anything")
-        with pytest.raises(InvalidInputError, match="limit"):
-            await InMemoryReadModelStore(BOOKS).search("dune", limit=0)
-
     async def test_a_cursor_only_resumes_the_sort_it_came_from(
         self, library: ReadModelStore[Book]
     ) -> None:

@@ -103,34 +103,6 @@ class TestSQLiteReadModelStoreInFile(_SQLiteReadModelContract):
 class TestSQLiteReadModelStoreInMemory(_SQLiteReadModelContract):
     """The contract, plus the search, cursor and value handling the in-memory store has."""
 
-    async def test_search_matches_parts_of_words(self, library: ReadModelStore[Book]) -> None:
-        assert [book.id for book in await library.search("NEURO")] == ["b3"]
-
-    async def test_search_with_no_words_finds_nothing(self, library: ReadModelStore[Book]) -> None:
-        assert await library.search("   ") == []
-
-    async def test_search_results_are_ordered_by_key(self, library: ReadModelStore[Book]) -> None:
-        found = [book.id for book in await library.search("e")]
-        assert found == ["b1", "b2", "b3", "b4", "b5", "b6"]
-
-    async def test_search_takes_words_literally(self, library: ReadModelStore[Book]) -> None:
-        assert await library.search("%") == []
-        assert await library.search("d_ne") == []
-
-    async def test_search_folds_case_beyond_ascii_and_reads_lists(self) -> None:
-        store = SQLiteReadModelStore(self.db, TASKS)
-        await store.upsert(Task(id=1, done=False, note="ÉCOLE STRASSE"))
-        await store.upsert(Task(id=2, done=False, labels=["Ärger", "x"]))
-        assert [t.id for t in await store.search("école straße")] == [1]
-        assert [t.id for t in await store.search("ärger")] == [2]
-        assert await store.search('"x"') == []
-
-    async def test_search_needs_search_fields_and_a_positive_limit(self) -> None:
-        with pytest.raises(InvalidInputError, match="no search fields"):
-            await SQLiteReadModelStore(self.db, TICKETS).search("anything")
-        with pytest.raises(InvalidInputError, match="limit"):
-            await SQLiteReadModelStore(self.db, BOOKS).search("dune", limit=0)
-
     async def test_a_cursor_only_resumes_the_sort_it_came_from(
         self, library: ReadModelStore[Book]
     ) -> None:

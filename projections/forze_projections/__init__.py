@@ -2,6 +2,7 @@
 
 from forze_projections.backend import ProjectionBackend
 from forze_projections.buffered import BufferedReadModelStores, DocumentCache
+from forze_projections.checkpoint_input import check_checkpoint_name, check_checkpoint_position
 from forze_projections.errors import ProjectionFailed, ProjectionFailure
 from forze_projections.inline import InlineHook, add_inline_projection, register_inline
 from forze_projections.keys import PROJECTION_BACKEND
@@ -15,13 +16,18 @@ from forze_projections.module import projection_module
 from forze_projections.projection import Projection, ProjectionHandler
 from forze_projections.projector import STOP_ON_ERROR, ProgressCallback, Projector
 from forze_projections.queries import (
+    MAX_KEY_LENGTH,
     FieldValues,
+    check_document,
+    check_key,
     decode_cursor,
     encode_cursor,
+    field_words,
     json_kind,
     quote_identifier,
     quote_string,
     schema_kinds,
+    search_words,
     store_for_spec,
 )
 from forze_projections.sqlite_backend import SQLiteProjectionBackend, table_of
@@ -36,6 +42,8 @@ from forze_projections.status import (
 from forze_projections.undo import UndoLog
 
 __all__ = [
+    "check_checkpoint_name",
+    "check_checkpoint_position",
     "PROJECTION_BACKEND",
     "STOP_ON_ERROR",
     "FailurePolicy",
@@ -67,11 +75,16 @@ __all__ = [
     "BufferedReadModelStores",
     "DocumentCache",
     "FieldValues",
+    "MAX_KEY_LENGTH",
+    "check_document",
+    "check_key",
     "decode_cursor",
     "encode_cursor",
+    "field_words",
     "json_kind",
     "quote_identifier",
     "quote_string",
     "schema_kinds",
+    "search_words",
     "store_for_spec",
 ]

@@ -94,11 +94,12 @@ class QueryBuilder:
         return keyset_after([self.fields[key.field] for key in order], order, values)
 
     def search(self, words: Sequence[str]) -> tuple[str, list[object]]:
-        """Every casefolded word is in the text of some search field (see ``search_text``)."""
+        """Every word (of :func:`~forze_projections.queries.search_words`) starts a word of
+        some search field (see ``search_text``)."""
         paths = [json_path(name) for name in self.spec.search_fields]
         texts = [
             f"forze_search_text(json_type(doc, {path}), json_extract(doc, {path}))"
             for path in paths
         ]
         any_field = "(" + " OR ".join(f"instr({text}, ?) > 0" for text in texts) + ")"
-        return " AND ".join([any_field] * len(words)), [w for w in words for _ in texts]
+        return " AND ".join([any_field] * len(words)), [" " + w for w in words for _ in texts]

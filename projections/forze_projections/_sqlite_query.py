@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from forze.contracts import SortKey
 from forze.domain.errors import InvalidInputError
-from forze_projections.queries import quote_string, schema_kinds
+from forze_projections.queries import field_words, quote_string, schema_kinds, search_words
 
 __all__ = [
     "FieldSql",
@@ -194,18 +194,19 @@ def keyset_after(
 
 
 def search_text(kind: str | None, value: object) -> str:
-    """SQL function ``forze_search_text(json_type, json_extract)``: the casefolded text of a
-    search field — a string, or the strings of a list joined by spaces — as the in-memory
-    store searches it."""
+    """SQL function ``forze_search_text(json_type, json_extract)``: the words of a search
+    field (:func:`~forze_projections.queries.field_words`), each after a space, so that
+    ``' ' || word`` is in the text exactly when ``word`` starts one of them."""
     if kind == "text" and isinstance(value, str):
-        return value.casefold()
-    if kind == "array" and isinstance(value, str):
+        words = search_words(value)
+    elif kind == "array" and isinstance(value, str):
         try:
-            items = json.loads(value)
+            words = field_words(json.loads(value))
         except ValueError:
             return ""
-        return " ".join(item for item in items if isinstance(item, str)).casefold()
-    return ""
+    else:
+        return ""
+    return "".join(" " + word for word in words)
 
 
 def register_functions(connection: sqlite3.Connection) -> None:

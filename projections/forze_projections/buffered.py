@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, ReadModelStore, ReadModelStores
 from forze.domain.errors import InvalidInputError, NotFoundError
+from forze_projections.queries import check_document, check_key
 
 __all__ = ["BufferedReadModelStores", "DocumentCache"]
 
@@ -102,6 +104,8 @@ class BufferedReadModelStores:
 
 _DELETED = None
 
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
 
 class _BufferedStore(Generic[M]):
     def __init__(
@@ -125,6 +129,8 @@ class _BufferedStore(Generic[M]):
         document: Document = self._serialize(model, mode="json")
         if document[self.spec.key] is None:
             raise InvalidInputError(f"{self.spec.name}: key field {self.spec.key!r} is null")
+        check_key(self.spec.name, str(document[self.spec.key]))
+        check_document(self.spec.name, _dumps(document), document)
         return model, document
 
     async def _document(self, key: str) -> Document | None:
@@ -138,7 +144,7 @@ class _BufferedStore(Generic[M]):
         return self._seen[key]
 
     async def get(self, key: str) -> M | None:
-        document = await self._document(key)
+        document = await self._document(check_key(self.spec.name, key))
         return None if document is None else self._validate(document)
 
     async def upsert(self, document: M) -> None:
@@ -149,7 +155,7 @@ class _BufferedStore(Generic[M]):
         unknown = sorted(set(changes) - self._fields)
         if unknown:
             raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
-        current = await self._document(key)
+        current = await self._document(check_key(self.spec.name, key))
         if current is None:
             raise NotFoundError(f"{self.spec.name} document {key!r} does not exist")
         model, data = self._validated({**current, **changes})
@@ -159,7 +165,7 @@ class _BufferedStore(Generic[M]):
         return model
 
     async def delete(self, key: str) -> bool:
-        existed = await self._document(key) is not None
+        existed = await self._document(check_key(self.spec.name, key)) is not None
         self._pending[key] = _DELETED
         return existed
 

@@ -21,7 +21,17 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError, NotFoundError
-from forze_projections.queries import FieldValues, decode_cursor, encode_cursor, store_for_spec
+from forze_projections.checkpoint_input import check_checkpoint_name, check_checkpoint_position
+from forze_projections.queries import (
+    FieldValues,
+    check_document,
+    check_key,
+    decode_cursor,
+    encode_cursor,
+    field_words,
+    search_words,
+    store_for_spec,
+)
 from forze_projections.undo import UndoLog
 
 __all__ = ["InMemoryCheckpointStore", "InMemoryReadModelStore", "InMemoryReadModelStores"]
@@ -57,17 +67,19 @@ class InMemoryCheckpointStore:
 
     async def load(self, name: str) -> int:
         """The last handled position of consumer ``name`` (0 when it never ran)."""
+        check_checkpoint_name(name)
         return self._positions.get(name, 0)
 
     async def save(self, name: str, position: int) -> None:
         """Record ``position`` unless a higher one is stored; a negative one is invalid."""
-        if position < 0:
-            raise InvalidInputError(f"checkpoint position must be >= 0, got {position}")
+        check_checkpoint_name(name)
+        check_checkpoint_position(position)
         self._remember(name)
         self._positions[name] = max(self._positions.get(name, 0), position)
 
     async def reset(self, name: str) -> None:
         """Forget the checkpoint of ``name`` so that it starts from the beginning."""
+        check_checkpoint_name(name)
         self._remember(name)
         self._positions.pop(name, None)
 
@@ -94,15 +106,6 @@ def _field_rank(name: str) -> Callable[[Document], tuple[int, Any]]:
     return lambda document: _rank(document.get(name))
 
 
-def _text(value: Any) -> str:
-    """The searchable text of a field: a string, or the strings of a list; casefolded."""
-    if isinstance(value, str):
-        return value.casefold()
-    if isinstance(value, list):
-        return " ".join(item for item in value if isinstance(item, str)).casefold()
-    return ""
-
-
 def _json(value: Any) -> Any:
     try:
         return to_jsonable_python(value)
@@ -127,13 +130,17 @@ class InMemoryReadModelStore(Generic[M]):
 
     def _validated(self, data: Mapping[str, Any]) -> Document:
         """``data`` validated by the spec's model, as a JSON-mode dict; nothing is stored."""
+        raw = _json(data)
+        encoded = json.dumps(raw)
+        check_document(self.spec.name, encoded, raw)
         try:
-            model = self.spec.model.model_validate_json(json.dumps(_json(data)))
+            model = self.spec.model.model_validate_json(encoded)
         except ValidationError as error:
             raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
         document = model.model_dump(mode="json")
         if document[self.spec.key] is None:
             raise InvalidInputError(f"{self.spec.name}: key field {self.spec.key!r} is null")
+        check_key(self.spec.name, str(document[self.spec.key]))
         return document
 
     def _load(self, document: Document) -> M:
@@ -168,7 +175,7 @@ class InMemoryReadModelStore(Generic[M]):
         unknown = sorted(set(changes) - set(self.spec.model.model_fields))
         if unknown:
             raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
-        current = self._documents.get(key)
+        current = self._documents.get(check_key(self.spec.name, key))
         if current is None:
             raise NotFoundError(f"{self.spec.name} document {key!r} does not exist")
         patched = self._validated({**current, **_json(dict(changes))})
@@ -194,9 +201,11 @@ class InMemoryReadModelStore(Generic[M]):
     async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> None:
         """Store JSON-mode documents already validated against the spec's model."""
         for document in documents:
-            key = self._key_of(dict(document))
+            key = check_key(self.spec.name, self._key_of(dict(document)))
+            encoded = json.dumps(document)
+            check_document(self.spec.name, encoded, document)
             self._remember(key)
-            self._documents[key] = json.loads(json.dumps(document))
+            self._documents[key] = json.loads(encoded)
 
     async def delete_many(self, keys: Collection[str]) -> None:
         """Delete every document of ``keys`` that exists."""
@@ -205,19 +214,20 @@ class InMemoryReadModelStore(Generic[M]):
 
     async def delete(self, key: str) -> bool:
         """Delete the document; ``True`` when one existed."""
-        self._remember(key)
+        self._remember(check_key(self.spec.name, key))
         return self._documents.pop(key, None) is not None
 
     # -- reads ------------------------------------------------------------------------------
 
     async def get(self, key: str) -> M | None:
         """A fresh copy of the document with ``key``, or ``None``."""
-        document = self._documents.get(key)
+        document = self._documents.get(check_key(self.spec.name, key))
         return None if document is None else self._load(document)
 
     async def get_many(self, keys: Collection[str]) -> list[M]:
         """The documents that exist among ``keys``, once each, in the order of ``keys``."""
-        found = {key: self._documents[key] for key in keys if key in self._documents}
+        checked = [check_key(self.spec.name, key) for key in keys]
+        found = {key: self._documents[key] for key in checked if key in self._documents}
         return [self._load(document) for document in found.values()]
 
     def _field_adapter(self, name: str) -> TypeAdapter[Any]:
@@ -295,19 +305,20 @@ class InMemoryReadModelStore(Generic[M]):
         return len(self._matching(filters))
 
     async def search(self, text: str, *, limit: int = 20) -> list[M]:
-        """Documents in which every word of ``text`` is a case-insensitive substring of a
-        search field, ordered by key; no words match nothing."""
+        """Documents in which every word of ``text`` starts a word of a search field (see
+        :func:`~forze_projections.queries.search_words`), ordered by key; no words match
+        nothing."""
         if not self.spec.search_fields:
             raise InvalidInputError(f"read model {self.spec.name!r} has no search fields")
         if limit < 1:
             raise InvalidInputError(f"limit must be >= 1, got {limit}")
-        words = [word.casefold() for word in text.split()]
+        words = search_words(text)
         if not words:
             return []
         found: list[Document] = []
         for document in self._documents.values():
-            texts = [_text(document.get(name)) for name in self.spec.search_fields]
-            if all(any(word in t for t in texts) for word in words):
+            known = {w for name in self.spec.search_fields for w in field_words(document.get(name))}
+            if all(any(w.startswith(word) for w in known) for word in words):
                 found.append(document)
         found.sort(key=lambda d: _rank(d[self.spec.key]))
         return [self._load(d) for d in found[:limit]]

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from forze.contracts import EventStore, RecordedEvent
+from forze.contracts import CutPage, EventStore, RecordedEvent
 from forze.domain.errors import EventStoreUnavailable, InvalidInputError
-from forze_eventstore import outage_delay
+from forze_eventstore import DEFAULT_LIMITS, outage_delay
 from forze_projections._batches import apply_batch, failure_record, note_empty
 from forze_projections.backend import ProjectionBackend
 from forze_projections.buffered import DocumentCache
@@ -54,6 +54,9 @@ class Projector:
     logged), while ``catch_up`` and ``rebuild`` raise it. A failure the backend would repeat
     stops the projection (``FAILED``, the error in its status); from a handler, the policy
     applies to it.
+
+    A batch is at most ``batch_size`` events and stops early once their data and metadata
+    JSON reach ``page_bytes`` (at least one event), so large events cannot exhaust memory.
     """
 
     def __init__(
@@ -66,12 +69,16 @@ class Projector:
         policy: FailurePolicy = STOP_ON_ERROR,
         on_progress: ProgressCallback | None = None,
         cache_size: int = 100_000,
+        page_bytes: int = DEFAULT_LIMITS.page_bytes,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
             raise InvalidInputError(f"projections must have distinct names, got {names}")
         if batch_size < 1:
             raise InvalidInputError("batch_size must be >= 1")
+        if page_bytes < 1:
+            raise InvalidInputError("page_bytes must be >= 1")
+        self.page_bytes = page_bytes
         self.events = events
         self.backend = backend
         self.projections = {p.name: p for p in projections}
@@ -272,7 +279,7 @@ class Projector:
                 if ahead is None:
                     ahead = asyncio.ensure_future(self._page(projection, position))
                 (head, page), ahead = await ahead, None
-                caught_up = len(page) < self.batch_size
+                caught_up = len(page) < self.batch_size and not isinstance(page, CutPage)
                 scanned = max(page[-1].position if page else position, head if caught_up else 0)
                 if not caught_up:
                     ahead = asyncio.ensure_future(self._page(projection, scanned))
@@ -315,7 +322,10 @@ class Projector:
         """The head (read first), then the next batch of the projection's events after ``after``."""
         head = await self.events.head_position()
         page = await self.events.read_all(
-            after=after, limit=self.batch_size, event_types=projection.event_types
+            after=after,
+            limit=self.batch_size,
+            event_types=projection.event_types,
+            max_bytes=self.page_bytes,
         )
         return head, page
 

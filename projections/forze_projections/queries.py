@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -13,15 +15,21 @@ from pydantic_core import PydanticSerializationError
 
 from forze.contracts import ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError, WiringError
+from forze_eventstore.rules import check_json_text, check_text
 
 __all__ = [
+    "MAX_KEY_LENGTH",
     "FieldValues",
+    "check_document",
+    "check_key",
     "decode_cursor",
     "encode_cursor",
+    "field_words",
     "json_kind",
     "quote_identifier",
     "quote_string",
     "schema_kinds",
+    "search_words",
     "store_for_spec",
 ]
 
@@ -48,6 +56,70 @@ def decode_cursor(cursor: str, order: Sequence[SortKey]) -> list[Any]:
     ):
         raise InvalidInputError("the cursor belongs to a query with a different sort")
     return values
+
+
+_WORD = re.compile(r"[^\W_]+")
+MAX_WORD = 200
+"""Characters of a word that search looks at: longer words are cut, in documents and queries
+alike (PostgreSQL's text-search lexemes stop at 2,047 bytes)."""
+
+
+def search_words(text: str) -> list[str]:
+    """The words of ``text`` as every store searches them: ``text`` casefolded (``ß`` matches
+    ``ss``), its accents and other combining marks dropped after compatibility decomposition
+    (``é`` matches ``e``, ``ﬁ`` matches ``fi``), then split into runs of letters and digits
+    (anything else separates words, ``_`` included), each cut to :data:`MAX_WORD` characters.
+
+    :meth:`forze.contracts.ReadModelStore.search` finds the documents in which every word of
+    the query starts some word of some search field.
+    """
+    if text.isascii():
+        folded = text.lower()
+    else:  # decomposed both before and after casefolding, as Unicode's NFKC_Casefold is
+        once = unicodedata.normalize("NFKD", text).casefold()
+        decomposed = unicodedata.normalize("NFKD", once)
+        folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return [word[:MAX_WORD] for word in _WORD.findall(folded)]
+
+
+def field_words(value: Any) -> list[str]:
+    """The :func:`search_words` of a search field's JSON value: of a string, or of every
+    string in a list; other values have none."""
+    if isinstance(value, str):
+        return search_words(value)
+    if isinstance(value, list):
+        return [word for item in value if isinstance(item, str) for word in search_words(item)]
+    return []
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+MAX_KEY_LENGTH = 500
+"""Most characters of a read-model document's key on every store (at most 2,000 UTF-8 bytes,
+which PostgreSQL's primary-key index holds)."""
+
+
+def check_key(name: str, key: object) -> str:
+    """``key`` if every store can keep it as a key of read model ``name``: a string of at most
+    :data:`MAX_KEY_LENGTH` characters without NUL or surrogates; ``InvalidInputError``
+    otherwise."""
+    if not isinstance(key, str):
+        raise InvalidInputError(f"{name} key must be a string, got {key!r}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInputError(
+            f"{name} key of {len(key)} characters is longer than {MAX_KEY_LENGTH}"
+        )
+    check_text(key, f"{name} key")
+    return key
+
+
+def check_document(name: str, encoded: str, document: Mapping[str, Any]) -> None:
+    """Refuse a document of read model ``name`` holding NUL or a surrogate in a key or string
+    (PostgreSQL cannot keep them, so no store does). ``encoded`` is its JSON text, ASCII or
+    not, which is scanned first: only a document whose text may hold one is walked."""
+    suspect = "\\u0000" in encoded or "\\ud" in encoded
+    if suspect or (not encoded.isascii() and _SURROGATE.search(encoded) is not None):
+        check_json_text("\\u0000", document, f"{name} document")  # walks it: it may hold one
 
 
 def _no_nul(text: str, what: str) -> None:
@@ -99,9 +171,14 @@ class FieldValues:
         """``value`` validated as ``field``'s type, in JSON mode."""
         adapter = self.adapter(field)
         try:
-            return adapter.dump_python(adapter.validate_python(value), mode="json")
+            result = adapter.dump_python(adapter.validate_python(value), mode="json")
         except (ValidationError, PydanticSerializationError) as error:
             raise InvalidInputError(f"bad value {value!r} for {field!r}: {error}") from error
+        if isinstance(result, str):
+            check_text(result, f"value for {field!r}")
+        elif isinstance(result, list | dict):
+            check_json_text(json.dumps(result), {"value": result}, f"value for {field!r}")
+        return result
 
 
 _SCHEMA_KINDS = {"null": "null", "boolean": "bool", "integer": "number", "number": "number"}

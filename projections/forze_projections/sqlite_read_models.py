@@ -27,7 +27,14 @@ from forze.domain.errors import (
 from forze_eventstore.sqlite_db import SQLiteDatabase
 from forze_projections._sqlite_filters import QueryBuilder
 from forze_projections._sqlite_query import dump_document, register_functions
-from forze_projections.queries import encode_cursor, quote_identifier, store_for_spec
+from forze_projections.queries import (
+    check_document,
+    check_key,
+    encode_cursor,
+    quote_identifier,
+    search_words,
+    store_for_spec,
+)
 
 __all__ = ["SQLiteReadModelStore", "SQLiteReadModelStores"]
 
@@ -121,14 +128,18 @@ class SQLiteReadModelStore(Generic[M]):
 
     def _validated(self, data: Mapping[str, Any]) -> tuple[M, str, str]:
         """``data`` validated by the spec's model: the model, its key and its stored text."""
+        raw = _json(data)
+        encoded = json.dumps(raw)
+        check_document(self.spec.name, encoded, raw)
         try:
-            model = self.spec.model.model_validate_json(json.dumps(_json(data)))
+            model = self.spec.model.model_validate_json(encoded)
             document = model.model_dump(mode="json")
         except (ValidationError, PydanticSerializationError) as error:
             raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
         if document[self.spec.key] is None:
             raise InvalidInputError(f"{self.spec.name}: key field {self.spec.key!r} is null")
-        return model, str(document[self.spec.key]), dump_document(document)
+        key = check_key(self.spec.name, str(document[self.spec.key]))
+        return model, key, dump_document(document)
 
     def _load(self, text: str) -> M:
         try:
@@ -188,13 +199,19 @@ class SQLiteReadModelStore(Generic[M]):
         For writers that validated them already (the projector's buffer); others use
         :meth:`upsert_many`.
         """
-        rows = [(str(d[self.spec.key]), dump_document(dict(d))) for d in documents]
+        rows = [
+            (check_key(self.spec.name, str(d[self.spec.key])), dump_document(dict(d)))
+            for d in documents
+        ]
+        for (_, text), document in zip(rows, documents, strict=True):
+            check_document(self.spec.name, text, document)
         await self._write_rows(rows)
 
     async def delete_many(self, keys: Collection[str]) -> None:
         """Delete every document of ``keys`` that exists."""
+        checked = [check_key(self.spec.name, key) for key in keys]
         async with self.db.transaction() as connection:
-            for key in keys:
+            for key in checked:
                 self._write(connection, f"DELETE FROM {self._quoted} WHERE key = ?", key)
 
     async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
@@ -203,6 +220,7 @@ class SQLiteReadModelStore(Generic[M]):
         if unknown:
             raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
         update = _json(dict(changes))
+        check_key(self.spec.name, key)
         async with self.db.transaction() as connection:
             row = self._write(
                 connection, f"SELECT doc FROM {self._quoted} WHERE key = ?", key
@@ -217,6 +235,7 @@ class SQLiteReadModelStore(Generic[M]):
 
     async def delete(self, key: str) -> bool:
         """Delete the document; ``True`` when one existed."""
+        check_key(self.spec.name, key)
         async with self.db.transaction() as connection:
             deleted = self._write(connection, f"DELETE FROM {self._quoted} WHERE key = ?", key)
             return deleted.rowcount > 0
@@ -225,12 +244,13 @@ class SQLiteReadModelStore(Generic[M]):
 
     async def get(self, key: str) -> M | None:
         """A fresh copy of the document with ``key``, or ``None``."""
+        check_key(self.spec.name, key)
         rows = self._read(f"SELECT doc FROM {self._quoted} WHERE key = ?", (key,))
         return self._load(rows[0][0]) if rows else None
 
     async def get_many(self, keys: Collection[str]) -> list[M]:
         """The documents that exist among ``keys``, once each, in the order of ``keys``."""
-        wanted = list(dict.fromkeys(keys))
+        wanted = list(dict.fromkeys(check_key(self.spec.name, key) for key in keys))
         found: dict[str, str] = {}
         for start in range(0, len(wanted), _BATCH):
             batch = wanted[start : start + _BATCH]
@@ -270,13 +290,14 @@ class SQLiteReadModelStore(Generic[M]):
         return int(rows[0][0])
 
     async def search(self, text: str, *, limit: int = 20) -> list[M]:
-        """Documents in which every word of ``text`` is a case-insensitive substring of a
-        search field, ordered by key; no words match nothing."""
+        """Documents in which every word of ``text`` starts a word of a search field (see
+        :func:`~forze_projections.queries.search_words`), ordered by key; no words match
+        nothing."""
         if not self.spec.search_fields:
             raise InvalidInputError(f"read model {self.spec.name!r} has no search fields")
         if limit < 1:
             raise InvalidInputError(f"limit must be >= 1, got {limit}")
-        words = [word.casefold() for word in text.split()]
+        words = search_words(text)
         if not words:
             return []
         where, parameters = self._queries.search(words)

@@ -56,6 +56,21 @@ class CatchUpCases(ProjectorFactory):
         assert await documents(backend.serving()) == fold(feed)
         assert (again.checkpoint, again.lag_events) == (at(feed, 8), 0)
 
+    async def test_a_batch_stops_at_its_byte_budget_and_catch_up_still_reaches_the_head(
+        self, events: EventStore, backend: ProjectionBackend
+    ) -> None:
+        feed = await append(events, *HISTORY)
+        reports: list[ProjectionProgress] = []
+        projector = Projector(
+            events, backend, [tallies()], batch_size=100, page_bytes=1, on_progress=reports.append
+        )
+        status = (await projector.catch_up())["tallies"]
+        assert await documents(backend.serving()) == fold(feed)
+        assert (status.checkpoint, status.lag_events) == (at(feed, 8), 0)
+        handled = [report.handled for report in reports]
+        assert handled == list(range(1, len(handled) + 1)), "one event per batch"
+        assert len(handled) >= 3
+
     async def test_events_of_unhandled_types_still_advance_the_checkpoint(
         self, events: EventStore, backend: ProjectionBackend
     ) -> None:

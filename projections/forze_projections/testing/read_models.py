@@ -28,7 +28,9 @@ from forze.contracts import (
     SortKey,
 )
 from forze.domain.errors import InvalidInputError, NotFoundError
+from forze_projections.testing.read_model_input import ReadModelInputContract
 from forze_projections.testing.read_model_names import ReadModelNamesContract
+from forze_projections.testing.read_model_search import ReadModelSearchContract
 
 __all__ = ["BOOKS", "Book", "ReadModelStoreContract"]
 
@@ -158,7 +160,9 @@ async def _ids(store: ReadModelStore[Book], query: Query) -> list[str]:
     pytest.fail("paging never reached a page without a next cursor")
 
 
-class ReadModelStoreContract(ReadModelNamesContract, ABC):
+class ReadModelStoreContract(
+    ReadModelNamesContract, ReadModelSearchContract, ReadModelInputContract, ABC
+):
     """Behaviour every :class:`forze.contracts.ReadModelStore` adapter has."""
 
     @abstractmethod
