@@ -12,6 +12,7 @@ import pytest
 
 from forze import ConcurrencyError, InvalidInputError
 from forze.contracts import EventStore, NewEvent
+from forze_eventstore import DEFAULT_LIMITS, EventLimits
 from forze_eventstore.testing import EventStoreContract
 from forze_postgres import PostgresEventStore
 from forze_postgres._event_ddl import migrations
@@ -25,8 +26,13 @@ class TestPostgresEventStore(EventStoreContract):
 
     @asynccontextmanager
     async def open_store(self) -> AsyncIterator[EventStore]:
+        async with self.open_limited_store(DEFAULT_LIMITS) as store:
+            yield store
+
+    @asynccontextmanager
+    async def open_limited_store(self, limits: EventLimits) -> AsyncIterator[EventStore]:
         async with fresh_schema(self.dsn) as db:
-            store = PostgresEventStore(db, poll_interval=0.05)
+            store = PostgresEventStore(db, poll_interval=0.05, limits=limits)
             await store.migrate()
             try:
                 yield store

@@ -12,6 +12,7 @@ import pytest
 
 from forze import InvalidInputError, WiringError
 from forze.contracts import EventStore, ExpectedVersion, NewEvent
+from forze_eventstore import DEFAULT_LIMITS, EventLimits
 from forze_eventstore.testing import EventStoreContract
 from forze_postgres import (
     PostgresDatabase,
@@ -40,9 +41,14 @@ class TestPostgresEventStoreWithATenantColumn(EventStoreContract):
 
     @asynccontextmanager
     async def open_store(self) -> AsyncIterator[EventStore]:
+        async with self.open_limited_store(DEFAULT_LIMITS) as store:
+            yield store
+
+    @asynccontextmanager
+    async def open_limited_store(self, limits: EventLimits) -> AsyncIterator[EventStore]:
         async with fresh_schema(self.dsn) as db:
             tenant_db = db.for_tenant("t1")
-            store = PostgresEventStore(tenant_db, poll_interval=0.05)
+            store = PostgresEventStore(tenant_db, poll_interval=0.05, limits=limits)
             await store.migrate()
             await _other_tenant_writes(db)
             try:

@@ -4,6 +4,7 @@ outcome meant: an idempotent re-append, a ``ConcurrencyError``, or a race to try
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -11,7 +12,7 @@ from uuid import UUID
 from forze.contracts import AppendResult, ExpectedVersionArg, NewEvent, RecordedEvent
 from forze.domain.errors import ConcurrencyError
 from forze_eventstore import StoredId, check_expected_version, idempotent_result
-from forze_postgres._driver import Connection, asyncpg, is_open
+from forze_postgres._driver import Connection, asyncpg, is_open, savepoint
 from forze_postgres._event_rows import decode_rows
 from forze_postgres._event_sql import Statements
 from forze_postgres._wakeups import Wakeups
@@ -82,7 +83,7 @@ class Appender:
             with translated(f"append to {stream_id!r}"):
                 try:
                     if pinned:  # a savepoint: a failed statement must not abort the transaction
-                        async with connection.transaction():
+                        async with savepoint(connection):
                             row = await connection.fetchrow(sql, *arguments)
                             version, position = _outcome(row)
                             if version is not None and self.hooks:
@@ -190,7 +191,10 @@ class Appender:
             rows = await connection.fetch(
                 self.sql.places, [e.event_id for e in events], *self.tenant
             )
-        places = {UUID(str(r[0])): StoredId(r[1], r[2], r[3]) for r in rows}
+        places = {
+            UUID(str(r[0])): StoredId(r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]))
+            for r in rows
+        }
         stored = [places.get(e.event_id) for e in events]
         return idempotent_result(stream_id, events, expected, stored, actual)
 
@@ -207,7 +211,7 @@ def _outcome(row: Any) -> tuple[int | None, int]:
 async def savepoint_if_pinned(connection: Connection) -> AsyncIterator[None]:
     """A savepoint when inside a transaction, so a failed statement does not abort it."""
     if is_open(connection) and connection.is_in_transaction():
-        async with connection.transaction():
+        async with savepoint(connection):
             yield
     else:
         yield

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from forze_postgres._append_ddl import append_functions
 from forze_postgres._event_sql import WATERMARK
+from forze_postgres._page_ddl import page_functions
 
 __all__ = ["migrations"]
 
@@ -117,6 +118,7 @@ def migrations(tenant_column: bool) -> tuple[str, ...]:
 
     Step 4 replaces the watermark function of step 2, which missed transactions that had
     their id but had not locked it yet (see ``forze_postgres._event_sql.WATERMARK_OF``).
+    Step 5 adds the byte-bounded page reads (see ``forze_postgres._page_ddl``).
     """
     tables = _TENANT_TABLES if tenant_column else _TABLES
     return (
@@ -124,4 +126,5 @@ def migrations(tenant_column: bool) -> tuple[str, ...]:
         _WATERMARK_FUNCTION + _read_all_function(tenant_column),
         append_functions(tenant_column),
         _WATERMARK_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"),
+        page_functions(tenant_column),
     )

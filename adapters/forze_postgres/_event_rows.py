@@ -17,15 +17,18 @@ from forze.contracts import (
     category_of,
 )
 from forze.domain.errors import InvalidInputError
-from forze_eventstore import dump_json
+from forze_eventstore import CutPage, EventLimits, check_encoded, dump_json
 from forze_eventstore import validate_batch as shared_validate_batch
 from forze_postgres._event_sql import POSITION_BITS
 
 __all__ = [
     "MAX_EVENTS",
+    "MAX_NAME_LENGTH",
     "Append",
     "append_arguments",
     "batch_arguments",
+    "check_limits",
+    "decode_page",
     "decode_rows",
     "jsonb_texts",
     "known_arguments",
@@ -34,6 +37,22 @@ __all__ = [
 
 MAX_EVENTS = 1 << POSITION_BITS
 """Events one append (or one batch) may hold: a transaction numbers its events in 20 bits."""
+
+MAX_NAME_LENGTH = 600
+"""Most characters a store's limits may allow a stream id or an event type: 4 UTF-8 bytes each
+must fit, with the tenant, in a btree index entry (about 2,700 bytes)."""
+
+
+def check_limits(limits: EventLimits) -> EventLimits:
+    """``limits``, unless they allow names longer than PostgreSQL's indexes hold."""
+    longest = max(limits.max_stream_id_length, limits.max_event_type_length)
+    if longest > MAX_NAME_LENGTH:
+        raise InvalidInputError(
+            f"PostgreSQL indexes hold stream ids and event types of at most {MAX_NAME_LENGTH}"
+            f" characters; the limits allow {longest}"
+        )
+    return limits
+
 
 Append = tuple[str, Sequence[NewEvent], ExpectedVersionArg]
 """``(stream_id, events, expected_version)``: one stream's part of a batch."""
@@ -96,15 +115,17 @@ def expectation(expected: ExpectedVersionArg) -> tuple[int | None, bool, bool]:
 
 
 def append_arguments(
-    stream_id: str, events: Sequence[NewEvent], expected: ExpectedVersionArg
+    stream_id: str, events: Sequence[NewEvent], expected: ExpectedVersionArg, limits: EventLimits
 ) -> tuple[Any, ...]:
     """``$1``..``$10`` of ``Statements.append``, or of ``Statements.append_one`` for a single
-    event (its id, type, data and metadata as values, not arrays); the rest follow."""
+    event (its id, type, data and metadata as values, not arrays); the rest follow. Events
+    beyond ``limits`` are refused (``InvalidInputError``)."""
     if len(events) > MAX_EVENTS:
         raise InvalidInputError(f"one append holds at most {MAX_EVENTS} events")
     if len(events) == 1:
         (event,) = events
         data_text, metadata_text = event_texts(event)
+        check_encoded(stream_id, event, data_text, metadata_text, limits)
         return (
             stream_id,
             1,
@@ -116,6 +137,8 @@ def append_arguments(
             category_of(stream_id),
         )
     data, metadata = jsonb_texts(events)
+    for event, data_text, metadata_text in zip(events, data, metadata, strict=True):
+        check_encoded(stream_id, event, data_text, metadata_text, limits)
     return (
         stream_id,
         len(events),
@@ -128,9 +151,13 @@ def append_arguments(
     )
 
 
-def known_arguments(stream_id: str, event: NewEvent, version: int) -> tuple[Any, ...]:
-    """``$1``..``$7`` of ``Statements.append_known``: ``event`` at ``version``."""
+def known_arguments(
+    stream_id: str, event: NewEvent, version: int, limits: EventLimits
+) -> tuple[Any, ...]:
+    """``$1``..``$7`` of ``Statements.append_known``: ``event`` at ``version`` (within
+    ``limits``)."""
     data, metadata = event_texts(event)
+    check_encoded(stream_id, event, data, metadata, limits)
     return (
         stream_id,
         version,
@@ -142,17 +169,18 @@ def known_arguments(stream_id: str, event: NewEvent, version: int) -> tuple[Any,
     )
 
 
-def validate_batch(appends: object) -> list[Append]:
+def validate_batch(appends: object, limits: EventLimits) -> list[Append]:
     """``forze_eventstore.validate_batch``, and at most ``MAX_EVENTS`` events in all."""
-    batch = shared_validate_batch(appends)
+    batch = shared_validate_batch(appends, limits=limits)
     total = sum(len(events) for _, events, _ in batch)
     if total > MAX_EVENTS:
         raise InvalidInputError(f"one batch holds at most {MAX_EVENTS} events, got {total}")
     return batch
 
 
-def batch_arguments(batch: Sequence[Append]) -> tuple[Any, ...]:
-    """The arguments of ``forze_append_many`` after the lock key (the tenant follows)."""
+def batch_arguments(batch: Sequence[Append], limits: EventLimits) -> tuple[Any, ...]:
+    """The arguments of ``forze_append_many`` after the lock key (the tenant follows); an
+    event beyond ``limits`` is refused (``InvalidInputError``)."""
     streams, counts, expected, may_update, may_create, categories = [], [], [], [], [], []
     event_streams: list[int] = []
     event_ranks: list[int] = []
@@ -169,6 +197,9 @@ def batch_arguments(batch: Sequence[Append]) -> tuple[Any, ...]:
         event_ranks += range(1, len(stream_events) + 1)
         events += stream_events
     data, metadata = jsonb_texts(events)
+    owners = [stream_id for stream_id, part, _ in batch for _ in part]
+    for owner, event, data_text, metadata_text in zip(owners, events, data, metadata, strict=True):
+        check_encoded(owner, event, data_text, metadata_text, limits)
     return (
         streams,
         counts,
@@ -206,3 +237,15 @@ def decode_rows(rows: Sequence[Any]) -> list[RecordedEvent]:
         )
         for row in rows
     ]
+
+
+def decode_page(
+    rows: Sequence[Any], limit: int | None, max_bytes: int | None
+) -> list[RecordedEvent]:
+    """:func:`decode_rows`, as a ``CutPage`` when a byte budget stopped the page early."""
+    events = decode_rows(rows)
+    if max_bytes is None or (limit is not None and len(rows) >= limit):
+        return events
+    if sum(len(row[2]) + len(row[3]) for row in rows) >= max_bytes:
+        return CutPage(events)
+    return events

@@ -209,8 +209,8 @@ class Statements:
         )
         self.stream_version = f"SELECT version {last_event}"
         self.places = (
-            f"SELECT event_id, stream_id, version, position FROM {events}"
-            f" WHERE {tenant(2)}event_id = ANY($1::uuid[])"
+            "SELECT event_id, stream_id, version, position, event_type, data::text,"
+            f" metadata::text FROM {events} WHERE {tenant(2)}event_id = ANY($1::uuid[])"
         )
         self.read_forwards = (
             f"SELECT {_COLUMNS} FROM {events} WHERE {tenant(4)}stream_id = $1 AND version >= $2"
@@ -224,6 +224,16 @@ class Statements:
         self.read_all = (
             f"SELECT * FROM {schema}.forze_read_all($1, $2, $3, $4::text[], $5::text[], $6"
             + (", $7)" if tenant_column else ")")
+        )
+        # forze_read_all's parameters, then $7 the page's budget (characters of JSON text)
+        self.read_page = (
+            f"SELECT * FROM {schema}.forze_read_page($1, $2, $3, $4::text[], $5::text[], $6, $7"
+            + (", $8)" if tenant_column else ")")
+        )
+        # $1 stream, $2 first version, $3 backwards, $4 limit, $5 budget
+        self.read_stream_page = (
+            f"SELECT * FROM {schema}.forze_read_stream_page($1, $2, $3, $4, $5"
+            + (", $6)" if tenant_column else ")")
         )
         self.watermark = f"SELECT {schema}.forze_watermark($1, $2)"
         # $1 the lock key, $2.. see forze_postgres._event_rows.batch_arguments, [$14 the tenant]

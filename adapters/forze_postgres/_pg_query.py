@@ -8,7 +8,7 @@ from typing import Any
 
 from forze.contracts import Filter, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError
-from forze_postgres._pg_fields import SIGNS, FieldSql, Params, field_sql, json_member
+from forze_postgres._pg_fields import SIGNS, FieldSql, Params, field_sql
 from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
 from forze_projections.queries import FieldValues, decode_cursor, quote_identifier
 
@@ -47,6 +47,9 @@ def table_sql(
     """The statement creating a read model's table (``quoted`` is its qualified name) and
     the statements creating its secondary indexes by index name, each if missing.
 
+    ``search`` (when the spec has search fields) holds the words of the search fields as
+    text-search lexemes, written with each document (see ``search_vector``).
+
     In the tenant-column layout the ``tenant`` column leads the primary key and every btree
     index; the GIN search index is on ``search`` alone (a text column in a GIN index needs the
     ``btree_gin`` extension), which the planner combines with a ``tenant`` prefix
@@ -57,14 +60,7 @@ def table_sql(
     else:
         columns = f'{TENANT_COLUMN}, key TEXT COLLATE "C" NOT NULL, doc JSONB NOT NULL'
     if spec.search_fields:
-        members = [json_member(name) for name in spec.search_fields]
-        texts = " || ".join(
-            f"(CASE WHEN jsonb_typeof({member}) IN ('string', 'array') THEN"
-            f" jsonb_to_tsvector('simple'::regconfig, {member}, '[\"string\"]')"
-            " ELSE ''::tsvector END)"
-            for member in members
-        )
-        columns += f", search tsvector GENERATED ALWAYS AS ({texts}) STORED"
+        columns += ", search tsvector NOT NULL DEFAULT ''"
     if tenancy.tenant is not None:
         columns += ", PRIMARY KEY (tenant, key)"
     create = f"CREATE TABLE IF NOT EXISTS {quoted} ({columns})"
@@ -156,9 +152,11 @@ class QueryBuilder:
         return "(" + " OR ".join(f"({a})" for a in alternatives) + ")" if alternatives else "FALSE"
 
     def search(self, words: Sequence[str], params: Params) -> str:
-        """Every word is a prefix of a word of some search field (``'simple'`` tsvector)."""
+        """Every word starts a word of some search field: ``search`` holds the fields'
+        :func:`~forze_projections.queries.field_words` as lexemes, and each query word is a
+        prefix query on them, taken verbatim (no text-search configuration applies)."""
         tests = []
         for word in words:
             quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "':*"
-            tests.append(f"search @@ to_tsquery('simple', {params.add(quoted, 'text')})")
+            tests.append(f"search @@ {params.add(quoted, 'tsquery')}")
         return " AND ".join(tests)

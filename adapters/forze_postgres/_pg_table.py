@@ -18,9 +18,13 @@ T = TypeVar("T")
 _STATE = (
     "SELECT to_regclass($1) IS NOT NULL, pg_current_xact_id_if_assigned() IS NULL,"
     " EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1)"
-    " AND attname = 'tenant' AND NOT attisdropped)"
+    " AND attname = 'tenant' AND NOT attisdropped),"
+    " EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1)"
+    " AND attname = 'search' AND attgenerated <> '' AND NOT attisdropped)"
 )
-"""Whether a table exists, whether the transaction wrote nothing, whether it has a tenant."""
+"""Whether a table exists, whether the transaction wrote nothing, whether it has a tenant,
+whether its ``search`` column is generated (as forze made it before search words were split
+by forze itself: see :meth:`LazyTable._ensure`)."""
 
 
 class LazyTable:
@@ -42,12 +46,16 @@ class LazyTable:
         if self._ready or connection is self._made_in:
             return
         state = await connection.fetchrow(_STATE, self.quoted)
-        exists, unwritten, tenant_column = state or (False, False, False)
+        exists, unwritten, tenant_column, generated_search = state or (False,) * 4
         if exists and bool(tenant_column) != (self.db.tenant is not None):
             layout = "with" if tenant_column else "without"
             raise InvalidInputError(
                 f"{self._what}: table {self.quoted} was created {layout} a tenant column; open"
                 f" schema {self.db.schema!r} with the tenancy it was created with"
+            )
+        if generated_search:  # keep its lexemes; writes from now on set forze's words
+            await connection.execute(
+                f"ALTER TABLE {self.quoted} ALTER COLUMN search DROP EXPRESSION IF EXISTS"
             )
         if exists and unwritten:  # a transaction that wrote nothing sees committed tables only
             self._ready = True

@@ -108,7 +108,7 @@ class Wakeups:
         ``_LISTEN_WITHIN`` seconds (a busy pool, a slow server), subscribers poll meanwhile
         and it is tried again in the background."""
         async with self._listening:
-            if self.listener is not None and is_open(self.listener):
+            if (self.listener is not None and is_open(self.listener)) or self.db.closed:
                 return
             self.listener = None
             try:
@@ -132,11 +132,18 @@ class Wakeups:
         return listener
 
     async def _let_go(self, listener: Any) -> None:
-        """Stop listening on ``listener`` and give it back (its session keeps nothing)."""
-        with contextlib.suppress(Exception):
-            await listener.remove_listener(self.channel, self._wake)
-        with contextlib.suppress(Exception):
-            await listener.execute("SELECT pg_advisory_unlock_shared($1)", self._listeners_lock)
+        """Stop listening on ``listener`` and give it back (its session keeps nothing). If
+        that fails or takes more than ``_LISTEN_WITHIN`` seconds (the server cannot be
+        reached), the connection is dropped instead, which ends its session too."""
+        try:
+            async with asyncio.timeout(_LISTEN_WITHIN):
+                await listener.remove_listener(self.channel, self._wake)
+                await listener.execute("SELECT pg_advisory_unlock_shared($1)", self._listeners_lock)
+        except BaseException as error:
+            await self.db.release(listener, close=True)
+            if not isinstance(error, Exception):
+                raise
+            return
         await self.db.release(listener)
 
     def _listener_lost(self, connection: Any) -> None:
@@ -156,7 +163,7 @@ class Wakeups:
             with contextlib.suppress(Exception):
                 await self.db.release(lost)
         delay = 0.05
-        while True:
+        while not self.db.closed:  # closing the database closed the LISTEN connection
             await self.listen()
             if self.listener is not None:
                 # Events may have committed while nobody listened: look now, not at the poll.

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from forze.domain.errors import InvalidInputError
 from forze_postgres._driver import Connection
 from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
+from forze_projections.checkpoint_input import check_checkpoint_name, check_checkpoint_position
 
 __all__ = ["LazyMigration", "PostgresCheckpointStore"]
 
@@ -105,6 +105,7 @@ class PostgresCheckpointStore:
         checkpoint (projector processes, an inline projection) then take turns, and the second
         reads what the first committed instead of handling the same events again.
         """
+        check_checkpoint_name(name)
         await self._migration.ensure()
         with translated("cannot load a checkpoint"):
             async with self.db.connection() as connection:
@@ -119,8 +120,8 @@ class PostgresCheckpointStore:
 
     async def save(self, name: str, position: int) -> None:
         """Record ``position`` unless a higher one is stored; a negative one is invalid."""
-        if position < 0:
-            raise InvalidInputError(f"checkpoint position must be >= 0, got {position}")
+        check_checkpoint_name(name)
+        check_checkpoint_position(position)
         await self._migration.ensure()
         with translated("cannot save a checkpoint"):
             async with self.db.transaction(appends=False) as connection:
@@ -137,6 +138,7 @@ class PostgresCheckpointStore:
 
     async def reset(self, name: str) -> None:
         """Forget the checkpoint of ``name`` so that it starts from the beginning."""
+        check_checkpoint_name(name)
         await self._migration.ensure()
         with translated("cannot reset a checkpoint"):
             async with self.db.transaction(appends=False) as connection:

@@ -10,18 +10,26 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from forze.domain.errors import EventStoreUnavailable, InvalidInputError, ReadOnlyOperationError
-from forze_postgres._driver import Connection, asyncpg, is_open
+from forze_postgres._borrowed import Borrowed, current_task
+from forze_postgres._driver import Connection, abandoned, asyncpg, drop, is_open
 from forze_postgres._event_sql import lock_key
+from forze_postgres._migrations import TENANT_SUFFIX, apply_steps
+from forze_postgres._pool import open_pool
 from forze_postgres._reuse import Reuse, keep_for
+from forze_postgres._timeouts import (
+    DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_KEEPALIVE_COUNT,
+    DEFAULT_KEEPALIVE_IDLE,
+    DEFAULT_KEEPALIVE_INTERVAL,
+    Timeouts,
+)
 from forze_postgres.errors import translated
 
 __all__ = ["PostgresDatabase"]
 
 T = TypeVar("T")
 
-_MIGRATION_LOCK = 0x666F727A65  # "forze": serialises migrations of every schema
-_TENANT_SUFFIX = "@tenant-column"
-"""Marks the migration records of components in the tenant-column layout."""
 _LOST = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.AdminShutdownError,
@@ -63,8 +71,9 @@ class PostgresDatabase:
         tenant: str | None = None,
         owns_pool: bool = False,
     ):
-        if not schema.isidentifier():
-            raise InvalidInputError(f"schema {schema!r} must be an identifier")
+        if not schema.isidentifier() or len(schema.encode()) > 63:
+            # PostgreSQL would cut a longer name, so two schemas could become one.
+            raise InvalidInputError(f"schema {schema!r} must be an identifier of at most 63 bytes")
         if tenant is not None and (not tenant or "\x00" in tenant):
             raise InvalidInputError(f"tenant {tenant!r} must be a non-empty string without NUL")
         self.pool = pool
@@ -102,7 +111,7 @@ class PostgresDatabase:
 
     def component(self, name: str) -> str:
         """The migration record of component ``name`` in this database's layout."""
-        return name if self.tenant is None else f"{name}{_TENANT_SUFFIX}"
+        return name if self.tenant is None else f"{name}{TENANT_SUFFIX}"
 
     @classmethod
     async def connect(
@@ -113,19 +122,34 @@ class PostgresDatabase:
         tenant: str | None = None,
         min_size: int = 1,
         max_size: int = 10,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        keepalive_idle: float | None = DEFAULT_KEEPALIVE_IDLE,
+        keepalive_interval: float = DEFAULT_KEEPALIVE_INTERVAL,
+        keepalive_count: int = DEFAULT_KEEPALIVE_COUNT,
     ) -> PostgresDatabase:
         """Open a pool to ``dsn``; :meth:`close` closes it.
 
-        forze's connections keep no session state (no ``SET``, no session advisory lock; the
-        LISTEN connection unlistens before it goes back), so a connection returning to this
-        pool is only rolled back if a transaction was left open, instead of asyncpg's default
-        ``RESET ALL; UNLISTEN *; ...`` round trip on every release.
+        Waiting on the server is bounded (see ``forze_postgres._timeouts``): a new connection
+        waits ``connect_timeout`` seconds (default 10), a statement ``command_timeout``
+        seconds (default 30; None: no limit); either failing is a transient
+        ``EventStoreUnavailable`` naming the timeout. TCP keepalives on both ends find a
+        peer that went silent (a network partition): after ``keepalive_idle`` seconds
+        without traffic (default 10; None: the OS's and server's settings), a probe every
+        ``keepalive_interval`` seconds (default 5), dropped after ``keepalive_count``
+        unanswered ones (default 3), so within about 25 s. A caller that is cancelled
+        (``asyncio.timeout`` included), or whose statement timed out, gets control back at
+        once: the connection it was using goes back to the pool from a background task once
+        the server has cancelled the statement and rolled back what it left open, or is
+        closed if the server does not answer within the command timeout (a partition).
         """
-        with translated(f"cannot connect to PostgreSQL at {_safe(dsn)}"):
-            pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, reset=_keep_session
-            )
-        return cls(pool, schema=schema, tenant=tenant, owns_pool=True)
+        timeouts = Timeouts(
+            connect_timeout, command_timeout, keepalive_idle, keepalive_interval, keepalive_count
+        )
+        pool = await open_pool(dsn, min_size=min_size, max_size=max_size, timeouts=timeouts)
+        db = cls(pool, schema=schema, tenant=tenant, owns_pool=True)
+        db._reuse.budget = timeouts.close_within
+        return db
 
     def table(self, name: str) -> str:
         """The schema-qualified, quoted name of a forze table."""
@@ -140,47 +164,19 @@ class PostgresDatabase:
         Concurrent callers (several processes starting at once) are serialised by an
         advisory lock.
         """
-        quoted = f'"{self.schema}"'
-        record = self.component(component)
         with translated(f"migrate {component!r} in schema {self.schema!r}"):
             async with self.transaction(appends=False) as connection:
-                await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-                await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
-                await connection.execute(
-                    f"CREATE TABLE IF NOT EXISTS {quoted}.forze_migrations ("
-                    " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+                return await apply_steps(
+                    connection,
+                    self.schema,
+                    self.component(component),
+                    steps,
+                    tenant_column=self.tenant is not None,
                 )
-                other = await connection.fetchval(
-                    f"SELECT component FROM {quoted}.forze_migrations"
-                    f" WHERE (component LIKE '%{_TENANT_SUFFIX}') <> $1 ORDER BY component LIMIT 1",
-                    self.tenant is not None,
-                )
-                if other is not None:
-                    layout = "without" if self.tenant is not None else "with"
-                    held = other.removesuffix(_TENANT_SUFFIX)
-                    raise InvalidInputError(
-                        f"schema {self.schema!r} holds {held!r} in the layout {layout} a tenant"
-                        " column; open it with the tenancy it was created with"
-                    )
-                current = await connection.fetchval(
-                    f"SELECT version FROM {quoted}.forze_migrations WHERE component = $1", record
-                )
-                current = current or 0
-                for step in steps[current:]:
-                    await connection.execute(step.format(schema=quoted))
-                if len(steps) > current:
-                    await connection.execute(
-                        f"INSERT INTO {quoted}.forze_migrations (component, version)"
-                        " VALUES ($1, $2)"
-                        " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-                        record,
-                        len(steps),
-                    )
-                return max(current, len(steps))
 
     def connection(self) -> AbstractAsyncContextManager[Connection]:
         """The calling task's transaction connection, or a pooled one for this block."""
-        return _Borrowed(self)
+        return Borrowed(self)
 
     @asynccontextmanager
     async def transaction(self, *, appends: bool = True) -> AsyncIterator[Connection]:
@@ -193,16 +189,16 @@ class PostgresDatabase:
         transactions pass ``appends=False`` and so never hold the feed back; an append may
         still join such a transaction before its first write (see :meth:`before_append`).
         """
-        task = _task()
+        task = current_task()
         pinned = self._pinned.get(task)
         if pinned is not None:
             yield pinned
             return
-        connection = await self.acquire()
-        clean = False
+        connection = await self._take()
+        transaction = connection.transaction()
+        clean = given_up = False
         try:
             with translated("PostgreSQL transaction"):
-                transaction = connection.transaction()
                 await transaction.start()
                 if appends:
                     # Before anything assigns this transaction an id: appends inside it must
@@ -214,9 +210,10 @@ class PostgresDatabase:
             self._pinned[task] = connection
             try:
                 yield connection
-            except BaseException:
+            except BaseException as error:
                 self._forget(task)
-                if is_open(connection):
+                given_up = abandoned(error)
+                if not given_up and is_open(connection):
                     # a connection lost meanwhile fails here too: the first error is the one
                     with contextlib.suppress(Exception):
                         await transaction.rollback()
@@ -227,10 +224,16 @@ class PostgresDatabase:
             clean = True
             for callback in self._after_commit.pop(task, ()):
                 callback()
+        except BaseException as error:  # BEGIN or COMMIT cancelled or timed out, too
+            given_up = given_up or abandoned(error)
+            raise
         finally:
             self._forget(task)
             self._after_commit.pop(task, None)
-            await self._reuse.release(connection, clean=clean)
+            if given_up:  # rolled back in the background: the caller does not wait
+                self._reuse.retire(connection, transaction)
+            else:
+                await self._reuse.release(connection, clean=clean)
 
     def _forget(self, task: asyncio.Task[Any]) -> None:
         self._pinned.pop(task, None)
@@ -244,7 +247,7 @@ class PostgresDatabase:
         positions that readers may already have passed: after a write it raises
         ``ReadOnlyOperationError`` and stores nothing.
         """
-        task = _task()
+        task = current_task()
         if task not in self._pinned or task in self._may_append:
             return
         with translated("PostgreSQL feed lock"):
@@ -266,7 +269,7 @@ class PostgresDatabase:
         Nothing is called if the transaction rolls back. Callbacks must not raise.
         """
         # no transaction anywhere (the common case): no need to look up the task
-        task = _task() if self._pinned else None
+        task = current_task() if self._pinned else None
         if task is not None and task in self._pinned:
             self._after_commit.setdefault(task, []).append(callback)
         else:
@@ -299,22 +302,48 @@ class PostgresDatabase:
 
     def in_transaction(self) -> bool:
         """Whether the calling task holds a transaction of this database."""
-        return bool(self._pinned) and _task() in self._pinned
+        return bool(self._pinned) and current_task() in self._pinned
 
     async def acquire(self) -> Connection:
-        """A connection for the caller alone until :meth:`release` (the LISTEN connection)."""
-        with translated("cannot reach PostgreSQL"):
-            return await self._reuse.acquire()
+        """A connection for the caller alone until :meth:`release` (the LISTEN connection);
+        :meth:`close` closes it if it was not given back."""
+        return await self._take(lend=True)
 
-    async def release(self, connection: Connection) -> None:
-        """Give back a connection from :meth:`acquire` (through the pool's reset)."""
+    async def _take(self, *, lend: bool = False) -> Connection:
+        if self.closed:
+            raise EventStoreUnavailable("PostgreSQL database is closed", transient=False)
+        with translated("cannot reach PostgreSQL", "connect_timeout"):
+            return await self._reuse.acquire(lend=lend)
+
+    async def release(self, connection: Connection, *, close: bool = False) -> None:
+        """Give back a connection from :meth:`acquire` (through the pool's reset), or with
+        ``close`` close it at once, which ends its server session."""
+        if close:
+            self._reuse.lent.discard(connection)
+            drop(connection)
         await self._reuse.release(connection, clean=False)
 
+    @property
+    def closed(self) -> bool:
+        """Whether the pool is closed or closing (nothing more is lent from it)."""
+        return self._reuse.draining or self.pool.is_closing()
+
     async def close(self) -> None:
-        """Close the pool if this object opened it (views and borrowed pools stay open)."""
+        """Close the pool if this object opened it (views and borrowed pools stay open).
+
+        Connections lent by :meth:`acquire` and never given back (the LISTEN connection of
+        an event store that was not closed) are closed first. Connections in use by running
+        tasks are waited for up to ``command_timeout`` seconds (30 without one), then
+        terminated, their transactions rolled back: ``close`` always returns.
+        """
         if self._owns_pool:
             await self._reuse.drain()
-            await self.pool.close()
+            self._reuse.drop_lent()
+            try:
+                await asyncio.wait_for(self.pool.close(), self._reuse.budget)
+            except TimeoutError:
+                self.pool.terminate()
+            await self._reuse.settle()
 
     async def __aenter__(self) -> PostgresDatabase:
         return self
@@ -326,55 +355,3 @@ class PostgresDatabase:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-class _Borrowed:
-    """``PostgresDatabase.connection()``: a class rather than a generator, because every
-    statement of forze goes through it."""
-
-    __slots__ = ("connection", "db", "pinned")
-
-    def __init__(self, db: PostgresDatabase) -> None:
-        self.db = db
-        self.pinned = False
-        self.connection: Connection | None = None
-
-    async def __aenter__(self) -> Connection:
-        pinned = self.db._pinned.get(_task()) if self.db._pinned else None
-        if pinned is not None:
-            self.pinned = True
-            return pinned
-        # a kept connection is the common case: taken without a coroutine
-        self.connection = self.db._reuse.take_kept() or await self.db.acquire()
-        return self.connection
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.connection is not None:
-            connection, self.connection = self.connection, None
-            await self.db._reuse.release(connection, clean=exc_type is None)
-
-
-async def _keep_session(_connection: object) -> None:
-    """The pool's reset: nothing beyond asyncpg's own rollback of an abandoned transaction."""
-
-
-def _task() -> asyncio.Task[Any]:
-    task = asyncio.current_task()
-    if task is None:
-        raise RuntimeError("forze_postgres must be used from an asyncio task")
-    return task
-
-
-def _safe(dsn: str) -> str:
-    """The DSN without its password, for messages."""
-    head, at, tail = dsn.rpartition("@")
-    if not at:
-        return dsn
-    scheme, _, credentials = head.partition("://")
-    user = credentials.partition(":")[0]
-    return f"{scheme}://{user}@{tail}"

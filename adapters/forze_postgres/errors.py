@@ -33,22 +33,25 @@ _TRANSIENT = (
 """Server errors that trying again later may cure; other server errors are not transient."""
 
 
-def translated(what: str) -> _Translated:
+def translated(what: str, timeout: str = "command_timeout") -> _Translated:
     """A block that turns driver errors into ``InvalidInputError`` or ``EventStoreUnavailable``
     (``with translated("read the feed"): ...``; ``what`` begins the message).
 
-    forze errors raised inside pass through unchanged; so does cancellation.
+    A driver's ``TimeoutError`` becomes a transient ``EventStoreUnavailable`` naming
+    ``timeout``, the ``PostgresDatabase.connect`` setting that bounded the wait. forze
+    errors raised inside pass through unchanged; so does cancellation.
     """
-    return _Translated(what)
+    return _Translated(what, timeout)
 
 
 class _Translated:
     """:func:`translated`'s block: a class, as it wraps every statement forze runs."""
 
-    __slots__ = ("what",)
+    __slots__ = ("timeout", "what")
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, timeout: str) -> None:
         self.what = what
+        self.timeout = timeout
 
     def __enter__(self) -> None:
         return None
@@ -61,6 +64,12 @@ class _Translated:
     ) -> None:
         if error is None or isinstance(error, ForzeError):
             return
+        if isinstance(error, TimeoutError):
+            raise EventStoreUnavailable(
+                f"{self.what}: PostgreSQL did not answer within the {self.timeout}"
+                " (a network partition, or an overloaded server)",
+                transient=True,
+            ) from error
         if isinstance(error, _BAD_INPUT):
             raise InvalidInputError(f"{self.what}: {error}") from error
         if isinstance(error, _UNAVAILABLE):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Collection, Sequence
 from functools import partial
-from typing import Any
 
 from forze.contracts import (
     AppendResult,
@@ -15,6 +14,8 @@ from forze.contracts import (
 )
 from forze.domain.errors import EventStoreUnavailable
 from forze_eventstore import (
+    DEFAULT_LIMITS,
+    EventLimits,
     check_read_all,
     check_read_stream,
     subscribe_to,
@@ -23,11 +24,12 @@ from forze_eventstore import (
 from forze_postgres._appending import Appender, PostgresAppendHook, savepoint_if_pinned
 from forze_postgres._driver import Connection, asyncpg
 from forze_postgres._event_ddl import migrations
+from forze_postgres._event_reads import EventReads
 from forze_postgres._event_rows import (
     Append,
     append_arguments,
     batch_arguments,
-    decode_rows,
+    check_limits,
     known_arguments,
     validate_batch,
 )
@@ -43,7 +45,7 @@ _MISMATCH = "FZ001"
 """SQLSTATE ``forze_append_many`` raises when a stream does not match its expectation."""
 
 
-class PostgresEventStore:
+class PostgresEventStore(EventReads):
     """An ``EventStore`` on PostgreSQL that scales concurrent writers without a global lock.
 
     An append is one statement (one round trip): the stream's version check and the events'
@@ -65,6 +67,10 @@ class PostgresEventStore:
     stream and tries again. This relies on events never being deleted: after deleting
     events behind the store's back (a test fixture's ``TRUNCATE``, say), call
     :meth:`forget_versions`, or pass ``remembered_streams=0``.
+
+    ``limits`` bounds what an append accepts and a subscription page's size (see
+    ``forze_eventstore.limits``); the stream id and event type limits keep names within
+    PostgreSQL's index entries, so they may not exceed ``MAX_NAME_LENGTH`` (600) characters.
     """
 
     def __init__(
@@ -74,8 +80,10 @@ class PostgresEventStore:
         poll_interval: float = 0.5,
         notify_interval: float = 0.005,
         remembered_streams: int = 10_000,
+        limits: EventLimits = DEFAULT_LIMITS,
     ) -> None:
         self.db = db
+        self._limits = check_limits(limits)
         self._sql = Statements(f'"{db.schema}"', tenant_column=db.tenant is not None)
         self._tenant: tuple[str, ...] = () if db.tenant is None else (db.tenant,)
         """The last parameter of every statement in the tenant-column layout."""
@@ -103,6 +111,7 @@ class PostgresEventStore:
         notify_interval: float = 0.005,
         max_size: int = 10,
         remembered_streams: int = 10_000,
+        limits: EventLimits = DEFAULT_LIMITS,
     ) -> PostgresEventStore:
         """A store on a DSN (a pool of up to ``max_size`` connections, closed by
         :meth:`close`) or on your asyncpg pool (left open), its tables created or migrated.
@@ -120,6 +129,7 @@ class PostgresEventStore:
             poll_interval=poll_interval,
             notify_interval=notify_interval,
             remembered_streams=remembered_streams,
+            limits=limits,
         )
         store._owns_db = True
         try:
@@ -150,7 +160,9 @@ class PostgresEventStore:
         """See ``EventStore.append``. Outside your transaction, an append whose connection
         was lost is sent once more on another (event ids make that safe: an append that had
         committed returns its original result)."""
-        stream_id, events, expected_version = validate_append(stream_id, events, expected_version)
+        stream_id, events, expected_version = validate_append(
+            stream_id, events, expected_version, limits=self._limits
+        )
         try:
             return await self._append(stream_id, events, expected_version)
         except EventStoreUnavailable as error:
@@ -162,7 +174,7 @@ class PostgresEventStore:
         self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersionArg
     ) -> AppendResult:
         if self._hooks or self.db.in_transaction():
-            values = append_arguments(stream_id, events, expected_version)
+            values = append_arguments(stream_id, events, expected_version, self._limits)
             arguments = (*values, self._lock, False, None, *self._tenant)
 
             async def in_transaction() -> AppendResult:
@@ -186,7 +198,7 @@ class PostgresEventStore:
                     stream_id,
                     known,
                     (
-                        *known_arguments(stream_id, events[0], known),
+                        *known_arguments(stream_id, events[0], known, self._limits),
                         self._lock,
                         channel,
                         *self._tenant,
@@ -194,7 +206,7 @@ class PostgresEventStore:
                     channel is not None,
                 )
             if result is None:  # the texts are made again: a refused guess is rare
-                values = append_arguments(stream_id, events, expected_version)
+                values = append_arguments(stream_id, events, expected_version, self._limits)
                 result = await self._appender.append_alone(
                     connection,
                     stream_id,
@@ -219,7 +231,7 @@ class PostgresEventStore:
         Like :meth:`append`, a batch whose connection was lost is sent once more outside
         your transaction.
         """
-        batch = validate_batch(appends)
+        batch = validate_batch(appends, self._limits)
         if not batch:
             return []
         return await self.db.retrying(partial(self._append_many, batch))
@@ -235,7 +247,7 @@ class PostgresEventStore:
                         row = await connection.fetchrow(
                             self._sql.append_many,
                             self._lock,
-                            *batch_arguments(batch),
+                            *batch_arguments(batch, self._limits),
                             *self._tenant,
                         )
                 except asyncpg.UniqueViolationError:
@@ -261,61 +273,6 @@ class PostgresEventStore:
                 return [await self.append(*part) for part in batch]
 
         return await self._appender.retrying_own_transaction(in_transaction)
-
-    async def read_stream(
-        self,
-        stream_id: str,
-        *,
-        from_version: int | None = None,
-        limit: int | None = None,
-        backwards: bool = False,
-    ) -> Sequence[RecordedEvent]:
-        """See ``EventStore.read_stream``."""
-        check_read_stream(stream_id, from_version, limit)
-        if backwards:
-            sql, start = self._sql.read_backwards, from_version or 2**31 - 1
-        else:
-            sql, start = self._sql.read_forwards, from_version or 1
-
-        async def read() -> list[Any]:
-            async with self.db.connection() as connection:
-                with translated(f"read {stream_id!r}"):
-                    found: list[Any] = await connection.fetch(
-                        sql, stream_id, start, limit, *self._tenant
-                    )
-                    return found
-
-        rows = await self.db.retrying(read)
-        # committed versions only, and only a read that reached the stream's end (a version
-        # below it would only cost the next append a refused guess)
-        to_end = from_version is None if backwards else limit is None or len(rows) < limit
-        if rows and to_end and not self.db.in_transaction():
-            self._known.saw(stream_id, rows[0 if backwards else -1][5])
-        return decode_rows(rows)
-
-    async def read_all(
-        self,
-        *,
-        after: int = 0,
-        limit: int | None = None,
-        event_types: Collection[str] | None = None,
-        categories: Collection[str] | None = None,
-    ) -> Sequence[RecordedEvent]:
-        """See ``EventStore.read_all``: only positions no running transaction can precede."""
-        check_read_all(after, limit, event_types, categories)
-        types = None if event_types is None else list(event_types)
-        cats = None if categories is None else list(categories)
-
-        async def read() -> list[Any]:
-            async with self.db.connection() as connection:
-                with translated("read the feed"):
-                    found: list[Any] = await connection.fetch(
-                        self._sql.read_all, after, *self._lock_halves, types, cats, limit,
-                        *self._tenant,
-                    )  # fmt: skip
-                    return found
-
-        return decode_rows(await self.db.retrying(read))
 
     async def _watermark(self, connection: Connection) -> int:
         """No transaction that may still add events has an id below this (see _event_sql)."""
@@ -347,6 +304,7 @@ class PostgresEventStore:
             event_types=event_types,
             categories=categories,
             poll_interval=self._wakeups.poll_interval,
+            page_bytes=self._limits.page_bytes,
         ):
             yield event
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec
 from forze.domain.errors import InvalidInputError, NotFoundError
-from forze_postgres._driver import is_open
+from forze_postgres._driver import abandoned, is_open
 from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
 from forze_postgres.checkpoints import LazyMigration, PostgresCheckpointStore
 from forze_postgres.database import PostgresDatabase
@@ -114,10 +114,12 @@ class PostgresProjectionBackend:
                 await savepoint.start()
             try:
                 yield
-            except BaseException:
+            except BaseException as error:
                 for store in self._stores.values():
                     store.forget()  # a table made inside the savepoint is gone
-                if is_open(connection):
+                # given up: a rollback would wait on the cancel request; the unit's
+                # transaction is rolled back as a whole, in the background
+                if not abandoned(error) and is_open(connection):
                     with translated("PostgreSQL rollback to savepoint"):
                         await savepoint.rollback()
                 raise

@@ -1,8 +1,10 @@
 """Read-model stores in PostgreSQL: one ``JSONB`` table per read model.
 
-Each table is ``(key TEXT COLLATE "C" PRIMARY KEY, doc JSONB NOT NULL)``, plus a generated
-``search`` ``tsvector`` (``'simple'`` configuration, GIN-indexed) over the spec's search fields
-and one expression index per indexed field; in the tenant-column layout a ``tenant`` column
+Each table is ``(key TEXT COLLATE "C" PRIMARY KEY, doc JSONB NOT NULL)``, plus a ``search``
+``tsvector`` (GIN-indexed) holding the words of the spec's search fields as every store splits
+them (``forze_projections.queries.search_words``, computed here and written with the document,
+so search matches exactly what the in-memory and SQLite stores match), and one expression
+index per indexed field; in the tenant-column layout a ``tenant`` column
 leads the primary key and the indexes, and every statement filters on (or sets) the store's
 tenant. Filters, sort, keyset paging, counting and search run in SQL with the in-memory store's
 semantics (see ``forze_projections.testing``). Every write runs in ``db.transaction()``, so
@@ -25,14 +27,28 @@ from forze_postgres._pg_fields import Params
 from forze_postgres._pg_query import QueryBuilder, table_name, table_sql
 from forze_postgres._pg_table import LazyTable, drop_table
 from forze_postgres._pg_tenancy import Tenancy
+from forze_postgres._timeouts import SCHEMA_CHANGE_TIMEOUT
 from forze_postgres.database import PostgresDatabase
-from forze_projections.queries import encode_cursor, store_for_spec
+from forze_projections.queries import (
+    check_document,
+    check_key,
+    encode_cursor,
+    field_words,
+    search_words,
+    store_for_spec,
+)
 
 __all__ = ["PostgresReadModelStore", "PostgresReadModelStores", "drop_table"]
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 M = TypeVar("M", bound=BaseModel)
+
+_Row = tuple[str, str]
+"""A document's stored JSON text and the words of its search fields, space-separated."""
+
+_SEARCH_VECTOR = "array_to_tsvector(string_to_array({}, ' '))"
+"""The ``search`` value of space-separated words: each word a lexeme, taken verbatim."""
 
 
 def _json(value: Any) -> Any:
@@ -50,7 +66,7 @@ class PostgresReadModelStore(Generic[M]):
     inside the calling task's transaction when one is open (``deferred_indexes``: the
     secondary indexes later, see :meth:`build_indexes`). Cursors are opaque and keyset-based.
     ``search`` matches documents in which every word of the text starts a word of a search
-    field (PostgreSQL full-text search, case-insensitive), ordered by key. With ``db.tenant``
+    field (case- and accent-insensitive; a GIN prefix query), ordered by key. With ``db.tenant``
     set (the tenant-column layout) the table is shared by the schema's tenants and the store
     reads and writes only ``db.tenant``'s documents.
     """
@@ -77,11 +93,21 @@ class PostgresReadModelStore(Generic[M]):
         """Whether the secondary indexes are known to exist (see :meth:`build_indexes`)."""
         self._where_key = f"WHERE {tenancy.match(2)}key"
         """Leads the condition on the key (``$1``), the tenant bound second."""
-        self._upsert = (
-            f"INSERT INTO {quoted} ({tenancy.column}key, doc) SELECT {tenancy.value(3)}k, d::jsonb"
-            " FROM unnest($1::text[], $2::text[]) AS u(k, d)"
-            f" ON CONFLICT ({tenancy.column}key) DO UPDATE SET doc = excluded.doc"
-        )
+        if spec.search_fields:
+            self._upsert = (
+                f"INSERT INTO {quoted} ({tenancy.column}key, doc, search)"
+                f" SELECT {tenancy.value(4)}k, d::jsonb, {_SEARCH_VECTOR.format('w')}"
+                " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(k, d, w)"
+                f" ON CONFLICT ({tenancy.column}key)"
+                " DO UPDATE SET doc = excluded.doc, search = excluded.search"
+            )
+        else:
+            self._upsert = (
+                f"INSERT INTO {quoted} ({tenancy.column}key, doc)"
+                f" SELECT {tenancy.value(3)}k, d::jsonb"
+                " FROM unnest($1::text[], $2::text[]) AS u(k, d)"
+                f" ON CONFLICT ({tenancy.column}key) DO UPDATE SET doc = excluded.doc"
+            )
 
     def forget(self) -> None:
         """Check again, at next use, that the table exists (after a drop or a rollback)."""
@@ -107,9 +133,14 @@ class PostgresReadModelStore(Generic[M]):
         # projectors) take turns on the lock that table creation takes, and look again.
         if not await self._missing_indexes(connection):
             return
-        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._quoted)
+        # an index build reads the whole table: the command timeout is not meant for it
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            self._quoted,
+            timeout=SCHEMA_CHANGE_TIMEOUT,
+        )
         for name in await self._missing_indexes(connection):
-            await connection.execute(self._indexes[name])
+            await connection.execute(self._indexes[name], timeout=SCHEMA_CHANGE_TIMEOUT)
 
     async def _missing_indexes(self, connection: Connection) -> list[str]:
         rows = await connection.fetch(
@@ -122,25 +153,34 @@ class PostgresReadModelStore(Generic[M]):
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _validated(self, data: Mapping[str, Any]) -> tuple[M, str, str]:
-        """``data`` validated by the spec's model: the model, its key and its stored text."""
+    def _validated(self, data: Mapping[str, Any]) -> tuple[M, str, _Row]:
+        """``data`` validated by the spec's model: the model, its key and its stored row."""
+        raw = _json(data)
+        encoded = json.dumps(raw)
+        check_document(self.spec.name, encoded, raw)
         try:
-            model = self.spec.model.model_validate_json(json.dumps(_json(data)))
+            model = self.spec.model.model_validate_json(encoded)
             document = model.model_dump(mode="json")
             text = json.dumps(document, ensure_ascii=False, allow_nan=False)
         except (ValidationError, PydanticSerializationError, ValueError) as error:
             raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
         if document[self.spec.key] is None:
             raise InvalidInputError(f"{self.spec.name}: key field {self.spec.key!r} is null")
-        return model, str(document[self.spec.key]), text
+        key = check_key(self.spec.name, str(document[self.spec.key]))
+        return model, key, (text, self._words(document))
 
-    def _dumped(self, document: M) -> tuple[str, str]:
+    def _words(self, document: Mapping[str, Any]) -> str:
+        """The words of the document's search fields, space-separated."""
+        words = (w for name in self.spec.search_fields for w in field_words(document.get(name)))
+        return " ".join(dict.fromkeys(words))
+
+    def _dumped(self, document: M) -> tuple[str, _Row]:
         try:
             data = document.model_dump(mode="json", warnings=False)
         except PydanticSerializationError as error:
             raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
-        _, key, text = self._validated(data)
-        return key, text
+        _, key, row = self._validated(data)
+        return key, row
 
     def _load(self, text: str) -> M:
         try:
@@ -166,19 +206,28 @@ class PostgresReadModelStore(Generic[M]):
         :meth:`upsert_many`.
         """
         # JSONB keeps keys in its own order: sorting them here would only cost time.
-        await self._write({str(d[self.spec.key]): _dumps(d) for d in documents})
+        rows: dict[str, _Row] = {}
+        for document in documents:
+            text = _dumps(document)
+            check_document(self.spec.name, text, document)
+            key = check_key(self.spec.name, str(document[self.spec.key]))
+            rows[key] = (text, self._words(document))
+        await self._write(rows)
 
-    async def _write(self, rows: Mapping[str, str]) -> None:
-        """Insert or replace the documents ``rows`` (stored text by key) in one statement."""
+    async def _write(self, rows: Mapping[str, _Row]) -> None:
+        """Insert or replace the documents ``rows`` (stored text and words by key) at once."""
         if rows:
-            args = (list(rows), list(rows.values()), *self._tenancy.args)
+            columns: list[object] = [list(rows), [text for text, _ in rows.values()]]
+            if self.spec.search_fields:
+                columns.append([words for _, words in rows.values()])
+            args = (*columns, *self._tenancy.args)
             await self._lazy.run(lambda c: c.execute(self._upsert, *args), write=True)
 
     async def delete_many(self, keys: Collection[str]) -> None:
         """Delete every document of ``keys`` that exists."""
         if keys:
             sql = f"DELETE FROM {self._quoted} {self._where_key} = ANY($1::text[])"
-            args = (list(keys), *self._tenancy.args)
+            args = ([check_key(self.spec.name, key) for key in keys], *self._tenancy.args)
             await self._lazy.run(lambda c: c.execute(sql, *args), write=True)
 
     async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
@@ -187,6 +236,7 @@ class PostgresReadModelStore(Generic[M]):
         if unknown:
             raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
         update = _json(dict(changes))
+        check_key(self.spec.name, key)
         tenancy = self._tenancy
 
         async def work(connection: Connection) -> M:
@@ -194,11 +244,15 @@ class PostgresReadModelStore(Generic[M]):
             current = await connection.fetchval(sql, key, *tenancy.args)
             if current is None:
                 raise NotFoundError(f"{self.spec.name} document {key!r} does not exist")
-            model, patched_key, text = self._validated({**json.loads(current), **update})
+            model, patched_key, (text, words) = self._validated({**json.loads(current), **update})
             if patched_key != key:
                 raise InvalidInputError(f"{self.spec.name}: patch cannot change the key of {key!r}")
-            sql = f"UPDATE {self._quoted} SET doc = $2::jsonb WHERE {tenancy.match(3)}key = $1"
-            await connection.execute(sql, key, text, *tenancy.args)
+            vector = _SEARCH_VECTOR.format("$3::text")
+            search = f", search = {vector}" if self.spec.search_fields else ""
+            where = f"{tenancy.match(3 + bool(search))}key = $1"
+            sql = f"UPDATE {self._quoted} SET doc = $2::jsonb{search} WHERE {where}"
+            extra = (words,) if search else ()
+            await connection.execute(sql, key, text, *extra, *tenancy.args)
             return model
 
         return await self._lazy.run(work, write=True)
@@ -206,7 +260,7 @@ class PostgresReadModelStore(Generic[M]):
     async def delete(self, key: str) -> bool:
         """Delete the document; ``True`` when one existed."""
         sql = f"DELETE FROM {self._quoted} {self._where_key} = $1 RETURNING TRUE"
-        args = (key, *self._tenancy.args)
+        args = (check_key(self.spec.name, key), *self._tenancy.args)
         return bool(await self._lazy.run(lambda c: c.fetchval(sql, *args), write=True))
 
     # -- reads ------------------------------------------------------------------------------
@@ -223,12 +277,12 @@ class PostgresReadModelStore(Generic[M]):
     async def get(self, key: str) -> M | None:
         """A fresh copy of the document with ``key``, or ``None``."""
         sql = f"SELECT doc::text FROM {self._quoted} {self._where_key} = $1"
-        rows = await self._rows(sql, [key, *self._tenancy.args])
+        rows = await self._rows(sql, [check_key(self.spec.name, key), *self._tenancy.args])
         return self._load(rows[0][0]) if rows else None
 
     async def get_many(self, keys: Collection[str]) -> list[M]:
         """The documents that exist among ``keys``, once each, in the order of ``keys``."""
-        wanted = list(dict.fromkeys(keys))
+        wanted = list(dict.fromkeys(check_key(self.spec.name, key) for key in keys))
         sql = f"SELECT key, doc::text FROM {self._quoted} {self._where_key} = ANY($1::text[])"
         found = dict(await self._rows(sql, [wanted, *self._tenancy.args]))
         return [self._load(found[key]) for key in wanted if key in found]
@@ -266,13 +320,14 @@ class PostgresReadModelStore(Generic[M]):
         return int(rows[0][0])
 
     async def search(self, text: str, *, limit: int = 20) -> list[M]:
-        """Documents in which every word of ``text`` starts a word of a search field
-        (case-insensitive), ordered by key; no words match nothing."""
+        """Documents in which every word of ``text`` starts a word of a search field (see
+        :func:`~forze_projections.queries.search_words`), ordered by key; no words match
+        nothing."""
         if not self.spec.search_fields:
             raise InvalidInputError(f"read model {self.spec.name!r} has no search fields")
         if limit < 1:
             raise InvalidInputError(f"limit must be >= 1, got {limit}")
-        words = text.split()
+        words = search_words(text)
         if not words:
             return []
         params = Params()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from forze.contracts import Snapshot
-from forze_eventstore.rules import dump_json
+from forze_eventstore.snapshots import check_snapshot, check_snapshot_stream_id
 from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
 from forze_postgres.checkpoints import LazyMigration
 from forze_postgres.database import PostgresDatabase
@@ -46,7 +46,7 @@ class PostgresSnapshotStore:
 
     async def save(self, snapshot: Snapshot) -> None:
         """See ``SnapshotStore.save``."""
-        state = dump_json(snapshot.state, what=f"snapshot state of {snapshot.stream_id!r}")
+        state = check_snapshot(snapshot)
         await self._migration.ensure()
         with translated(f"cannot save a snapshot of {snapshot.stream_id!r}"):
             async with self.db.transaction(appends=False) as connection:
@@ -68,6 +68,7 @@ class PostgresSnapshotStore:
 
     async def load(self, stream_id: str) -> Snapshot | None:
         """See ``SnapshotStore.load``."""
+        check_snapshot_stream_id(stream_id)
         await self._migration.ensure()
         with translated(f"cannot load the snapshot of {stream_id!r}"):
             async with self.db.connection() as connection:
@@ -84,6 +85,7 @@ class PostgresSnapshotStore:
 
     async def delete(self, stream_id: str) -> None:
         """See ``SnapshotStore.delete``."""
+        check_snapshot_stream_id(stream_id)
         await self._migration.ensure()
         with translated(f"cannot delete the snapshot of {stream_id!r}"):
             async with self.db.transaction(appends=False) as connection:
