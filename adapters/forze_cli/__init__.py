@@ -1,10 +1,17 @@
 """The ``forze`` command line: the demo and inspection of SQLite event stores."""
 
 from forze_cli.demo import DemoConfig, DemoReport, run_demo
+from forze_cli.demo_file import (
+    DEMO_APPLICATION_ID,
+    create_demo_file,
+    is_demo_database,
+    prepare_demo_file,
+)
 from forze_cli.feed import format_event, tail_feed
 from forze_cli.inspect_store import (
     list_streams,
     open_existing,
+    require_forze_store,
     require_store_file,
     show_stream,
 )
@@ -19,6 +26,11 @@ from forze_cli.projections_cmd import (
 )
 
 __all__ = [
+    "DEMO_APPLICATION_ID",
+    "create_demo_file",
+    "is_demo_database",
+    "prepare_demo_file",
+    "require_forze_store",
     "DEFAULT_PROJECTIONS",
     "load_projections",
     "open_projector",

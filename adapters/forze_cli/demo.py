@@ -24,6 +24,7 @@ from forze import (
     build_runtime,
     retry_on_conflict,
 )
+from forze_cli.demo_file import prepare_demo_file
 from forze_cli.latency import YieldingEventStore
 from forze_cli.progress import ProgressBar
 from forze_eventstore import (
@@ -61,7 +62,10 @@ OWNERS = ("ann", "bob", "chloe", "dmitri", "eve", "farah", "gus", "hana", "ivan"
 
 @dataclass(frozen=True, slots=True)
 class DemoConfig:
-    """What the demo runs: where, how many accounts and commands, how many workers."""
+    """What the demo runs: where, how many accounts and commands, how many workers.
+
+    ``force`` lets the demo replace a file at ``path`` that is not a demo database of its own.
+    """
 
     path: Path
     accounts: int = 100
@@ -69,6 +73,7 @@ class DemoConfig:
     workers: int = 8
     seed: int = 7
     progress: bool = False
+    force: bool = False
 
 
 @dataclass(slots=True)
@@ -84,9 +89,13 @@ class DemoReport:
 
 
 async def run_demo(config: DemoConfig, out: TextIO) -> DemoReport:
-    """Run every phase, print the result table to ``out`` and return the report."""
+    """Run every phase, print the result table to ``out`` and return the report.
+
+    The file at ``config.path`` is recreated only if an earlier demo made it (see
+    ``prepare_demo_file``); anything else there raises ``InvalidInputError`` untouched.
+    """
     report = DemoReport()
-    _remove_database(config.path)
+    prepare_demo_file(config.path, force=config.force)
     database = SQLiteDatabase(config.path, synchronous="NORMAL")
     try:
         sqlite_store = SQLiteEventStore(database)
@@ -108,11 +117,6 @@ async def run_demo(config: DemoConfig, out: TextIO) -> DemoReport:
         database.close()
     _print(report, config, out)
     return report
-
-
-def _remove_database(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _count_conflicts(report: DemoReport) -> Middleware:
@@ -225,7 +229,7 @@ async def _project(runtime: Runtime, config: DemoConfig, report: DemoReport) -> 
 def _print(report: DemoReport, config: DemoConfig, out: TextIO) -> None:
     out.write(
         f"\nforze demo: {config.accounts} accounts, {config.commands} commands, "
-        f"{config.workers} workers, SQLite file {config.path}\n\n"
+        f"{config.workers} workers, SQLite file {_shown(config.path)}\n\n"
     )
     out.write(f"{'PHASE':<20} {'EVENTS':>8} {'SECONDS':>8} {'EVENTS/S':>10}\n")
     for phase, events, seconds in report.phases:
@@ -241,3 +245,8 @@ def _print(report: DemoReport, config: DemoConfig, out: TextIO) -> None:
     )
     for account_id, owner, balance in report.top:
         out.write(f"{account_id:<8} {owner:<14} {balance / 100:>9.2f}\n")
+
+
+def _shown(path: Path) -> str:
+    """``path`` as printable text (bytes that are not UTF-8 become escapes)."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")

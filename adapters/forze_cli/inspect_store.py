@@ -1,4 +1,9 @@
-"""``forze streams`` and ``forze stream show``: look into any SQLite event store."""
+"""``forze streams`` and ``forze stream show``: look into any SQLite event store.
+
+Inspection opens the file read-only (see ``SQLiteDatabase``'s ``read_only``): it never creates
+tables, changes the journal mode, or leaves files beside it, and a file that is not a forze
+store is reported as such.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,13 @@ from typing import TextIO
 from forze.domain.errors import InvalidInputError
 from forze_eventstore import SQLiteEventStore
 
-__all__ = ["list_streams", "open_existing", "require_store_file", "show_stream"]
+__all__ = [
+    "list_streams",
+    "open_existing",
+    "require_forze_store",
+    "require_store_file",
+    "show_stream",
+]
 
 
 def require_store_file(path: Path) -> None:
@@ -19,9 +30,14 @@ def require_store_file(path: Path) -> None:
 
 
 def open_existing(path: Path) -> SQLiteEventStore:
-    """Open a store that must already exist."""
+    """Open, read-only, a forze store that must already exist."""
     require_store_file(path)
-    return SQLiteEventStore(path)
+    return SQLiteEventStore(path, read_only=True)
+
+
+def require_forze_store(path: Path) -> None:
+    """Refuse, without changing it, a path that is not an existing forze store."""
+    open_existing(path).close()
 
 
 async def list_streams(path: Path, out: TextIO, *, category: str | None, limit: int | None) -> None:

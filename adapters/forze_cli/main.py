@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -27,24 +27,49 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _positive(text: str) -> int:
+MAX_COUNT = 2**63 - 1
+"""The largest count or limit the commands take: SQLite's largest integer."""
+MAX_ACCOUNTS = 1_000_000
+MAX_COMMANDS = 100_000_000
+MAX_WORKERS = 1_000
+
+
+def _whole(text: str, low: int, high: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    if value < low:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be at least {low}" if low else f"{text!r} must not be negative"
+        )
+    if value > high:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most {high}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _whole(text, 1, MAX_COUNT)
 
 
 def _natural(text: str) -> int:
+    return _whole(text, 0, MAX_COUNT)
+
+
+def _at_most(high: int) -> Callable[[str], int]:
+    def whole(text: str) -> int:
+        return _whole(text, 1, high)
+
+    return whole
+
+
+def _text(text: str) -> str:
+    """Refuse text that is not valid UTF-8 (undecodable argv bytes arrive as lone surrogates)."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid UTF-8") from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,23 +79,32 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     demo = commands.add_parser("demo", help="run the bank example end to end on SQLite")
-    demo.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file (recreated)")
-    demo.add_argument("--accounts", type=_positive, default=100, help="accounts to open")
-    demo.add_argument("--commands", type=_positive, default=5000, help="commands to run")
-    demo.add_argument("--workers", type=_positive, default=8, help="concurrent workers")
+    demo.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help="SQLite file (a previous demo's is recreated)"
+    )
+    demo.add_argument("--force", action="store_true", help="replace --db even if no demo made it")
+    demo.add_argument(
+        "--accounts", type=_at_most(MAX_ACCOUNTS), default=100, help="accounts to open"
+    )
+    demo.add_argument(
+        "--commands", type=_at_most(MAX_COMMANDS), default=5000, help="commands to run"
+    )
+    demo.add_argument("--workers", type=_at_most(MAX_WORKERS), default=8, help="concurrent workers")
     demo.add_argument("--seed", type=int, default=7, help="random seed")
     demo.add_argument("--progress", action="store_true", help="draw progress bars off a TTY")
 
     streams = commands.add_parser("streams", help="list the streams of a SQLite store")
     streams.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
-    streams.add_argument("--category", help="only streams of this category")
+    streams.add_argument("--category", type=_text, help="only streams of this category")
     streams.add_argument("--limit", type=_positive, help="at most this many streams")
 
     stream = commands.add_parser("stream", help="inspect one stream")
     actions = stream.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     actions.required = True
     show = actions.add_parser("show", help="print the events of a stream")
-    show.add_argument("stream_id", metavar="ID", help="the stream id, e.g. account-00001")
+    show.add_argument(
+        "stream_id", metavar="ID", type=_text, help="the stream id, e.g. account-00001"
+    )
     show.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
     show.add_argument("--limit", type=_positive, help="at most this many events")
     show.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -83,8 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--last", type=_natural, default=10, help="start N positions before head")
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
     tail.add_argument("--count", type=_positive, help="stop after this many events")
-    tail.add_argument("--type", action="append", dest="types", help="only this event type")
-    tail.add_argument("--category", action="append", dest="categories", help="only this category")
+    tail.add_argument(
+        "--type", action="append", dest="types", type=_text, help="only this event type"
+    )
+    tail.add_argument(
+        "--category", action="append", dest="categories", type=_text, help="only this category"
+    )
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
     projections = commands.add_parser("projections", help="status, rebuild or reset projections")
     projection_actions = projections.add_subparsers(
@@ -98,11 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = projection_actions.add_parser(action, help=text)
         if action != "status":
-            sub.add_argument("name", metavar="NAME", help="the projection's name")
+            sub.add_argument("name", metavar="NAME", type=_text, help="the projection's name")
         sub.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
         sub.add_argument(
             "--projections",
             default=DEFAULT_PROJECTIONS,
+            type=_text,
             help="module:NAME of a Projection or a sequence of them",
         )
         if action == "rebuild":
@@ -122,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workers=arguments.workers,
                 seed=arguments.seed,
                 progress=arguments.progress,
+                force=arguments.force,
             )
             report = asyncio.run(run_demo(config, sys.stdout))
             return 0 if report.mismatches == 0 else 1

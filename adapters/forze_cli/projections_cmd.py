@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from forze.domain.errors import InvalidInputError
-from forze_cli.inspect_store import require_store_file
+from forze_cli.inspect_store import require_forze_store, require_store_file
 from forze_cli.progress import ProgressBar
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
 from forze_projections import Projection, ProjectionProgress, Projector, SQLiteProjectionBackend
@@ -42,10 +42,18 @@ def load_projections(reference: str) -> tuple[Projection, ...]:
 
 
 @asynccontextmanager
-async def open_projector(path: Path, projections: Sequence[Projection]) -> AsyncIterator[Projector]:
-    """A projector over the events and read models of an existing SQLite file."""
+async def open_projector(
+    path: Path, projections: Sequence[Projection], *, read_only: bool = False
+) -> AsyncIterator[Projector]:
+    """A projector over the events and read models of an existing forze store.
+
+    ``read_only`` opens the file without changing it (for ``status``); otherwise the file must
+    already be a forze store: its projection tables are added, never its event table.
+    """
     require_store_file(path)
-    db = SQLiteDatabase(path)
+    if not read_only:
+        require_forze_store(path)
+    db = SQLiteDatabase(path, read_only=read_only)
     try:
         yield Projector(SQLiteEventStore(db), SQLiteProjectionBackend(db), projections)
     finally:
@@ -62,7 +70,8 @@ async def projections_command(
     progress: bool = False,
 ) -> None:
     """Run one ``forze projections`` action and print its outcome."""
-    async with open_projector(path, load_projections(reference)) as projector:
+    projections = load_projections(reference)
+    async with open_projector(path, projections, read_only=action == "status") as projector:
         if action == "status":
             await _print_status(projector, out)
             return
