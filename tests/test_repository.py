@@ -199,6 +199,10 @@ def recorded(
     )
 
 
+class Nested(DomainEvent):
+    payload: object
+
+
 class TestCodec:
     codec = EventCodec(
         [EventType("Renamed", Renamed, schema_version=3)],
@@ -229,6 +233,14 @@ class TestCodec:
     def test_encoding_an_unmapped_class_is_refused(self) -> None:
         with pytest.raises(InvalidInputError, match="MoneyDeposited"):
             self.codec.encode(MoneyDeposited(amount=1))
+
+    def test_an_event_nested_too_deep_to_serialise_is_bad_input_naming_its_type(self) -> None:
+        payload: object = 1
+        for _ in range(400):
+            payload = [payload]
+        codec = EventCodec([EventType("Nested", Nested)])
+        with pytest.raises(InvalidInputError, match=r"'Nested' \(Nested\) cannot be stored"):
+            codec.encode(Nested(payload=payload))
 
     def test_a_missing_upcaster_is_a_clear_error(self) -> None:
         codec = EventCodec([EventType("Renamed", Renamed, schema_version=2)])

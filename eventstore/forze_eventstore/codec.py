@@ -78,9 +78,15 @@ class EventCodec:
             )
         stamped = dict(metadata or {})
         stamped[SCHEMA_VERSION_KEY] = event_type.schema_version
+        try:
+            data = event.model_dump(mode="json")
+        except ValueError as error:  # pydantic: nested too deep, or a value JSON cannot hold
+            raise InvalidInputError(
+                f"event {event_type.name!r} ({type(event).__name__}) cannot be stored: {error}"
+            ) from error
         return NewEvent(
             event_type=event_type.name,
-            data=event.model_dump(mode="json"),
+            data=data,
             metadata=stamped,
             event_id=event_id or uuid4(),
         )
