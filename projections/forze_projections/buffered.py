@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, ReadModelStore, ReadModelStores
 from forze.domain.errors import InvalidInputError, NotFoundError
@@ -104,8 +104,6 @@ class BufferedReadModelStores:
 
 _DELETED = None
 
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-
 
 class _BufferedStore(Generic[M]):
     def __init__(
@@ -120,6 +118,7 @@ class _BufferedStore(Generic[M]):
         # pydantic's validator and serializer, called directly: this runs for every event.
         self._validate = spec.model.__pydantic_validator__.validate_python
         self._serialize = spec.model.__pydantic_serializer__.to_python
+        self._to_json = spec.model.__pydantic_serializer__.to_json
 
     def _validated(self, data: Mapping[str, Any]) -> tuple[M, Document]:
         try:
@@ -130,8 +129,18 @@ class _BufferedStore(Generic[M]):
         if document[self.spec.key] is None:
             raise InvalidInputError(f"{self.spec.name}: key field {self.spec.key!r} is null")
         check_key(self.spec.name, str(document[self.spec.key]))
-        check_document(self.spec.name, _dumps(document), document)
+        self._check_text(model, document)
         return model, document
+
+    def _check_text(self, model: M, document: Document) -> None:
+        """Refuse NUL and surrogates as every store does, cheaply: pydantic's JSON encoder
+        refuses a surrogate and escapes NUL, so only a text holding ``\\u0000`` is walked."""
+        try:
+            encoded = self._to_json(model)
+        except PydanticSerializationError as error:
+            raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
+        if b"\\u0000" in encoded:
+            check_document(self.spec.name, "\\u0000", document)
 
     async def _document(self, key: str) -> Document | None:
         if key in self._pending:

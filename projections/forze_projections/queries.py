@@ -103,6 +103,8 @@ def check_key(name: str, key: object) -> str:
     """``key`` if every store can keep it as a key of read model ``name``: a string of at most
     :data:`MAX_KEY_LENGTH` characters without NUL or surrogates; ``InvalidInputError``
     otherwise."""
+    if type(key) is str and len(key) <= MAX_KEY_LENGTH and key.isascii() and "\x00" not in key:
+        return key  # the common case, decided in C: every read and write asks
     if not isinstance(key, str):
         raise InvalidInputError(f"{name} key must be a string, got {key!r}")
     if len(key) > MAX_KEY_LENGTH:
