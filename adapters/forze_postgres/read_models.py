@@ -200,7 +200,8 @@ class PostgresReadModelStore(Generic[M]):
         await self._write(dict(self._dumped(document) for document in documents))
 
     async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> None:
-        """Store JSON-mode documents already validated against the spec's model, in bulk.
+        """Store JSON-mode documents already validated against the spec's model (and their
+        keys and text checked, as :meth:`upsert` does), in bulk.
 
         For writers that validated them already (the projector's buffer); others use
         :meth:`upsert_many`.
@@ -209,9 +210,7 @@ class PostgresReadModelStore(Generic[M]):
         rows: dict[str, _Row] = {}
         for document in documents:
             text = _dumps(document)
-            check_document(self.spec.name, text, document)
-            key = check_key(self.spec.name, str(document[self.spec.key]))
-            rows[key] = (text, self._words(document))
+            rows[str(document[self.spec.key])] = (text, self._words(document))
         await self._write(rows)
 
     async def _write(self, rows: Mapping[str, _Row]) -> None:

@@ -105,6 +105,20 @@ class BufferedReadModelStores:
 _DELETED = None
 
 
+def _plain(values: Collection[Any]) -> bool:
+    """Whether every one of a JSON-mode document's field ``values`` is surely storable as it
+    is: a number, a boolean, null or ASCII text without NUL (field names are plain).
+    Anything else (a list, an object, other text) is looked at closer."""
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() or "\x00" in value:
+                return False
+        elif not (value is None or kind is int or kind is float or kind is bool):
+            return False
+    return True
+
+
 class _BufferedStore(Generic[M]):
     def __init__(
         self, spec: ReadModelSpec[M], store: ReadModelStore[M], cache: DocumentCache
@@ -120,21 +134,33 @@ class _BufferedStore(Generic[M]):
         self._serialize = spec.model.__pydantic_serializer__.to_python
         self._to_json = spec.model.__pydantic_serializer__.to_json
 
-    def _validated(self, data: Mapping[str, Any]) -> tuple[M, Document]:
+    def _validated(
+        self, data: Mapping[str, Any], changed: Collection[str] | None = None
+    ) -> tuple[M, Document]:
+        """``data`` validated, as the model and its JSON-mode document; its key and text are
+        checked as every store checks them (only the ``changed`` fields, for a patch of a
+        document that was checked before: its key cannot change)."""
         try:
             model: M = self._validate(data)
         except ValidationError as error:
             raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
         document: Document = self._serialize(model, mode="json")
-        if document[self.spec.key] is None:
+        key = document[self.spec.key]
+        if key is None:
             raise InvalidInputError(f"{self.spec.name}: key field {self.spec.key!r} is null")
-        check_key(self.spec.name, str(document[self.spec.key]))
-        self._check_text(model, document)
+        if changed is None:
+            if type(key) is not int:
+                check_key(self.spec.name, str(key))
+            values: Collection[Any] = document.values()
+        else:
+            values = [document[name] for name in changed]
+        if not _plain(values):
+            self._check_text(model, document)
         return model, document
 
     def _check_text(self, model: M, document: Document) -> None:
-        """Refuse NUL and surrogates as every store does, cheaply: pydantic's JSON encoder
-        refuses a surrogate and escapes NUL, so only a text holding ``\\u0000`` is walked."""
+        """Refuse NUL and surrogates as every store does: pydantic's JSON encoder refuses a
+        surrogate and escapes NUL, so only a text holding ``\\u0000`` is walked."""
         try:
             encoded = self._to_json(model)
         except PydanticSerializationError as error:
@@ -153,7 +179,7 @@ class _BufferedStore(Generic[M]):
         return self._seen[key]
 
     async def get(self, key: str) -> M | None:
-        document = await self._document(check_key(self.spec.name, key))
+        document = await self._document(key)  # a key not held is checked by the store
         return None if document is None else self._validate(document)
 
     async def upsert(self, document: M) -> None:
@@ -164,17 +190,17 @@ class _BufferedStore(Generic[M]):
         unknown = sorted(set(changes) - self._fields)
         if unknown:
             raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
-        current = await self._document(check_key(self.spec.name, key))
+        current = await self._document(key)
         if current is None:
             raise NotFoundError(f"{self.spec.name} document {key!r} does not exist")
-        model, data = self._validated({**current, **changes})
+        model, data = self._validated({**current, **changes}, changes.keys())
         if str(data[self.spec.key]) != key:
             raise InvalidInputError(f"{self.spec.name}: patch cannot change the key of {key!r}")
         self._pending[key] = data
         return model
 
     async def delete(self, key: str) -> bool:
-        existed = await self._document(check_key(self.spec.name, key)) is not None
+        existed = await self._document(key) is not None
         self._pending[key] = _DELETED
         return existed
 

@@ -199,13 +199,12 @@ class InMemoryReadModelStore(Generic[M]):
             self._documents[self._key_of(document_data)] = document_data
 
     async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> None:
-        """Store JSON-mode documents already validated against the spec's model."""
+        """Store JSON-mode documents already validated against the spec's model (and their
+        keys and text checked, as :meth:`upsert` does)."""
         for document in documents:
-            key = check_key(self.spec.name, self._key_of(dict(document)))
-            encoded = json.dumps(document)
-            check_document(self.spec.name, encoded, document)
+            key = self._key_of(dict(document))
             self._remember(key)
-            self._documents[key] = json.loads(encoded)
+            self._documents[key] = json.loads(json.dumps(document))
 
     async def delete_many(self, keys: Collection[str]) -> None:
         """Delete every document of ``keys`` that exists."""
