@@ -102,6 +102,8 @@ def check_encoded(
             f" bytes of JSON, more than max_event_bytes={limits.max_event_bytes}"
         )
     deepest = limits.max_depth
+    if size <= 2 * deepest:
+        return  # each level of nesting takes two characters: a text this short is shallow
     for what, text, value in (("data", data, event.data), ("metadata", metadata, event.metadata)):
         if text.count("{") + text.count("[") <= deepest:
             continue  # every level of nesting opens a bracket: it cannot be deeper

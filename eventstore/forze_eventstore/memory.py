@@ -102,15 +102,13 @@ class InMemoryEventStore:
         self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersionArg
     ) -> AppendResult:
         """One validated append, with no await between its checks and its writes."""
-        encoded = [
-            (
-                dump_json(e.data, what=f"data of {e.event_type!r}"),
-                dump_json(e.metadata, what=f"metadata of {e.event_type!r}"),
-            )
-            for e in events
-        ]
-        for event, (data, metadata) in zip(events, encoded, strict=True):
-            check_encoded(stream_id, event, data, metadata, self._limits)
+        limits = self._limits
+        encoded = []
+        for event in events:
+            data = dump_json(event.data, what=f"data of {event.event_type!r}")
+            metadata = dump_json(event.metadata, what=f"metadata of {event.event_type!r}")
+            check_encoded(stream_id, event, data, metadata, limits)
+            encoded.append((data, metadata))
         stream = self._streams.get(stream_id, [])
         actual = len(stream)
         stored = [self._stored_id(e.event_id) for e in events]
