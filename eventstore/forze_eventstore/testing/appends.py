@@ -211,18 +211,6 @@ class AppendContract(StoreFactory):
         assert await store.stream_version("s-1") == 1
         assert await store.head_position() == head
 
-    async def test_a_nul_character_round_trips_or_is_refused_with_nothing_written(
-        self, store: EventStore
-    ) -> None:
-        event = NewEvent("E", {"text": "a\x00b", "nested": ["\x00"]})
-        try:
-            await store.append("s-1", [event])
-        except InvalidInputError:
-            assert await store.head_position() == 0
-            return
-        (stored,) = await store.read_all()
-        assert stored.data == event.data
-
     async def test_non_json_metadata_is_rejected(self, store: EventStore) -> None:
         with pytest.raises(InvalidInputError):
             await store.append("s-1", [NewEvent("E", {}, {"at": object()})])
