@@ -20,6 +20,7 @@ from forze import NewEvent
 from forze_cli import main
 from forze_cli.demo_file import DEMO_APPLICATION_ID
 from forze_eventstore import SQLiteEventStore
+from tests.sqlite_support import foreign_database
 
 FORZE = Path(sys.executable).parent / "forze"
 SMALL = ["--accounts", "3", "--commands", "20"]
@@ -51,15 +52,6 @@ def _one_line_error(capsys: pytest.CaptureFixture[str], *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in err
     return err
-
-
-def _other_application(path: Path, *, journal_mode: str = "DELETE") -> None:
-    connection = sqlite3.connect(path)
-    connection.execute(f"PRAGMA journal_mode = {journal_mode}")
-    connection.execute("CREATE TABLE users (name TEXT)")
-    connection.execute("INSERT INTO users VALUES ('ann')")
-    connection.commit()
-    connection.close()
 
 
 def _demo(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,9 +93,9 @@ def test_the_demo_refuses_an_existing_file_it_did_not_make_and_leaves_it_untouch
     elif kind == "empty-file":
         path.touch()
     elif kind == "other-app-sqlite":
-        _other_application(path)
+        foreign_database(path)
     elif kind == "other-app-wal":
-        _other_application(path, journal_mode="WAL")
+        foreign_database(path, journal_mode="WAL")
         Path(f"{path}-wal").write_bytes(b"")
     else:
         store = SQLiteEventStore(path)
@@ -189,7 +181,7 @@ def test_a_file_that_is_not_a_forze_store_is_reported_and_left_as_it_was(
     elif kind == "empty-file":
         path.touch()
     else:
-        _other_application(path, journal_mode="WAL" if kind == "other-app-wal" else "DELETE")
+        foreign_database(path, journal_mode="WAL" if kind == "other-app-wal" else "DELETE")
     before = _fingerprint(tmp_path)
     assert main([*command, "--db", str(path)]) == 2
     _one_line_error(capsys, "is not a forze store")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from forze import NewEvent
 from forze.domain.errors import EventStoreUnavailable, ReadOnlyOperationError, SerializationError
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
+from tests.sqlite_support import foreign_database
 
 
 def _fingerprint(directory: Path) -> dict[str, tuple[bytes, int]]:
@@ -28,15 +29,6 @@ async def _store_with_events(path: Path, count: int = 3) -> None:
     async with SQLiteEventStore(path) as store:
         for n in range(count):
             await store.append(f"order-{n}", [NewEvent("Placed", {"n": n})])
-
-
-def _foreign_database(path: Path, *, journal_mode: str = "DELETE") -> None:
-    connection = sqlite3.connect(path)
-    connection.execute(f"PRAGMA journal_mode = {journal_mode}")
-    connection.execute("CREATE TABLE users (name TEXT)")
-    connection.execute("INSERT INTO users VALUES ('ann')")
-    connection.commit()
-    connection.close()
 
 
 async def test_a_read_only_store_reads_a_closed_store_without_leaving_files_or_changes(
@@ -57,7 +49,7 @@ def test_a_read_only_store_refuses_another_applications_database_and_leaves_it_a
     tmp_path: Path, journal_mode: str
 ) -> None:
     path = tmp_path / "app.db"
-    _foreign_database(path, journal_mode=journal_mode)
+    foreign_database(path, journal_mode=journal_mode)
     before = _fingerprint(tmp_path)
     with pytest.raises(EventStoreUnavailable, match="is not a forze store") as refused:
         SQLiteEventStore(path, read_only=True)
