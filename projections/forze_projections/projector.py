@@ -94,6 +94,8 @@ class Projector:
         """Errors outside any handler that stopped a projection (shown in its status)."""
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._runs = 0
+        """How many ``run``/``async with`` runs follow the feed now (``stop`` ends them)."""
         for projection in projections:
             backend.claim(projection.name, projection.read_models)
 
@@ -101,8 +103,9 @@ class Projector:
         """Bring every projection to the current head, then return their status.
 
         Raises the first ``ProjectionFailed`` of a projection that stopped on an error, after
-        every other projection has caught up.
+        every other projection has caught up. Works after an earlier run was stopped.
         """
+        self._forget_old_stop()
         results = await asyncio.gather(
             *(self._run(p, follow=False) for p in self.projections.values()),
             return_exceptions=True,
@@ -115,10 +118,20 @@ class Projector:
     async def run(self) -> None:
         """Catch up, then follow the feed until :meth:`stop`; failed projections stop alone."""
         self._stopping.clear()
-        await asyncio.gather(
-            *(self._run(p, follow=True) for p in self.projections.values()),
-            return_exceptions=True,
-        )
+        self._runs += 1
+        try:
+            await asyncio.gather(
+                *(self._run(p, follow=True) for p in self.projections.values()),
+                return_exceptions=True,
+            )
+        finally:
+            self._runs -= 1
+
+    def _forget_old_stop(self) -> None:
+        """Let a catch-up or rebuild run after an earlier run was stopped (a stop asked while
+        a run still follows the feed ends this work too)."""
+        if self._runs == 0:
+            self._stopping.clear()
 
     def stop(self) -> None:
         """Finish the batches in flight, then stop every projection."""
@@ -126,6 +139,7 @@ class Projector:
 
     async def __aenter__(self) -> Projector:
         self._stopping.clear()
+        self._runs += 1
         self._tasks = [
             asyncio.ensure_future(self._run(p, follow=True)) for p in self.projections.values()
         ]
@@ -138,8 +152,11 @@ class Projector:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        try:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            self._tasks = []
+            self._runs -= 1
 
     def error(self, name: str) -> ProjectionFailed | None:
         """The error that stopped projection ``name``, if any."""
@@ -158,7 +175,9 @@ class Projector:
 
         The documents readers see stay those of the live version until the rebuilt one is
         caught up, unless the rebuilt version is itself the live one (then readers see it fill).
+        Works after an earlier run was stopped.
         """
+        self._forget_old_stop()
         await self.reset(name)
         await self._run(self._projection(name), follow=False)
         (status,) = [s for s in await self.status() if s.name == name]

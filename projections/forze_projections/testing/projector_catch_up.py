@@ -95,6 +95,31 @@ class CatchUpCases(ProjectorFactory):
             await eventually(caught_up, "live projections skip unhandled events to the head")
         assert {s.checkpoint for s in await projector.status()} == {at(feed, 6)}
 
+    async def test_catch_up_and_rebuild_work_after_the_projector_ran_and_stopped(
+        self, events: EventStore, backend: ProjectionBackend
+    ) -> None:
+        await append(events, *HISTORY)
+        projector = Projector(events, backend, [tallies()])
+        async with projector:
+            await eventually(lambda: _all(projector, ProjectionState.LIVE), "the run went live")
+        feed = await append(events, ("tally-9", "Added", 4), ("tally-1", "Added", 1))
+        assert await _lagging(projector), "the stopped projector has not seen the new events"
+        caught_up = (await projector.catch_up())["tallies"]
+        assert (caught_up.checkpoint, caught_up.lag_events) == (at(feed, len(feed)), 0)
+        assert await documents(backend.serving()) == fold(feed)
+        feed = await append(events, ("tally-9", "Removed", 1))
+        rebuilt = await projector.rebuild("tallies")
+        assert (rebuilt.checkpoint, rebuilt.lag_events, rebuilt.error) == (
+            at(feed, len(feed)),
+            0,
+            None,
+        )
+        assert await documents(backend.serving()) == fold(feed)
+        async with projector:  # and it runs again after all that
+            feed = await append(events, ("tally-10", "Added", 2))
+            await eventually(lambda: _caught_up(projector), "the second run follows the feed")
+        assert await documents(backend.serving()) == fold(feed)
+
     async def test_run_follows_new_events_live(
         self, events: EventStore, backend: ProjectionBackend
     ) -> None:
@@ -151,6 +176,14 @@ class CatchUpCases(ProjectorFactory):
             await Projector(other_events, other_backend, [tallies()], batch_size=4).catch_up()
             assert resumed == await documents(other_backend.serving())
         assert resumed == fold(feed)
+
+
+async def _lagging(projector: Projector) -> bool:
+    return any(status.lag_events for status in await projector.status())
+
+
+async def _caught_up(projector: Projector) -> bool:
+    return not await _lagging(projector)
 
 
 async def _all(projector: Projector, state: ProjectionState) -> bool:
