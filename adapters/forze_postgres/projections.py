@@ -9,8 +9,8 @@ from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
 
-from forze.contracts import Filter, Page, Query, ReadModelSpec
-from forze.domain.errors import InvalidInputError, NotFoundError
+from forze.contracts import Filter, Page, Query, ReadModelSpec, ReadModelStore
+from forze.domain.errors import InvalidInputError
 from forze_postgres._driver import abandoned, is_open
 from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
 from forze_postgres.checkpoints import LazyMigration, PostgresCheckpointStore
@@ -19,6 +19,7 @@ from forze_postgres.errors import translated
 from forze_postgres.read_models import PostgresReadModelStore, drop_table
 from forze_projections.errors import ProjectionFailure
 from forze_projections.memory_backend import ReadModelOwners
+from forze_projections.not_yet_live import NotYetLiveStore
 
 __all__ = ["PostgresProjectionBackend"]
 
@@ -146,14 +147,9 @@ class PostgresProjectionBackend:
             self._live[name] = version
         return version
 
-    async def serving_version(self, spec: ReadModelSpec[Any]) -> int:
-        """The live version of read model ``spec``; ``NotFoundError`` before the first."""
-        version = await self._version("forze_read_model_live", "read_model", spec.name)
-        if version is None:
-            raise NotFoundError(
-                f"read model {spec.name!r} has no live version yet: run its projection"
-            )
-        return version
+    async def serving_version(self, spec: ReadModelSpec[Any]) -> int | None:
+        """The live version of read model ``spec``; ``None`` before the first."""
+        return await self._version("forze_read_model_live", "read_model", spec.name)
 
     async def _version(self, table: str, column: str, name: str) -> int | None:
         await self._migration.ensure()
@@ -292,13 +288,15 @@ class _ServingStores:
 
 class _ServingStore(Generic[M]):
     """A read model's live version: every call looks the version up, so a cut-over made by
-    another process is followed at once (``NotFoundError`` before the first version)."""
+    another process is followed at once (a ``NotYetLiveStore`` before the first version)."""
 
     def __init__(self, backend: PostgresProjectionBackend, spec: ReadModelSpec[M]) -> None:
         self._backend, self.spec = backend, spec
 
-    async def _live(self) -> PostgresReadModelStore[M]:
+    async def _live(self) -> ReadModelStore[M]:
         version = await self._backend.serving_version(self.spec)
+        if version is None:
+            return NotYetLiveStore(self.spec)
         return self._backend.store(self.spec, version)
 
     async def get(self, key: str) -> M | None:

@@ -13,6 +13,7 @@ from forze_projections.memory import (
 )
 from forze_projections.memory_backend import InMemoryProjectionBackend, ReadModelOwners
 from forze_projections.module import projection_module
+from forze_projections.not_yet_live import NotYetLiveStore
 from forze_projections.projection import Projection, ProjectionHandler
 from forze_projections.projector import STOP_ON_ERROR, ProgressCallback, Projector
 from forze_projections.queries import (
@@ -49,6 +50,7 @@ __all__ = [
     "FailurePolicy",
     "InMemoryCheckpointStore",
     "InMemoryProjectionBackend",
+    "NotYetLiveStore",
     "InMemoryReadModelStore",
     "InMemoryReadModelStores",
     "ProgressCallback",

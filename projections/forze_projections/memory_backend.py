@@ -8,14 +8,15 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from forze.contracts import ReadModelSpec
-from forze.domain.errors import NotFoundError, WiringError
+from forze.contracts import ReadModelSpec, ReadModelStore
+from forze.domain.errors import WiringError
 from forze_projections.errors import ProjectionFailure
 from forze_projections.memory import (
     InMemoryCheckpointStore,
     InMemoryReadModelStore,
     InMemoryReadModelStores,
 )
+from forze_projections.not_yet_live import NotYetLiveStore
 from forze_projections.undo import UndoLog
 
 __all__ = ["InMemoryProjectionBackend", "ReadModelOwners"]
@@ -162,11 +163,14 @@ class _ServingStores:
     def __init__(self, backend: InMemoryProjectionBackend) -> None:
         self._backend = backend
 
-    def __call__(self, spec: ReadModelSpec[M]) -> InMemoryReadModelStore[M]:
-        owner = self._backend.owners.owner(spec)
+    def __call__(self, spec: ReadModelSpec[M]) -> ReadModelStore[M]:
+        """The live version's store, or a :class:`NotYetLiveStore` before the first (also
+        when no projection in this process declared ``spec`` yet)."""
+        try:
+            owner = self._backend.owners.owner(spec)
+        except WiringError:
+            return NotYetLiveStore(spec)
         live = self._backend.live.get(owner)
         if live is None:
-            raise NotFoundError(
-                f"read model {spec.name!r} has no live version yet: run projection {owner!r}"
-            )
+            return NotYetLiveStore(spec)
         return self._backend.stores_of(owner, live)(spec)

@@ -11,11 +11,12 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
-from forze.contracts import ReadModelSpec
-from forze.domain.errors import InvalidInputError, NotFoundError
+from forze.contracts import ReadModelSpec, ReadModelStore
+from forze.domain.errors import InvalidInputError
 from forze_eventstore import Migration, SQLiteDatabase
 from forze_projections.errors import ProjectionFailure
 from forze_projections.memory_backend import ReadModelOwners
+from forze_projections.not_yet_live import NotYetLiveStore
 from forze_projections.queries import quote_identifier
 from forze_projections.sqlite_checkpoints import SQLiteCheckpointStore
 from forze_projections.sqlite_read_models import SQLiteReadModelStore
@@ -196,12 +197,11 @@ class _ServingStores:
     def __init__(self, backend: SQLiteProjectionBackend) -> None:
         self._backend = backend
 
-    def __call__(self, spec: ReadModelSpec[M]) -> SQLiteReadModelStore[M]:
+    def __call__(self, spec: ReadModelSpec[M]) -> ReadModelStore[M]:
+        """The live version's store, or a :class:`NotYetLiveStore` before the first."""
         rows = self._backend.db.read(
             "SELECT version FROM forze_read_model_live WHERE read_model = ?", (spec.name,)
         )
         if not rows:
-            raise NotFoundError(
-                f"read model {spec.name!r} has no live version yet: run its projection"
-            )
+            return NotYetLiveStore(spec)
         return self._backend.store(spec, int(rows[0][0]))

@@ -9,7 +9,10 @@ import pytest
 
 from forze.contracts import (
     EventStore,
+    Filter,
+    Query,
 )
+from forze.domain.errors import InvalidInputError, NotFoundError
 from forze_projections.backend import ProjectionBackend
 from forze_projections.projector import Projector
 from forze_projections.status import (
@@ -19,8 +22,10 @@ from forze_projections.status import (
 from forze_projections.testing.projector_support import (
     HISTORY,
     MIRROR,
+    TALLIES,
     Pause,
     ProjectorFactory,
+    Tally,
     append,
     at,
     documents,
@@ -94,6 +99,24 @@ class CatchUpCases(ProjectorFactory):
 
             await eventually(caught_up, "live projections skip unhandled events to the head")
         assert {s.checkpoint for s in await projector.status()} == {at(feed, 6)}
+
+    async def test_a_read_model_reads_as_empty_before_its_projection_first_ran(
+        self, events: EventStore, backend: ProjectionBackend
+    ) -> None:
+        feed = await append(events, *HISTORY)
+        for stage in ("no projector yet", "a projector that has not run"):
+            store = backend.serving()(TALLIES)
+            assert await store.get("tally-1") is None, stage
+            assert await store.get_many(["tally-1"]) == []
+            assert list((await store.find(Query(limit=5))).items) == []
+            assert await store.count([Filter("total", "ge", 0)]) == 0
+            with pytest.raises(InvalidInputError):
+                await store.find(Query((Filter("no_such_field", "eq", 1),)))
+            with pytest.raises(NotFoundError, match="no live version"):
+                await store.upsert(Tally(id="tally-1"))
+            projector = Projector(events, backend, [tallies()])
+        await projector.catch_up()
+        assert await documents(backend.serving()) == fold(feed)
 
     async def test_catch_up_and_rebuild_work_after_the_projector_ran_and_stopped(
         self, events: EventStore, backend: ProjectionBackend
