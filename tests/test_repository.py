@@ -12,6 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from forze import (
+    AggregateSpec,
     ConcurrencyError,
     DomainEvent,
     EventType,
@@ -22,9 +23,11 @@ from forze import (
     StreamNotFound,
     UnknownEventTypeError,
     Upcaster,
+    WiringError,
 )
 from forze_eventstore import (
     EventCodec,
+    EventSourcedRepositories,
     EventSourcedRepository,
     InMemoryEventStore,
     InMemorySnapshotStore,
@@ -274,3 +277,15 @@ def test_loading_with_snapshots_equals_loading_without(amounts: list[int]) -> No
         assert fast.version == slow.version == len(amounts) + 1
 
     asyncio.run(scenario())
+
+
+def test_two_different_aggregate_specs_under_one_name_are_refused() -> None:
+    repositories = EventSourcedRepositories(InMemoryEventStore())
+    assert repositories(ACCOUNTS).spec is repositories(ACCOUNTS).spec
+    renamed = AggregateSpec(
+        ACCOUNTS.name, ACCOUNTS.factory, (EventType("AccountOpened", AccountOpened),)
+    )
+    with pytest.raises(
+        WiringError, match=f"two different aggregate specs are named {ACCOUNTS.name!r}"
+    ):
+        repositories(renamed)

@@ -24,6 +24,7 @@ from forze.domain.errors import (
     NotFoundError,
     SerializationError,
     StreamNotFound,
+    WiringError,
 )
 from forze.domain.spec import AggregateSpec
 from forze.domain.values import DomainEvent
@@ -191,7 +192,12 @@ class EventSourcedRepository(Generic[A]):
 
 
 class EventSourcedRepositories:
-    """The ``AggregateRepositories`` port: one repository per spec over one store."""
+    """The ``AggregateRepositories`` port: one repository per spec over one store.
+
+    One name, one spec: a different ``AggregateSpec`` under a name already used (an old and a
+    new version of ``order`` side by side, say) raises ``WiringError`` instead of decoding one
+    spec's events with the other's codec.
+    """
 
     def __init__(
         self,
@@ -204,11 +210,18 @@ class EventSourcedRepositories:
         self._snapshots = snapshots
         self._codec = codec
         self._codecs: dict[str, EventCodec] = {}
+        self._specs: dict[str, AggregateSpec[Any]] = {}
 
     def __call__(
         self, spec: AggregateSpec[A], *, metadata: Mapping[str, Any] | None = None
     ) -> EventSourcedRepository[A]:
         """The repository for ``spec``, stamping ``metadata`` on every saved event."""
+        known = self._specs.setdefault(spec.name, spec)
+        if known is not spec and known != spec:
+            raise WiringError(
+                f"two different aggregate specs are named {spec.name!r}: one name, one spec"
+                " (its events, upcasters and codec); give the other aggregate its own name"
+            )
         codec = self._codec or self._codecs.get(spec.name)
         if codec is None:
             codec = self._codecs[spec.name] = EventCodec.for_specs(spec)
