@@ -245,6 +245,13 @@ class TestCodec:
         with pytest.raises(InvalidInputError, match=r"'Nested' \(Nested\) cannot be stored"):
             codec.encode(Nested(payload=payload))
 
+    def test_an_upcaster_that_fails_is_a_serialization_error_naming_where(self) -> None:
+        with pytest.raises(
+            SerializationError,
+            match=r"from schema version 1 .*position 7 \(stream 'person-1', version 1\).*KeyError",
+        ):
+            self.codec.decode(recorded({"unexpected": "shape"}))
+
     def test_a_missing_upcaster_is_a_clear_error(self) -> None:
         codec = EventCodec([EventType("Renamed", Renamed, schema_version=2)])
         with pytest.raises(SerializationError, match="no upcaster"):

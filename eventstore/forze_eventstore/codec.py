@@ -125,6 +125,14 @@ class EventCodec:
                     f"no upcaster for {recorded.event_type!r} from schema version {version} "
                     f"(position {recorded.position})"
                 )
-            data = upcaster.upcast(data)
+            try:
+                data = upcaster.upcast(data)
+            except Exception as error:  # the upcaster's own bug or a shape it did not expect
+                raise SerializationError(
+                    f"the upcaster of {recorded.event_type!r} from schema version {version}"
+                    f" failed on the event at position {recorded.position} (stream"
+                    f" {recorded.stream_id!r}, version {recorded.version}):"
+                    f" {type(error).__name__}: {error}"
+                ) from error
             version += 1
         return data
