@@ -15,6 +15,7 @@ from forze.execution import (
     AGGREGATES,
     EVENT_STORE,
     PUBLISHER,
+    READ_MODELS,
     SAGAS,
     DepsModule,
     ExecutionContext,
@@ -29,6 +30,8 @@ from forze.execution import (
     retry_on_conflict,
 )
 from forze_eventstore import InMemoryEventStore
+from forze_examples.bank import BALANCES, BALANCES_PROJECTION, AccountBalance
+from forze_projections import InMemoryProjectionBackend, Projector
 
 A = TypeVar("A", bound=Aggregate[Any])
 
@@ -537,3 +540,29 @@ async def test_logging_middleware_uses_the_logger_it_is_given(
     messages = [r.getMessage() for r in caplog.records if r.name == "tests.orders"]
     assert len(messages) == 1
     assert "corr-own" in messages[0]
+
+
+@pytest.mark.parametrize("kind", [OperationKind.QUERY, OperationKind.COMMAND])
+async def test_a_usecase_reads_a_read_model_but_cannot_write_it(kind: OperationKind) -> None:
+    """Projections write read models; a usecase's write would be overwritten by the next batch."""
+    backend = InMemoryProjectionBackend()
+    projector = Projector(InMemoryEventStore(), backend, [BALANCES_PROJECTION])
+    await projector.catch_up()
+    await backend.serving()(BALANCES).upsert(AccountBalance(account_id="a-1", owner="ann"))
+
+    async def handler(ctx: ExecutionContext, payload: Any) -> Any:
+        balances = ctx.read_models(BALANCES)
+        for write in (
+            balances.upsert(AccountBalance(account_id="a-1", owner="bob")),  # type: ignore[attr-defined]
+            balances.patch("a-1", {"owner": "bob"}),  # type: ignore[attr-defined]
+            balances.delete("a-1"),  # type: ignore[attr-defined]
+        ):
+            with pytest.raises(ReadOnlyOperationError, match="projections only"):
+                await write
+        return await balances.get("a-1"), await balances.count()
+
+    module = DepsModule("read models").provide(READ_MODELS, backend.serving())
+    async with build_runtime(module) as runtime:
+        found, count = await run(runtime, handler, kind=kind)
+    assert found == AccountBalance(account_id="a-1", owner="ann")
+    assert count == 1

@@ -9,7 +9,7 @@ from forze import (
     READ_MODELS,
     AggregateRepository,
     EventStore,
-    ReadModelStore,
+    ReadModelReader,
     ReadModelStores,
     RecordedEvent,
     build_runtime,
@@ -36,7 +36,7 @@ async def test_ports_and_specs_keep_their_types() -> None:
         ctx = runtime.context()
         repository = ctx.aggregates(ACCOUNTS)
         assert_type(repository, AggregateRepository[Account])
-        assert_type(ctx.read_models(BALANCES), ReadModelStore[AccountBalance])
+        assert_type(ctx.read_models(BALANCES), ReadModelReader[AccountBalance])
         async with repository.create("a") as account:
             assert_type(account, Account)
             account.open("ann")

@@ -17,6 +17,7 @@ __all__ = [
     "FilterOp",
     "Page",
     "Query",
+    "ReadModelReader",
     "ReadModelSpec",
     "ReadModelStore",
     "ReadModelStores",
@@ -140,6 +141,34 @@ class ReadModelStore(Protocol[M]):
 
     async def search(self, text: str, *, limit: int = 20) -> list[M]:
         """Documents whose search fields contain every word of ``text`` (case-insensitive)."""
+        ...
+
+
+class ReadModelReader(Protocol[M]):
+    """What application code may do with a read model (``ctx.read_models(spec)``): read it.
+
+    Read models are written by their projections only; a usecase that wrote one would be
+    overwritten by the projection's next batch, so the reader has no write methods.
+    """
+
+    async def get(self, key: str) -> M | None:
+        """The document with ``key``, or ``None``."""
+        ...
+
+    async def get_many(self, keys: Collection[str]) -> list[M]:
+        """The documents that exist among ``keys`` (missing keys are left out)."""
+        ...
+
+    async def find(self, query: Query) -> Page[M]:
+        """Documents matching the query's filters, sorted and paged."""
+        ...
+
+    async def count(self, filters: Sequence[Filter] = ()) -> int:
+        """How many documents match ``filters``."""
+        ...
+
+    async def search(self, text: str, *, limit: int = 20) -> list[M]:
+        """Documents matching ``text`` (see ``ReadModelStore.search``)."""
         ...
 
 

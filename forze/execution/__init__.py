@@ -20,7 +20,7 @@ from forze.execution.keys import (
 from forze.execution.middleware import logging_middleware, retry_on_conflict
 from forze.execution.runtime import Runtime, build_runtime
 from forze.execution.usecase import Handler, Middleware, Requirement, Usecase
-from forze.execution.views import APPENDS, EventStoreView, ReadOnlyEventStore
+from forze.execution.views import APPENDS, EventStoreView, ReadModelView, ReadOnlyEventStore
 
 __all__ = [
     "AGGREGATES",
@@ -44,6 +44,7 @@ __all__ = [
     "OperationKind",
     "PortKey",
     "Provider",
+    "ReadModelView",
     "ReadOnlyEventStore",
     "Requirement",
     "Resolver",

@@ -12,15 +12,15 @@ from pydantic import BaseModel
 from forze.contracts import (
     AggregateRepository,
     EventStore,
+    ReadModelReader,
     ReadModelSpec,
-    ReadModelStore,
 )
 from forze.domain.aggregate import Aggregate
 from forze.domain.errors import ReadOnlyOperationError
 from forze.domain.spec import AggregateSpec
 from forze.execution.deps import Resolver
 from forze.execution.keys import AGGREGATES, COMMAND_PORTS, EVENT_STORE, READ_MODELS, PortKey
-from forze.execution.views import ReadOnlyEventStore
+from forze.execution.views import ReadModelView, ReadOnlyEventStore
 
 __all__ = ["ExecutionContext", "OperationKind"]
 
@@ -72,9 +72,10 @@ class ExecutionContext:
         repositories = self.port(AGGREGATES, spec.name)
         return repositories(spec, metadata=self.event_metadata())
 
-    def read_models(self, spec: ReadModelSpec[M]) -> ReadModelStore[M]:
-        """The store of the read model ``spec``."""
-        return self.resolve(READ_MODELS, spec.name)(spec)
+    def read_models(self, spec: ReadModelSpec[M]) -> ReadModelReader[M]:
+        """The read model ``spec``, to read: projections write read models, usecases read
+        them (a write through it raises ``ReadOnlyOperationError``)."""
+        return ReadModelView(self.resolve(READ_MODELS, spec.name)(spec))
 
     def event_metadata(self) -> dict[str, Any]:
         """Metadata to stamp on events saved by this operation (unset fields left out)."""

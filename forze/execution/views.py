@@ -2,23 +2,31 @@
 
 Subclass :class:`EventStoreView` to decorate any store without repeating the port: refuse
 writes (:class:`ReadOnlyEventStore`), add latency, count calls, simulate an outage.
+:class:`ReadModelView` is what usecases see of a read model: its reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Collection, Sequence
+from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
+from typing import Any, Generic, NoReturn, TypeVar
+
+from pydantic import BaseModel
 
 from forze.contracts import (
     AppendResult,
     EventStore,
     ExpectedVersion,
     ExpectedVersionArg,
+    Filter,
     NewEvent,
+    Page,
+    Query,
+    ReadModelStore,
     RecordedEvent,
 )
 from forze.domain.errors import ReadOnlyOperationError
 
-__all__ = ["APPENDS", "EventStoreView", "ReadOnlyEventStore"]
+__all__ = ["APPENDS", "EventStoreView", "ReadModelView", "ReadOnlyEventStore"]
 
 APPENDS = frozenset({"append", "append_many"})
 """The operations of an ``EventStore`` that write (the others read)."""
@@ -136,3 +144,53 @@ class ReadOnlyEventStore(EventStoreView):
     ) -> list[AppendResult]:
         """Refuse: a query operation cannot write."""
         raise ReadOnlyOperationError("a query operation cannot append")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ReadModelView(Generic[M]):
+    """The :class:`~forze.contracts.ReadModelReader` usecases get from ``ctx.read_models``:
+    the store's reads, and writes refused with ``ReadOnlyOperationError`` (a projection's next
+    batch would overwrite them: read models are written by their projections only)."""
+
+    def __init__(self, store: ReadModelStore[M]) -> None:
+        self._store = store
+
+    async def get(self, key: str) -> M | None:
+        """See ``ReadModelStore.get``."""
+        return await self._store.get(key)
+
+    async def get_many(self, keys: Collection[str]) -> list[M]:
+        """See ``ReadModelStore.get_many``."""
+        return await self._store.get_many(keys)
+
+    async def find(self, query: Query) -> Page[M]:
+        """See ``ReadModelStore.find``."""
+        return await self._store.find(query)
+
+    async def count(self, filters: Sequence[Filter] = ()) -> int:
+        """See ``ReadModelStore.count``."""
+        return await self._store.count(filters)
+
+    async def search(self, text: str, *, limit: int = 20) -> list[M]:
+        """See ``ReadModelStore.search``."""
+        return await self._store.search(text, limit=limit)
+
+    def _refuse(self, what: str) -> NoReturn:
+        raise ReadOnlyOperationError(
+            f"read models are written by their projections only: {what} is not available"
+            " through ctx.read_models (write from a Projection handler)"
+        )
+
+    async def upsert(self, document: M) -> None:
+        """Refused: ``ReadOnlyOperationError`` (not part of ``ReadModelReader``)."""
+        self._refuse("upsert")
+
+    async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
+        """Refused: ``ReadOnlyOperationError`` (not part of ``ReadModelReader``)."""
+        self._refuse("patch")
+
+    async def delete(self, key: str) -> bool:
+        """Refused: ``ReadOnlyOperationError`` (not part of ``ReadModelReader``)."""
+        self._refuse("delete")
