@@ -5,7 +5,9 @@ PostgreSQL hands a transaction its id a few instructions before it locks that id
 caught in between holds the feed lock and has an id, yet the lock table shows no id for it;
 a watermark built from the lock table alone let readers pass its events for good (a tailing
 reader of a loaded CI run waited for them until it timed out). The watermark now also counts
-the ids its snapshot lists as running that the lock table does not show.
+the ids its snapshot lists as running that the lock table does not show, as long as they are
+still running: one that ended between the snapshot and the read of the lock table (any
+transaction of the cluster) held a reader back below its own committed append.
 """
 
 from __future__ import annotations
@@ -31,7 +33,16 @@ from tests.postgres_support import fresh_schema, fresh_store
 
 FEED_LOCK = lock_key("any_schema")
 HALVES = (FEED_LOCK >> 32, FEED_LOCK & 0xFFFFFFFF)
-FAKE_WATERMARK = WATERMARK_OF.format(snapshot="$3::text::pg_snapshot", locks="fake_locks")
+FAKE_WATERMARK = WATERMARK_OF.format(
+    snapshot="$3::text::pg_snapshot",
+    locks="fake_locks",
+    running="x::text::bigint = ANY($4::bigint[])",  # the made-up server's running ids
+)
+REAL_STATUS_WATERMARK = WATERMARK_OF.format(
+    snapshot="$3::text::pg_snapshot",
+    locks="fake_locks",
+    running="pg_xact_status(x) = 'in progress'",
+)
 
 
 @dataclass(frozen=True)
@@ -99,12 +110,12 @@ def _snapshot(base: int, xmax: int, xacts: list[Xact]) -> str:
 
 def _expected(base: int, xmax: int, xacts: list[Xact]) -> int:
     """What the watermark means: the snapshot's xmax, held below every running appender whose
-    id the lock table shows, and every id running at the snapshot that it does not show."""
+    id the lock table shows, and every id running at the snapshot that it does not show and
+    that is still running (not one that ended since)."""
     held = [
         _id(base, x.offset)
         for x in xacts
-        if (x.appends and x.state == "locked")
-        or (x.offset < xmax and x.state in ("window", "ended"))
+        if (x.appends and x.state == "locked") or (x.offset < xmax and x.state == "window")
     ]
     return min([_id(base, xmax), *held])
 
@@ -134,8 +145,9 @@ def test_the_watermark_stays_at_or_below_every_running_appender_and_ignores_ever
                 "INSERT INTO fake_locks VALUES ($1, $2, $3::text::xid, $4, $5, $6, $7)",
                 _lock_rows(base, xacts, idle_appenders),
             )
+            running = [_id(base, x.offset) for x in xacts if x.state in ("locked", "window")]
             watermark: int = await connection.fetchval(
-                FAKE_WATERMARK, *HALVES, _snapshot(base, xmax, xacts)
+                FAKE_WATERMARK, *HALVES, _snapshot(base, xmax, xacts), running
             )
             return watermark
         finally:
@@ -146,6 +158,42 @@ def test_the_watermark_stays_at_or_below_every_running_appender_and_ignores_ever
         if x.appends and x.state in ("locked", "window"):
             assert watermark <= _id(base, x.offset), f"a reader may pass running appender {x}"
     assert watermark == _expected(base, xmax, xacts)
+
+
+async def _real_status_watermark(connection: asyncpg.Connection, snapshot: str) -> int:
+    """The watermark over ``snapshot`` and an empty lock table, asking the server whether the
+    snapshot's ids are still running."""
+    await connection.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS fake_locks (locktype text, virtualtransaction text,"
+        " transactionid xid, classid oid, objid oid, objsubid int2, granted bool)"
+    )
+    watermark: int = await connection.fetchval(REAL_STATUS_WATERMARK, *HALVES, snapshot)
+    return watermark
+
+
+async def test_a_transaction_that_ended_after_the_snapshot_does_not_hold_the_feed_back(
+    postgres_dsn: str,
+) -> None:
+    """The snapshot lists it, the lock table no longer shows it: it ended in between (it
+    could be any transaction of the cluster), so it can add nothing, and readers pass it."""
+    connection = await asyncpg.connect(postgres_dsn)
+    other = await asyncpg.connect(postgres_dsn)
+    try:
+        async with other.transaction():
+            ended = int(await other.fetchval("SELECT pg_current_xact_id()::text"))
+        snapshot = f"{ended}:{ended + 1}:{ended}"
+        assert await _real_status_watermark(connection, snapshot) == ended + 1
+        transaction = other.transaction()
+        await transaction.start()
+        try:  # still running, its lock not in the (made-up) table: the window of stop 7
+            running = int(await other.fetchval("SELECT pg_current_xact_id()::text"))
+            snapshot = f"{running}:{running + 1}:{running}"
+            assert await _real_status_watermark(connection, snapshot) == running
+        finally:
+            await transaction.rollback()
+    finally:
+        await other.close()
+        await connection.close()
 
 
 async def test_a_long_transaction_that_does_not_append_does_not_hold_the_feed_back(

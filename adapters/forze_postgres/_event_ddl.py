@@ -118,7 +118,10 @@ def migrations(tenant_column: bool) -> tuple[str, ...]:
 
     Step 4 replaces the watermark function of step 2, which missed transactions that had
     their id but had not locked it yet (see ``forze_postgres._event_sql.WATERMARK_OF``).
-    Step 5 adds the byte-bounded page reads (see ``forze_postgres._page_ddl``).
+    Step 5 adds the byte-bounded page reads (see ``forze_postgres._page_ddl``). Step 6
+    replaces the watermark again: an id its snapshot lists without a lock no longer holds
+    readers back once that transaction has ended (an unrelated one that ended between the
+    snapshot and the read of the lock table hid a reader's own committed append from it).
     """
     tables = _TENANT_TABLES if tenant_column else _TABLES
     return (
@@ -127,4 +130,5 @@ def migrations(tenant_column: bool) -> tuple[str, ...]:
         append_functions(tenant_column),
         _WATERMARK_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"),
         page_functions(tenant_column),
+        _WATERMARK_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"),
     )

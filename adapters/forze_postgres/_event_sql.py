@@ -62,10 +62,13 @@ SELECT LEAST(top.nx, (
     WHERE a.locktype = 'advisory'
 ), (
     -- ids running at the snapshot whose lock is not in the table: a transaction gets its id
-    -- a moment before it locks it, and may hold the feed lock meanwhile
+    -- a moment before it locks it, and may hold the feed lock meanwhile; one that has ended
+    -- since the snapshot (any transaction of the cluster) has no lock left either, but it can
+    -- add nothing more, and the reader's later snapshot sees what it committed
     SELECT min(x::text::bigint) FROM pg_snapshot_xip(top.snap) x
     WHERE NOT EXISTS (SELECT FROM locks t WHERE t.locktype = 'transactionid'
                                            AND t.xid32 = x::text::bigint & 4294967295)
+      AND {running}
 )) FROM top
 """
 """The reader's watermark, reading ``{snapshot}`` and the lock table ``{locks}`` (tests put
@@ -83,7 +86,11 @@ one statement. Other long transactions show their id's lock without the feed loc
 ignored.
 """
 
-WATERMARK = WATERMARK_OF.format(snapshot="pg_current_snapshot()", locks="pg_locks")
+WATERMARK = WATERMARK_OF.format(
+    snapshot="pg_current_snapshot()",
+    locks="pg_locks",
+    running="pg_xact_status(x) = 'in progress'",
+)
 """:data:`WATERMARK_OF` over the statement's snapshot and the server's lock table."""
 
 
