@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticSerializationError, to_jsonable_python
+from pydantic_core import PydanticSerializationError
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError, NotFoundError, SerializationError
@@ -30,10 +30,11 @@ from forze_postgres._pg_tenancy import Tenancy
 from forze_postgres._timeouts import SCHEMA_CHANGE_TIMEOUT
 from forze_postgres.database import PostgresDatabase
 from forze_projections.queries import (
-    check_document,
     check_key,
+    document_json,
     encode_cursor,
     field_words,
+    jsonable,
     search_words,
     store_for_spec,
 )
@@ -49,13 +50,6 @@ _Row = tuple[str, str]
 
 _SEARCH_VECTOR = "array_to_tsvector(string_to_array({}, ' '))"
 """The ``search`` value of space-separated words: each word a lexeme, taken verbatim."""
-
-
-def _json(value: Any) -> Any:
-    try:
-        return to_jsonable_python(value)
-    except PydanticSerializationError as error:
-        raise InvalidInputError(f"value {value!r} is not JSON-able: {error}") from error
 
 
 class PostgresReadModelStore(Generic[M]):
@@ -155,9 +149,7 @@ class PostgresReadModelStore(Generic[M]):
 
     def _validated(self, data: Mapping[str, Any]) -> tuple[M, str, _Row]:
         """``data`` validated by the spec's model: the model, its key and its stored row."""
-        raw = _json(data)
-        encoded = json.dumps(raw)
-        check_document(self.spec.name, encoded, raw)
+        encoded = document_json(self.spec.name, data)
         try:
             model = self.spec.model.model_validate_json(encoded)
             document = model.model_dump(mode="json")
@@ -234,7 +226,7 @@ class PostgresReadModelStore(Generic[M]):
         unknown = sorted(set(changes) - set(self.spec.model.model_fields))
         if unknown:
             raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
-        update = _json(dict(changes))
+        update = jsonable(dict(changes))
         check_key(self.spec.name, key)
         tenancy = self._tenancy
 

@@ -29,6 +29,7 @@ __all__ = [
     "check_at_most",
     "check_json_text",
     "check_text",
+    "refuse_unstorable",
     "unstorable_in",
 ]
 
@@ -68,13 +69,19 @@ def check_json_text(encoded: str, value: Mapping[str, Any], what: str) -> None:
     """Refuse ``value`` (encoded as ``encoded`` by ``dump_json``) if a key or string in it
     holds NUL or a surrogate, naming ``what`` and where.
 
-    ``dump_json`` writes every non-ASCII character as a ``\\uXXXX`` escape, so ``value`` can
-    hold such a character only when its text holds ``\\u0000`` or ``\\ud``: one scan of the
-    text in C, and ``value`` is walked only then (a character outside the Basic Multilingual
-    Plane, such as an emoji, is written as two ``\\ud...`` escapes and takes that path too).
+    ``dump_json`` writes every non-ASCII character as a ``\\u`` escape of four hex digits,
+    so ``value`` can hold such a character only when its text holds ``\\u0000`` or ``\\ud``:
+    one scan of the text in C, and ``value`` is walked only then (a character outside the
+    Basic Multilingual Plane, such as an emoji, is written as two ``\\ud...`` escapes and
+    takes that path too).
     """
-    if "\\u0000" not in encoded and "\\ud" not in encoded:
-        return
+    if "\\u0000" in encoded or "\\ud" in encoded:
+        refuse_unstorable(value, what)
+
+
+def refuse_unstorable(value: object, what: str) -> None:
+    """Walk ``value`` and raise ``InvalidInputError`` naming ``what`` and where at the first
+    NUL or surrogate in a key or string (callers scan cheaper texts first)."""
     try:
         found = unstorable_in(value, "")
     except RecursionError:  # deeper than the walk can go: the size limits refuse it anyway

@@ -20,6 +20,7 @@ from forze_eventstore._input import (
     check_at_most,
     check_json_text,
     check_text,
+    refuse_unstorable,
 )
 from forze_eventstore._resent import difference
 from forze_eventstore.limits import DEFAULT_LIMITS, EventLimits, check_names
@@ -31,11 +32,11 @@ __all__ = [
     "StoredId",
     "check_at_most",
     "check_expected_version",
-    "check_json_text",
     "check_read_all",
     "check_read_stream",
     "check_text",
     "dump_json",
+    "refuse_unstorable",
     "idempotent_result",
     "validate_append",
     "validate_batch",

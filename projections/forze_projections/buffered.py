@@ -11,7 +11,8 @@ from pydantic_core import PydanticSerializationError
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, ReadModelStore, ReadModelStores
 from forze.domain.errors import InvalidInputError, NotFoundError
-from forze_projections.queries import check_document, check_key
+from forze_eventstore.rules import refuse_unstorable
+from forze_projections.queries import check_key
 
 __all__ = ["BufferedReadModelStores", "DocumentCache"]
 
@@ -166,7 +167,7 @@ class _BufferedStore(Generic[M]):
         except PydanticSerializationError as error:
             raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
         if b"\\u0000" in encoded:
-            check_document(self.spec.name, "\\u0000", document)
+            refuse_unstorable(document, f"{self.spec.name} document")
 
     async def _document(self, key: str) -> Document | None:
         if key in self._pending:

@@ -17,18 +17,19 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError, to_jsonable_python
+from pydantic_core import PydanticSerializationError
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError, NotFoundError
 from forze_projections.checkpoint_input import check_checkpoint_name, check_checkpoint_position
 from forze_projections.queries import (
     FieldValues,
-    check_document,
     check_key,
     decode_cursor,
+    document_json,
     encode_cursor,
     field_words,
+    jsonable,
     search_words,
     store_for_spec,
 )
@@ -106,13 +107,6 @@ def _field_rank(name: str) -> Callable[[Document], tuple[int, Any]]:
     return lambda document: _rank(document.get(name))
 
 
-def _json(value: Any) -> Any:
-    try:
-        return to_jsonable_python(value)
-    except PydanticSerializationError as error:
-        raise InvalidInputError(f"value {value!r} is not JSON-able: {error}") from error
-
-
 class InMemoryReadModelStore(Generic[M]):
     """A :class:`forze.contracts.ReadModelStore` of one spec, held in a dict.
 
@@ -130,9 +124,7 @@ class InMemoryReadModelStore(Generic[M]):
 
     def _validated(self, data: Mapping[str, Any]) -> Document:
         """``data`` validated by the spec's model, as a JSON-mode dict; nothing is stored."""
-        raw = _json(data)
-        encoded = json.dumps(raw)
-        check_document(self.spec.name, encoded, raw)
+        encoded = document_json(self.spec.name, data)
         try:
             model = self.spec.model.model_validate_json(encoded)
         except ValidationError as error:
@@ -178,7 +170,7 @@ class InMemoryReadModelStore(Generic[M]):
         current = self._documents.get(check_key(self.spec.name, key))
         if current is None:
             raise NotFoundError(f"{self.spec.name} document {key!r} does not exist")
-        patched = self._validated({**current, **_json(dict(changes))})
+        patched = self._validated({**current, **jsonable(dict(changes))})
         if self._key_of(patched) != key:
             raise InvalidInputError(f"{self.spec.name}: patch cannot change the key of {key!r}")
         self._remember(key)

@@ -11,17 +11,19 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from forze.contracts import ReadModelSpec, SortKey
 from forze.domain.errors import InvalidInputError, WiringError
-from forze_eventstore.rules import check_json_text, check_text
+from forze_eventstore.rules import check_text, refuse_unstorable
 
 __all__ = [
     "MAX_KEY_LENGTH",
     "FieldValues",
     "check_document",
     "check_key",
+    "document_json",
+    "jsonable",
     "decode_cursor",
     "encode_cursor",
     "field_words",
@@ -115,13 +117,30 @@ def check_key(name: str, key: object) -> str:
     return key
 
 
+def jsonable(value: Any) -> Any:
+    """``value`` in JSON form (pydantic's rules); ``InvalidInputError`` when it has none."""
+    try:
+        return to_jsonable_python(value)
+    except PydanticSerializationError as error:
+        raise InvalidInputError(f"value {value!r} is not JSON-able: {error}") from error
+
+
+def document_json(name: str, data: Mapping[str, Any]) -> str:
+    """The JSON text of the document ``data`` of read model ``name``, which every store then
+    validates with the spec's model; refused as :func:`check_document` refuses."""
+    raw = jsonable(data)
+    encoded = json.dumps(raw)
+    check_document(name, encoded, raw)
+    return encoded
+
+
 def check_document(name: str, encoded: str, document: Mapping[str, Any]) -> None:
     """Refuse a document of read model ``name`` holding NUL or a surrogate in a key or string
     (PostgreSQL cannot keep them, so no store does). ``encoded`` is its JSON text, ASCII or
     not, which is scanned first: only a document whose text may hold one is walked."""
     suspect = "\\u0000" in encoded or "\\ud" in encoded
     if suspect or (not encoded.isascii() and _SURROGATE.search(encoded) is not None):
-        check_json_text("\\u0000", document, f"{name} document")  # walks it: it may hold one
+        refuse_unstorable(document, f"{name} document")
 
 
 def _no_nul(text: str, what: str) -> None:
@@ -179,7 +198,7 @@ class FieldValues:
         if isinstance(result, str):
             check_text(result, f"value for {field!r}")
         elif isinstance(result, list | dict):
-            check_json_text(json.dumps(result), {"value": result}, f"value for {field!r}")
+            refuse_unstorable(result, f"value for {field!r}")
         return result
 
 

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticSerializationError, to_jsonable_python
+from pydantic_core import PydanticSerializationError
 
 from forze.contracts import Filter, Page, Query, ReadModelSpec, SortKey
 from forze.domain.errors import (
@@ -28,9 +28,10 @@ from forze_eventstore.sqlite_db import SQLiteDatabase
 from forze_projections._sqlite_filters import QueryBuilder
 from forze_projections._sqlite_query import dump_document, register_functions
 from forze_projections.queries import (
-    check_document,
     check_key,
+    document_json,
     encode_cursor,
+    jsonable,
     quote_identifier,
     search_words,
     store_for_spec,
@@ -41,13 +42,6 @@ __all__ = ["SQLiteReadModelStore", "SQLiteReadModelStores"]
 M = TypeVar("M", bound=BaseModel)
 _BATCH = 500
 """Keys per ``IN (...)`` list, well under SQLite's limit on bound parameters."""
-
-
-def _json(value: Any) -> Any:
-    try:
-        return to_jsonable_python(value)
-    except PydanticSerializationError as error:
-        raise InvalidInputError(f"value {value!r} is not JSON-able: {error}") from error
 
 
 def _missing_table(error: BaseException | None) -> bool:
@@ -128,9 +122,7 @@ class SQLiteReadModelStore(Generic[M]):
 
     def _validated(self, data: Mapping[str, Any]) -> tuple[M, str, str]:
         """``data`` validated by the spec's model: the model, its key and its stored text."""
-        raw = _json(data)
-        encoded = json.dumps(raw)
-        check_document(self.spec.name, encoded, raw)
+        encoded = document_json(self.spec.name, data)
         try:
             model = self.spec.model.model_validate_json(encoded)
             document = model.model_dump(mode="json")
@@ -215,7 +207,7 @@ class SQLiteReadModelStore(Generic[M]):
         unknown = sorted(set(changes) - set(self.spec.model.model_fields))
         if unknown:
             raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
-        update = _json(dict(changes))
+        update = jsonable(dict(changes))
         check_key(self.spec.name, key)
         async with self.db.transaction() as connection:
             row = self._write(
