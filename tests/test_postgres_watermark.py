@@ -16,6 +16,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,3 +320,47 @@ async def test_a_reader_does_not_pass_an_appender_that_has_its_id_but_has_not_lo
             await slow.close()
         finally:
             await slow_db.close()
+
+
+_BUSY_PEER = """
+import asyncio, sys, time
+import asyncpg
+
+async def main(dsn: str, seconds: float) -> None:
+    async def churn() -> None:
+        connection = await asyncpg.connect(dsn)
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                async with connection.transaction():
+                    await connection.fetchval("SELECT pg_current_xact_id()")
+        finally:
+            await connection.close()
+    await asyncio.gather(*(churn() for _ in range(12)))
+
+asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+"""
+
+
+async def test_an_append_is_in_the_next_read_while_another_process_commits_all_the_time(
+    postgres_dsn: str,
+) -> None:
+    """Another application on the server (a process of its own, committing short
+    transactions without a pause) must not hide a reader's own committed append from it."""
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _BUSY_PEER, postgres_dsn, "20"
+    )
+    try:
+        async with fresh_store(postgres_dsn) as (_db, store):
+            await asyncio.sleep(0.5)  # the peer is committing by now
+            deadline = time.monotonic() + 8
+            appended = 0
+            while time.monotonic() < deadline:
+                stored = await store.append(f"order-{appended}", [NewEvent("Placed", {})])
+                appended += 1
+                feed = await store.read_all(after=stored.position - 1)
+                assert [e.position for e in feed] == [stored.position], f"append {appended}"
+            assert appended >= 50
+    finally:
+        peer.kill()
+        await peer.wait()
