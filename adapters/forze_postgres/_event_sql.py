@@ -62,12 +62,17 @@ SELECT LEAST(top.nx, (
     WHERE a.locktype = 'advisory'
 ), (
     -- ids running at the snapshot whose lock is not in the table: a transaction gets its id
-    -- a moment before it locks it, and may hold the feed lock meanwhile; one that has ended
-    -- since the snapshot (any transaction of the cluster) has no lock left either, but it can
-    -- add nothing more, and the reader's later snapshot sees what it committed
+    -- a moment before it locks it, and may hold the feed lock meanwhile. Only while some
+    -- holder of the feed lock shows no id lock (one in that moment, or one with no id yet)
+    -- can such an id be an appender's; otherwise it is another transaction of the cluster
+    -- in that moment. One that has ended since the snapshot has no lock left either, but it
+    -- can add nothing more, and the reader's later snapshot sees what it committed.
     SELECT min(x::text::bigint) FROM pg_snapshot_xip(top.snap) x
     WHERE NOT EXISTS (SELECT FROM locks t WHERE t.locktype = 'transactionid'
                                            AND t.xid32 = x::text::bigint & 4294967295)
+      AND EXISTS (SELECT FROM locks a WHERE a.locktype = 'advisory' AND NOT EXISTS (
+                  SELECT FROM locks t WHERE t.locktype = 'transactionid'
+                                        AND t.virtualtransaction = a.virtualtransaction))
       AND {running}
 )) FROM top
 """
