@@ -39,4 +39,98 @@ ensure_postgres() {
   exit 1
 }
 
+# SQS (and S3) tests talk to a moto server from the project's venv (dev extras).
+moto_port() {
+  local url=${FORZE_TEST_SQS_ENDPOINT:-http://127.0.0.1:5055}
+  url=${url#*://}
+  url=${url%%/*}
+  echo "${url##*:}"
+}
+
+moto_ready() { curl -s -o /dev/null -m 2 "http://127.0.0.1:$1/" 2>/dev/null; }
+
+ensure_moto() {
+  local port
+  port=$(moto_port)
+  if moto_ready "$port"; then
+    echo "services: moto answers on 127.0.0.1:$port"
+    return
+  fi
+  echo "services: starting moto on 127.0.0.1:$port (log: /tmp/forze-moto-$port.log)"
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  nohup "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"/tmp/forze-moto-$port.log" 2>&1 &
+  for _ in $(seq 1 60); do
+    moto_ready "$port" && { echo "services: moto ready"; return; }
+    sleep 0.5
+  done
+  echo "services: moto did not start on 127.0.0.1:$port" >&2
+  exit 1
+}
+
+REDIS_PORT=6379
+
+redis_ready() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
+
+ensure_redis() {
+  if command -v redis-cli >/dev/null && redis_ready; then
+    echo "services: Redis answers on 127.0.0.1:$REDIS_PORT"
+    return
+  fi
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    echo "services: installing Redis from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq redis-server >/dev/null
+    # The package may start its own server (systemd): use it if it answers.
+    redis_ready && { echo "services: Redis ready"; return; }
+  fi
+  echo "services: starting Redis on 127.0.0.1:$REDIS_PORT"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    >/dev/null
+  for _ in $(seq 1 40); do
+    redis_ready && { echo "services: Redis ready"; return; }
+    sleep 0.25
+  done
+  echo "services: Redis did not start on 127.0.0.1:$REDIS_PORT" >&2
+  exit 1
+}
+
+RABBITMQ_PORT=5672
+
+rabbitmq_ready() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$RABBITMQ_PORT" 2>/dev/null; }
+
+ensure_rabbitmq() {
+  if rabbitmq_ready; then
+    echo "services: RabbitMQ answers on 127.0.0.1:$RABBITMQ_PORT"
+    return
+  fi
+  if ! command -v rabbitmq-server >/dev/null; then
+    echo "services: installing RabbitMQ from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    mkdir -p /etc/rabbitmq
+    # Loopback only: AMQP and the Erlang distribution port (written before the package
+    # starts a server of its own, so that one binds the same way).
+    if ! grep -qs '^listeners.tcp' /etc/rabbitmq/rabbitmq.conf; then
+      printf 'listeners.tcp.local = 127.0.0.1:%s\ndistribution.listener.interface = 127.0.0.1\n' \
+        "$RABBITMQ_PORT" >>/etc/rabbitmq/rabbitmq.conf
+    fi
+    apt-get update -qq
+    apt-get install -y -qq rabbitmq-server >/dev/null
+  fi
+  if ! rabbitmq_ready; then
+    echo "services: starting RabbitMQ (rabbitmq-server -detached)"
+    ERL_EPMD_ADDRESS=127.0.0.1 rabbitmq-server -detached || true
+  fi
+  for _ in $(seq 1 120); do
+    rabbitmq_ready && { echo "services: RabbitMQ ready"; return; }
+    sleep 0.5
+  done
+  echo "services: RabbitMQ did not start on 127.0.0.1:$RABBITMQ_PORT" >&2
+  exit 1
+}
+
 ensure_postgres
+ensure_moto
+ensure_redis
+ensure_rabbitmq

@@ -8,7 +8,8 @@ round through ``SQLiteEventStore.append`` from envelopes made by ``EventCodec.en
 implementations use that file's one connection, so they run at the same durability
 (``synchronous = NORMAL``, WAL).
 
-Scenario ``rebuild`` (events per second), the bank example's ``BALANCES_PROJECTION``:
+Scenario ``rebuild`` (events per second), the bank example's ``BALANCES_PROJECTION`` (typed
+handlers: each event is decoded by the account spec's codec, as the aggregates read it):
 
 * ``forze``: ``Projector(..., batch_size=1000).rebuild("account_balances")``: pages of the
   feed, each page's read-model writes and checkpoint committed in one transaction.

@@ -396,3 +396,23 @@ def test_projections_status_of_a_store_no_projection_ran_on_says_so_and_changes_
     assert main(["projections", "status", "--db", str(path)]) == 2
     _one_line_error(capsys, "has no forze 'projections' tables yet", "nothing was changed")
     assert _fingerprint(tmp_path) == before
+
+
+def test_status_of_a_store_made_before_leases_existed_shows_no_runner_and_changes_nothing(
+    demo_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bank.sqlite"
+    shutil.copy2(demo_copy, path)
+    connection = sqlite3.connect(path)
+    connection.execute("DROP TABLE forze_projection_leases")
+    connection.execute("DELETE FROM forze_migrations WHERE component = 'projection_leases'")
+    connection.commit()
+    connection.execute("PRAGMA journal_mode = DELETE")
+    connection.close()
+    before = _fingerprint(tmp_path)
+    capsys.readouterr()
+    assert main(["projections", "status", "--db", str(path)]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[:2] == ["account_balances", "v1"]
+    assert row[-2:] == ["-", "0"]  # no runner holds it; no failures
+    assert _fingerprint(tmp_path) == before

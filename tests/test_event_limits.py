@@ -35,6 +35,16 @@ def test_a_limit_that_is_not_a_positive_int_is_refused_naming_it(field: str, val
         EventLimits(**{field: value})
 
 
+@pytest.mark.parametrize(
+    "field",
+    ["max_event_bytes", "max_stream_id_length", "max_event_type_length", "max_depth", "page_bytes"],
+)
+def test_a_limit_beyond_what_every_store_can_read_is_refused_naming_it(field: str) -> None:
+    assert getattr(EventLimits(**{field: 2**63 - 1}), field) == 2**63 - 1
+    with pytest.raises(InvalidInputError, match=f"EventLimits.{field} must be at most"):
+        EventLimits(**{field: 2**63})
+
+
 @given(value=_json)
 def test_the_measured_depth_is_the_deepest_nesting_of_mappings_and_lists(value: Any) -> None:
     assert nesting_depth(value, 1_000) == _reference_depth(value)

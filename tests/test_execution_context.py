@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 
 import pytest
 
-from forze.contracts import AggregateRepository, NewEvent, RecordedEvent
+from forze.contracts import AggregateRepository, Message, NewEvent, RecordedEvent
 from forze.domain import Aggregate, AggregateSpec, DomainEvent, EventType
 from forze.domain.errors import ConcurrencyError, DomainError, ReadOnlyOperationError
 from forze.execution import (
@@ -67,10 +67,13 @@ class RecordingPublisher:
     """A ``Publisher`` that keeps what it was given."""
 
     def __init__(self) -> None:
-        self.published: list[RecordedEvent] = []
+        self.published: list[Message] = []
 
-    async def __call__(self, events: Sequence[RecordedEvent]) -> None:
-        self.published.extend(events)
+    async def publish(self, messages: Sequence[Message]) -> None:
+        self.published.extend(messages)
+
+    async def close(self) -> None:
+        pass
 
 
 class RecordingSagaRunner:

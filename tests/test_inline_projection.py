@@ -7,13 +7,28 @@ import asyncio
 import pytest
 from pydantic import BaseModel
 
-from forze import NewEvent, ReadModelSpec, ReadModelStores, RecordedEvent, WiringError
+from forze import (
+    NewEvent,
+    ReadModelSpec,
+    ReadModelStores,
+    RecordedEvent,
+    SerializationError,
+    WiringError,
+)
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
 from forze_projections import (
     Projection,
     ProjectionFailed,
     SQLiteProjectionBackend,
     add_inline_projection,
+)
+from forze_projections.testing import (
+    Scored,
+    append_scores,
+    documents,
+    score_fold,
+    scored,
+    scores,
 )
 
 
@@ -89,3 +104,27 @@ async def test_store_and_backend_must_share_one_database(db: SQLiteDatabase) -> 
     backend = SQLiteProjectionBackend(SQLiteDatabase(":memory:"))
     with pytest.raises(WiringError, match="one SQLiteDatabase"):
         await add_inline_projection(store, backend, TALLY)
+
+
+async def test_an_inline_typed_projection_sees_old_events_upcast(db: SQLiteDatabase) -> None:
+    store, backend = SQLiteEventStore(db), SQLiteProjectionBackend(db)
+    await append_scores(store, ("score-1", "5"), ("score-2", 2))
+    seen: list[tuple[Scored, RecordedEvent]] = []
+    await add_inline_projection(store, backend, scores(seen=seen))
+    feed = await append_scores(store, ("score-1", "-3"), ("score-2", 4))
+    assert [event for event, _ in seen] == [Scored(points=p) for p in (5, 2, -3, 4)]
+    assert await documents(backend.serving()) == score_fold(feed)
+
+
+async def test_an_inline_upcaster_failure_rolls_the_append_back_naming_where(
+    db: SQLiteDatabase,
+) -> None:
+    store, backend = SQLiteEventStore(db), SQLiteProjectionBackend(db)
+    await add_inline_projection(store, backend, scores())
+    feed = await append_scores(store, ("score-1", "5"))
+    with pytest.raises(ProjectionFailed) as caught:
+        await store.append("score-1", [scored(1), scored("five")])
+    assert isinstance(caught.value.cause, SerializationError)
+    assert "position 3 (stream 'score-1', version 3)" in str(caught.value.cause)
+    assert await store.head_position() == 1
+    assert await documents(backend.serving()) == score_fold(feed)

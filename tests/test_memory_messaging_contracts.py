@@ -1,26 +1,25 @@
-"""The in-memory idempotency store, recording publisher and saga runner pass their suites."""
+"""The in-memory idempotency store, broker and saga runner pass their suites."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 import pytest
 
-from forze.contracts import IdempotencyStore, RecordedEvent, SagaRunner
+from forze.contracts import IdempotencyStore, Message, RecordedEvent, SagaRunner
 from forze.domain.errors import InvalidInputError, WiringError
 from forze.testing.contracts import (
+    BrokerContract,
+    BrokerUnderTest,
     IdempotencyStoreContract,
     ManualClock,
-    PublisherContract,
     SagaHandler,
     SagaRunnerContract,
     recorded_event,
 )
-from forze_mock.memory_messaging import (
-    InMemoryIdempotencyStore,
-    InProcessSagaRunner,
-    RecordingPublisher,
-)
+from forze_mock import InMemoryBroker
+from forze_mock.memory_messaging import InMemoryIdempotencyStore, InProcessSagaRunner
 
 
 class TestInMemoryIdempotencyStore(IdempotencyStoreContract):
@@ -63,23 +62,24 @@ class TestInMemoryIdempotencyStore(IdempotencyStoreContract):
         assert await store.reserve("k") is True
 
 
-class TestRecordingPublisher(PublisherContract[RecordingPublisher]):
-    """The contract, reading back the ``published`` list."""
+class TestInMemoryBroker(BrokerContract):
+    """The broker contract on the in-memory broker (queue ``orders``, bound to ``orders.#``)."""
 
-    def make_publisher(self) -> RecordingPublisher:
-        return RecordingPublisher()
+    @asynccontextmanager
+    async def open_broker(self) -> AsyncIterator[BrokerUnderTest]:
+        broker = InMemoryBroker(max_message_bytes=1024)
+        broker.declare("orders", "orders.#")
 
-    async def delivered(self, publisher: RecordingPublisher) -> list[RecordedEvent]:
-        return list(publisher.published)
+        async def dead_letters() -> list[tuple[Message, str]]:
+            return [(dead.message, dead.reason) for dead in broker.dead_letters("orders")]
 
-    async def test_published_keeps_every_event_in_call_order_until_cleared(self) -> None:
-        publisher = RecordingPublisher()
-        events = [recorded_event("order-1", v) for v in (1, 2, 3)]
-        await publisher(events[:1])
-        await publisher(events[1:])
-        assert publisher.published == events
-        publisher.clear()
-        assert publisher.published == []
+        yield BrokerUnderTest(
+            broker.publisher(),
+            "orders.placed",
+            lambda: broker.subscriber("orders"),
+            dead_letters,
+            max_message_bytes=1024,
+        )
 
 
 class TestInProcessSagaRunner(SagaRunnerContract):

@@ -9,7 +9,14 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from forze import EventStoreUnavailable, NewEvent, NotFoundError, WiringError
+from forze import (
+    EventStoreUnavailable,
+    NewEvent,
+    NotFoundError,
+    RecordedEvent,
+    SerializationError,
+    WiringError,
+)
 from forze.contracts import EventStore
 from forze_cli import YieldingEventStore
 from forze_postgres import (
@@ -19,7 +26,18 @@ from forze_postgres import (
     add_postgres_inline_projection,
 )
 from forze_projections import ProjectionBackend, ProjectionFailed, Projector
-from forze_projections.testing import ProjectorContract, append, documents, fold, tallies
+from forze_projections.testing import (
+    ProjectorContract,
+    Scored,
+    append,
+    append_scores,
+    documents,
+    fold,
+    score_fold,
+    scored,
+    scores,
+    tallies,
+)
 from tests.postgres_support import fresh_schema, fresh_store
 from tests.test_inline_projection import TALLIES, TALLY
 
@@ -92,6 +110,31 @@ async def test_a_failing_inline_handler_rolls_the_append_back(postgres_dsn: str)
         assert await store.head_position() == head
         assert await store.stream_version("c-1") == 1
         assert await tally(backend, "c-1") == 1
+
+
+async def test_an_inline_typed_projection_sees_old_events_upcast(postgres_dsn: str) -> None:
+    async with inline(postgres_dsn) as (store, backend):
+        await append_scores(store, ("score-1", "5"), ("score-2", 2))
+        seen: list[tuple[Scored, RecordedEvent]] = []
+        await add_postgres_inline_projection(store, backend, scores(seen=seen))
+        feed = await append_scores(store, ("score-1", "-3"), ("score-2", 4))
+        assert [event for event, _ in seen] == [Scored(points=p) for p in (5, 2, -3, 4)]
+        assert await documents(backend.serving()) == score_fold(feed)
+
+
+async def test_an_inline_upcaster_failure_rolls_the_append_back_naming_where(
+    postgres_dsn: str,
+) -> None:
+    async with inline(postgres_dsn) as (store, backend):
+        await add_postgres_inline_projection(store, backend, scores())
+        feed = await append_scores(store, ("score-1", "5"))
+        with pytest.raises(ProjectionFailed) as caught:
+            await store.append("score-1", [scored(1), scored("five")])
+        cause = caught.value.cause
+        assert isinstance(cause, SerializationError)
+        assert f"position {caught.value.event.position} (stream 'score-1', version 3)" in str(cause)
+        assert await store.read_all() == feed
+        assert await documents(backend.serving()) == score_fold(feed)
 
 
 async def test_concurrent_inline_appends_keep_the_read_model_exact(postgres_dsn: str) -> None:

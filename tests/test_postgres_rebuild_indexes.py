@@ -48,7 +48,11 @@ async def _bank(
         await store.migrate()
         for n in range(3):
             stream = f"account-a{n}"
-            await store.append(stream, [NewEvent("AccountOpened", {"owner": f"owner {n}"})], 0)
+            await store.append(
+                stream,
+                [NewEvent("AccountOpened", {"owner": f"owner {n}", "overdraft_limit": 0})],
+                0,
+            )
             for amount in (10, 20, 30):
                 await store.append(stream, [NewEvent("MoneyDeposited", {"amount": amount})])
         try:

@@ -24,6 +24,9 @@ PACKAGES: list[str] = [
     "forze_projections",
     "forze_mock",
     "forze_postgres",
+    "forze_rabbitmq",
+    "forze_redis",
+    "forze_sqs",
     "forze_cli",
     "forze_examples.bank",
 ]

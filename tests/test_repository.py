@@ -129,6 +129,21 @@ class TestLoadingAndSaving:
         with pytest.raises(InvalidInputError):
             await repo.load("a", at_version=0)
 
+    @pytest.mark.parametrize(
+        "at_version",
+        [2**31, 2**63, True, "3", 2.0],
+        ids=["2**31", "2**63", "bool", "str", "float"],
+    )
+    async def test_a_past_version_no_stream_can_have_is_invalid_input_naming_at_version(
+        self, at_version: object
+    ) -> None:
+        repo = repository()
+        await open_with_deposits(repo, 1)
+        with pytest.raises(InvalidInputError, match="at_version"):
+            await repo.load("a", at_version=at_version)  # type: ignore[arg-type]
+        with pytest.raises(NotFoundError, match="has no version 2147483647"):
+            await repo.load("a", at_version=2**31 - 1)
+
     async def test_history_and_direct_appends_use_domain_events(self) -> None:
         repo = repository()
         await repo.append("a", [AccountOpened(owner="ann", overdraft_limit=0)])
@@ -255,6 +270,67 @@ class TestCodec:
     def test_a_missing_upcaster_is_a_clear_error(self) -> None:
         codec = EventCodec([EventType("Renamed", Renamed, schema_version=2)])
         with pytest.raises(SerializationError, match="no upcaster"):
+            codec.decode(recorded({"name": "x"}))
+
+    @pytest.mark.parametrize(
+        ("event_type", "data", "schema_version", "says"),
+        [
+            ("Vanished", {}, 1, "unknown event type 'Vanished'"),
+            ("Renamed", {"full_name": "x"}, 4, "has schema version 4"),
+            ("Renamed", {"full_name": "x"}, 0, "has schema version 0"),
+            ("Renamed", {"unexpected": "shape"}, 1, "the upcaster of 'Renamed'"),
+            ("Renamed", {"first": "A"}, 2, "the upcaster of 'Renamed'"),
+            ("Renamed", {"full_name": ["A"]}, 3, "field 'full_name'"),
+        ],
+        ids=[
+            "unknown-type",
+            "newer-schema",
+            "schema-zero",
+            "upcaster-fails",
+            "upcaster-missing-key",
+            "data-does-not-fit",
+        ],
+    )
+    def test_an_event_that_cannot_be_decoded_raises_serialization_error_naming_where_it_is(
+        self, event_type: str, data: dict[str, object], schema_version: int, says: str
+    ) -> None:
+        stored = RecordedEvent(
+            event_id=uuid4(),
+            event_type=event_type,
+            data=data,
+            metadata={"schema_version": schema_version},
+            stream_id="person-2",
+            version=4,
+            position=9,
+            recorded_at=datetime.now(UTC),
+        )
+        with pytest.raises(SerializationError) as refused:
+            self.codec.decode(stored)
+        message = str(refused.value)
+        assert says in message
+        assert "position 9" in message
+        assert "stream 'person-2'" in message
+        assert "version 4" in message
+        assert "\n" not in message
+
+    def test_a_missing_upcaster_names_the_stream_version_and_position(self) -> None:
+        codec = EventCodec([EventType("Renamed", Renamed, schema_version=2)])
+        with pytest.raises(
+            SerializationError,
+            match=r"no upcaster .* version 1 .*position 7 \(stream 'person-1', version 1\)",
+        ):
+            codec.decode(recorded({"name": "x"}))
+
+    def test_data_an_upcaster_makes_that_does_not_fit_the_class_names_where_it_is(self) -> None:
+        codec = EventCodec(
+            [EventType("Renamed", Renamed, schema_version=2)],
+            [Upcaster("Renamed", 1, lambda d: {"full_name": None})],
+        )
+        with pytest.raises(
+            SerializationError,
+            match=r"position 7 \(stream 'person-1', version 1\) as Renamed \(stored in schema"
+            r" version 1, upcast to 2\): field 'full_name': Input should be a valid string",
+        ):
             codec.decode(recorded({"name": "x"}))
 
     @settings(max_examples=50, deadline=None)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forze import EventStoreUnavailable
+from forze import Backoff, EventStoreUnavailable
 from forze.contracts import RecordedEvent
 from forze_eventstore import CommitSignal, CutPage, catch_up_then_live, outage_delay
 
@@ -62,7 +62,7 @@ def test_a_subscription_reads_again_from_its_position_after_the_store_was_unavai
     count: int, page_size: int, failures: list[bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the same patch for every example: nothing else changes between them
-    monkeypatch.setattr("forze_eventstore.subscriptions._RETRY_AFTER", (0.0001, 0.001))
+    monkeypatch.setattr("forze_eventstore.subscriptions._OUTAGES", Backoff(0.0001, 0.001))
     feed = FlakyFeed(count, failures)
     seen = asyncio.run(asyncio.wait_for(_first(feed, count, page_size), 10))
     assert seen == list(range(1, count + 1))

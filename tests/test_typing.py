@@ -22,9 +22,10 @@ from forze_examples.bank import (
     Account,
     AccountBalance,
     AccountOpened,
+    MoneyDeposited,
 )
 from forze_mock import MockDepsModule
-from forze_projections import PROJECTION_BACKEND, Projector
+from forze_projections import PROJECTION_BACKEND, Handles, Projector, on
 
 
 async def test_ports_and_specs_keep_their_types() -> None:
@@ -52,3 +53,14 @@ def test_aggregate_scenarios_return_the_aggregate_type() -> None:
     account = given(ACCOUNTS, AccountOpened(owner="a", overdraft_limit=0)).state()
     assert_type(account, Account)
     assert account.opened
+
+
+def test_a_typed_handler_must_accept_the_class_it_is_registered_for() -> None:
+    async def deposited(
+        event: MoneyDeposited, envelope: RecordedEvent, read_models: ReadModelStores
+    ) -> None:
+        """Handles deposits only."""
+
+    assert_type(on(MoneyDeposited, deposited), Handles[MoneyDeposited])
+    wrong = on(AccountOpened, deposited)  # type: ignore[arg-type]  # refused by mypy
+    assert wrong.event_class is AccountOpened

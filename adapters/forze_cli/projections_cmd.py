@@ -81,6 +81,10 @@ async def projections_command(
             version = projector.projections[name].version
             out.write(f"reset {name} v{version}: checkpoint 0, its documents dropped\n")
             return
+        lease = await projector.backend.leases.read(name)
+        if lease is not None and lease.holder is not None:
+            out.write(f"{name} is run by {lease.holder}: it rebuilds it; waiting for it\n")
+            out.flush()
         head = await projector.events.head_position()
         bar = ProgressBar(f"rebuilding {name}", head, force=progress)
 
@@ -116,6 +120,7 @@ async def _print_status(projector: Projector, out: TextIO) -> None:
                 str(status.lag_events),
                 f"{status.lag_seconds:.1f}",
                 state,
+                status.holder or "-",
                 str(len(failures)),
             )
         )
@@ -128,6 +133,7 @@ async def _print_status(projector: Projector, out: TextIO) -> None:
         "LAG",
         "LAG_S",
         "STATE",
+        "HOLDER",
         "FAILURES",
     )
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]

@@ -1,4 +1,4 @@
-"""In-memory idempotency store, a recording publisher and an in-process saga runner.
+"""In-memory idempotency store and an in-process saga runner.
 
 Apart from running saga handlers, no method awaits while it reads and writes its state, so each
 operation is atomic with respect to other asyncio tasks of the same event loop.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -21,7 +21,6 @@ from forze_mock.memory_storage import Clock, _expiry_of
 __all__ = [
     "InMemoryIdempotencyStore",
     "InProcessSagaRunner",
-    "RecordingPublisher",
     "SagaHandler",
 ]
 
@@ -85,24 +84,6 @@ class InMemoryIdempotencyStore:
     async def release(self, key: str) -> None:
         """Drop the claim (and any result) so that the key can be reserved again."""
         self._claims.pop(key, None)
-
-
-class RecordingPublisher:
-    """A :class:`forze.contracts.Publisher` that keeps every published event, in order.
-
-    ``published`` is the whole history of accepted events; ``clear`` empties it.
-    """
-
-    def __init__(self) -> None:
-        self.published: list[RecordedEvent] = []
-
-    async def __call__(self, events: Sequence[RecordedEvent]) -> None:
-        """Accept ``events``: append them to ``published`` in the order given."""
-        self.published.extend(events)
-
-    def clear(self) -> None:
-        """Forget everything published so far."""
-        self.published.clear()
 
 
 @dataclass(slots=True)

@@ -17,10 +17,10 @@ from forze.execution import (
     DepsModule,
 )
 from forze_eventstore import EventSourcedRepositories, InMemoryEventStore, InMemorySnapshotStore
+from forze_mock.memory_broker import InMemoryBroker
 from forze_mock.memory_messaging import (
     InMemoryIdempotencyStore,
     InProcessSagaRunner,
-    RecordingPublisher,
 )
 from forze_mock.memory_storage import InMemoryCache, InMemoryCounter, InMemoryObjectStorage
 from forze_projections import PROJECTION_BACKEND, InMemoryProjectionBackend
@@ -33,7 +33,8 @@ class MockDepsModule(DepsModule):
 
     A module of real adapters registered beside it wins for the ports it provides, so a test
     can run Postgres for events and memory for everything else. The adapters are attributes
-    (``mock.events``, ``mock.publisher.published``, ...) for tests to inspect.
+    (``mock.events``; ``mock.broker``, whose queue ``published`` receives every message;
+    ...) for tests to inspect.
     """
 
     def __init__(self, name: str = "mock") -> None:
@@ -43,7 +44,9 @@ class MockDepsModule(DepsModule):
         self.projections = InMemoryProjectionBackend()
         self.checkpoints = self.projections.checkpoints
         self.read_models = self.projections.serving()
-        self.publisher = RecordingPublisher()
+        self.broker = InMemoryBroker()
+        self.broker.declare("published", "#")
+        self.publisher = self.broker.publisher()
         self.idempotency = InMemoryIdempotencyStore()
         self.cache = InMemoryCache()
         self.counter = InMemoryCounter()

@@ -5,6 +5,7 @@ from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 from forze_postgres.event_store import PostgresAppendHook, PostgresEventStore
 from forze_postgres.inline import add_postgres_inline_projection
+from forze_postgres.leases import PostgresLeases
 from forze_postgres.module import postgres_module
 from forze_postgres.projections import PostgresProjectionBackend, table_of
 from forze_postgres.read_models import (
@@ -20,6 +21,7 @@ __all__ = [
     "PostgresCheckpointStore",
     "PostgresDatabase",
     "PostgresEventStore",
+    "PostgresLeases",
     "PostgresProjectionBackend",
     "PostgresReadModelStore",
     "PostgresReadModelStores",

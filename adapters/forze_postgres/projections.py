@@ -16,6 +16,7 @@ from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
 from forze_postgres.checkpoints import LazyMigration, PostgresCheckpointStore
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
+from forze_postgres.leases import PostgresLeases
 from forze_postgres.read_models import PostgresReadModelStore, drop_table
 from forze_projections.errors import ProjectionFailure
 from forze_projections.memory_backend import ReadModelOwners
@@ -79,6 +80,7 @@ class PostgresProjectionBackend:
         steps = tenancy.steps(MIGRATIONS, TENANT_MIGRATIONS)
         self._migration = LazyMigration(db, "projections", steps)
         self._checkpoints = PostgresCheckpointStore(db)
+        self._leases = PostgresLeases(db)
         self._stores: dict[str, PostgresReadModelStore[Any]] = {}
         self.owners = ReadModelOwners()
         self._declared: dict[str, tuple[ReadModelSpec[Any], ...]] = {}
@@ -92,10 +94,16 @@ class PostgresProjectionBackend:
         """See ``ProjectionBackend.checkpoints``."""
         return self._checkpoints
 
+    @property
+    def leases(self) -> PostgresLeases:
+        """See ``ProjectionBackend.leases``: in the schema, shared by its processes."""
+        return self._leases
+
     async def prepare(self) -> None:
         """Create the registry and checkpoint tables if missing (units do so first)."""
         await self._migration.ensure()
         await self._checkpoints.prepare()
+        await self._leases.prepare()
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[None]:

@@ -10,8 +10,9 @@ the same input with ``InvalidInputError`` before anything is written:
   holding NUL or a surrogate code point (paired ones too: Python strings hold code points, and
   two surrogates would come back as the one character they encode);
 - a position (``after``) above :data:`MAX_POSITION`, a version (``from_version``, an exact
-  ``expected_version``) above :data:`MAX_VERSION`, a ``limit`` above :data:`MAX_LIMIT`: no
-  store can hold such a position or version, so asking for one is a mistake, not a conflict.
+  ``expected_version``) above :data:`MAX_VERSION`, a ``limit`` or ``max_bytes`` above
+  :data:`MAX_LIMIT`: no store can hold such a position or version, so asking for one is a
+  mistake, not a conflict.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ MAX_VERSION = 2**31 - 1
 """The highest stream version any store can hold (PostgreSQL ``integer``)."""
 
 MAX_LIMIT = 2**63 - 1
-"""The largest ``limit`` a read accepts (PostgreSQL's ``LIMIT`` is a ``bigint``)."""
+"""The largest ``limit`` or ``max_bytes`` a read accepts (PostgreSQL reads both as a
+``bigint``)."""
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _search = _UNSTORABLE.search

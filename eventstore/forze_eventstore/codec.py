@@ -96,7 +96,10 @@ class EventCodec:
         event_type = self._by_name.get(recorded.event_type)
         if event_type is None:
             raise UnknownEventTypeError(
-                recorded.event_type, stream_id=recorded.stream_id, position=recorded.position
+                recorded.event_type,
+                stream_id=recorded.stream_id,
+                position=recorded.position,
+                version=recorded.version,
             )
         data = recorded.data
         version = recorded.metadata.get(SCHEMA_VERSION_KEY, 1)
@@ -106,33 +109,54 @@ class EventCodec:
             return event_type.cls.model_validate(data)  # type: ignore[no-any-return]
         except ValidationError as error:
             raise SerializationError(
-                f"cannot decode {recorded.event_type!r} at position {recorded.position} "
-                f"(stream {recorded.stream_id!r}, schema version {version}): {error}"
-            ) from None
+                f"cannot decode {recorded.event_type!r} {_where(recorded)} as"
+                f" {event_type.cls.__name__} (stored in schema version {version}"
+                f"{_upcast_to(version, event_type.schema_version)}): {_fields_of(error)}"
+            ) from error
 
     def _upcast(
         self, recorded: RecordedEvent, data: dict[str, Any], version: object, current: int
     ) -> dict[str, Any]:
         if not isinstance(version, int) or version > current or version < 1:
             raise SerializationError(
-                f"{recorded.event_type!r} at position {recorded.position} has schema version "
+                f"{recorded.event_type!r} {_where(recorded)} has schema version "
                 f"{version!r}, but this code knows versions 1 to {current}"
             )
         while version < current:
             upcaster = self._upcasters.get((recorded.event_type, version))
             if upcaster is None:
                 raise SerializationError(
-                    f"no upcaster for {recorded.event_type!r} from schema version {version} "
-                    f"(position {recorded.position})"
+                    f"no upcaster for {recorded.event_type!r} from schema version {version}"
+                    f" (to read the event {_where(recorded)})"
                 )
             try:
                 data = upcaster.upcast(data)
             except Exception as error:  # the upcaster's own bug or a shape it did not expect
                 raise SerializationError(
                     f"the upcaster of {recorded.event_type!r} from schema version {version}"
-                    f" failed on the event at position {recorded.position} (stream"
-                    f" {recorded.stream_id!r}, version {recorded.version}):"
-                    f" {type(error).__name__}: {error}"
+                    f" failed on the event {_where(recorded)}: {type(error).__name__}: {error}"
                 ) from error
             version += 1
         return data
+
+
+def _where(recorded: RecordedEvent) -> str:
+    """Where a stored event is, for error messages: position, stream and version."""
+    return (
+        f"at position {recorded.position} (stream {recorded.stream_id!r},"
+        f" version {recorded.version})"
+    )
+
+
+def _upcast_to(stored: object, current: int) -> str:
+    return "" if stored == current else f", upcast to {current}"
+
+
+def _fields_of(error: ValidationError) -> str:
+    """A pydantic error on one line, naming each field (stored values left out)."""
+    return "; ".join(
+        f"field {'.'.join(map(str, problem['loc']))!r}: {problem['msg']}"
+        if problem["loc"]
+        else problem["msg"]
+        for problem in error.errors(include_url=False, include_input=False)
+    )

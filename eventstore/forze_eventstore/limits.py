@@ -25,6 +25,7 @@ from typing import Any
 
 from forze.contracts import CutPage, NewEvent, RecordedEvent
 from forze.domain.errors import InvalidInputError
+from forze_eventstore._input import MAX_LIMIT, check_at_most
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -66,6 +67,7 @@ class EventLimits:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"EventLimits.{name} must be an int >= 1, got {value!r}")
+            check_at_most(value, MAX_LIMIT, f"EventLimits.{name}")
 
 
 DEFAULT_LIMITS = EventLimits()
@@ -136,11 +138,13 @@ def nesting_depth(value: object, stop: int) -> int:
 
 
 def check_max_bytes(max_bytes: object) -> None:
-    """Refuse a ``max_bytes`` read argument that is neither ``None`` nor an int >= 1."""
-    if max_bytes is not None and (
-        isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1
-    ):
+    """Refuse a ``max_bytes`` read argument that is neither ``None`` nor an int from 1 to
+    :data:`~forze_eventstore.rules.MAX_LIMIT` (PostgreSQL reads it as a ``bigint``)."""
+    if max_bytes is None:
+        return
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise InvalidInputError(f"max_bytes must be None or an int >= 1, got {max_bytes!r}")
+    check_at_most(max_bytes, MAX_LIMIT, "max_bytes")
 
 
 def within_budget(

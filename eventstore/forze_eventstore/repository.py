@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -28,12 +29,18 @@ from forze.domain.errors import (
 )
 from forze.domain.spec import AggregateSpec
 from forze.domain.values import DomainEvent
+from forze.execution.backoff import Backoff
+from forze_eventstore._input import MAX_VERSION, check_at_most
 from forze_eventstore.codec import EventCodec
 
 __all__ = ["EventSourcedRepositories", "EventSourcedRepository"]
 
 A = TypeVar("A", bound=Aggregate[Any])
 R = TypeVar("R")
+
+_CONFLICTS = Backoff(0.002, 0.2, jitter=0.5)
+"""Waits between the retries of ``execute`` after a ``ConcurrencyError`` (jittered, so that
+the writers that collided do not collide again)."""
 
 log = logging.getLogger("forze.repository")
 
@@ -70,8 +77,10 @@ class EventSourcedRepository(Generic[A]):
 
     async def load(self, aggregate_id: str, *, at_version: int | None = None) -> A:
         """See ``AggregateRepository.load``; ``NotFoundError`` past the stream's version."""
-        if at_version is not None and at_version < 1:
-            raise InvalidInputError(f"at_version must be >= 1, got {at_version}")
+        if at_version is not None:
+            if isinstance(at_version, bool) or not isinstance(at_version, int) or at_version < 1:
+                raise InvalidInputError(f"at_version must be an int >= 1, got {at_version!r}")
+            check_at_most(at_version, MAX_VERSION, "at_version")
         stream_id = self._spec.stream_id(aggregate_id)
         aggregate = self._spec.factory(aggregate_id)
         start = await self._restore_snapshot(aggregate, stream_id, at_version)
@@ -165,6 +174,7 @@ class EventSourcedRepository(Generic[A]):
             except ConcurrencyError:
                 if attempt == retries:
                     raise
+                await asyncio.sleep(_CONFLICTS.delay(attempt + 1))
                 continue
             return result
         raise AssertionError("unreachable")

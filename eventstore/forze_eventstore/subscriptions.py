@@ -18,22 +18,21 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Seq
 
 from forze.contracts import CutPage, EventStore, RecordedEvent
 from forze.domain.errors import EventStoreUnavailable
+from forze.execution import Backoff
 
 __all__ = ["CommitSignal", "PageReader", "catch_up_then_live", "outage_delay", "subscribe_to"]
 
 log = logging.getLogger("forze.subscriptions")
 
-_RETRY_AFTER = (0.05, 5.0)
-"""Seconds to wait after a transient ``EventStoreUnavailable``: the first, doubled after each
-failure in a row, up to the second (see :func:`outage_delay`)."""
+_OUTAGES = Backoff(0.05, 5.0)
+"""Waits after a transient ``EventStoreUnavailable`` (see :func:`outage_delay`)."""
 
 
 def outage_delay(failures: int) -> float:
     """Seconds to wait before trying again after ``failures`` transient failures in a row of
     the store (1 for the first): 0.05 s, doubled after each further one, up to 5 s.
     Subscriptions and following projectors share it."""
-    first, longest = _RETRY_AFTER
-    return min(first * (1 << min(max(failures - 1, 0), 16)), longest)
+    return _OUTAGES.delay(failures)
 
 
 PageReader = Callable[[int, int], Awaitable[Sequence[RecordedEvent]]]

@@ -1,5 +1,6 @@
 """Ports (``typing.Protocol``) and the event envelopes every adapter speaks."""
 
+from forze.contracts.broker import Delivery, Message, Publisher, Subscriber
 from forze.contracts.checkpoints import CheckpointStore
 from forze.contracts.envelopes import (
     AppendResult,
@@ -10,7 +11,7 @@ from forze.contracts.envelopes import (
     category_of,
 )
 from forze.contracts.event_store import CutPage, EventStore, StreamAppend
-from forze.contracts.messaging import IdempotencyStore, Publisher
+from forze.contracts.messaging import IdempotencyStore
 from forze.contracts.read_models import (
     Filter,
     FilterOp,
@@ -35,6 +36,7 @@ __all__ = [
     "CheckpointStore",
     "Counter",
     "CutPage",
+    "Delivery",
     "EventStore",
     "StreamAppend",
     "ExpectedVersion",
@@ -42,6 +44,7 @@ __all__ = [
     "Filter",
     "FilterOp",
     "IdempotencyStore",
+    "Message",
     "NewEvent",
     "ObjectStorage",
     "Page",
@@ -56,5 +59,6 @@ __all__ = [
     "Snapshot",
     "SnapshotStore",
     "SortKey",
+    "Subscriber",
     "category_of",
 ]

@@ -58,7 +58,8 @@ class EventStore(Protocol):
        anything is written, text PostgreSQL cannot keep: a NUL character or a surrogate code
        point in a stream id, an event type, a read filter, or a key or string of data or
        metadata. Positions go up to ``2**63 - 1`` and versions up to ``2**31 - 1``: an
-       ``after`` or ``limit`` above ``2**63 - 1``, or a ``from_version`` or exact
+       ``after`` (of ``read_all``, ``subscribe`` or ``count_events``), ``limit`` or
+       ``max_bytes`` above ``2**63 - 1``, or a ``from_version`` or exact
        ``expected_version`` above ``2**31 - 1``, names a place no store can hold and raises
        ``InvalidInputError``; a version within range that the stream is not at raises
        ``ConcurrencyError``, and a ``from_version`` or ``after`` beyond the end reads empty.

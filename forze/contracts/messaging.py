@@ -1,26 +1,11 @@
-"""Ports for publishing the feed and deduplicating what is received."""
+"""The port that deduplicates what is received (publishing: ``forze.contracts.broker``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from forze.contracts.envelopes import RecordedEvent
-
-__all__ = ["IdempotencyStore", "Publisher"]
-
-
-class Publisher(Protocol):
-    """Publishes recorded events to a transport (a one-method port: a callable).
-
-    Guarantees: when the call returns, the transport has accepted every event (publisher
-    confirms, SQS acknowledgements); events of one stream are published in version order;
-    delivery is at-least-once, so consumers deduplicate by ``event_id``.
-    """
-
-    async def __call__(self, events: Sequence[RecordedEvent]) -> None:
-        """Publish ``events`` and return once the transport has accepted all of them."""
-        ...
+__all__ = ["IdempotencyStore"]
 
 
 class IdempotencyStore(Protocol):

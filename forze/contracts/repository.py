@@ -48,7 +48,7 @@ class AggregateRepository(Protocol[A]):
 
     async def execute(self, aggregate_id: str, action: Callable[[A], R], *, retries: int = 3) -> R:
         """Load, run ``action`` (a plain function of the aggregate), save; on ``ConcurrencyError``
-        reload and run it again, up to ``retries`` more times."""
+        reload and run it again after a short jittered back-off, up to ``retries`` more times."""
         ...
 
     async def history(self, aggregate_id: str) -> list[DomainEvent]:

@@ -2,12 +2,15 @@
 
 from forze.domain.aggregate import Aggregate
 from forze.domain.errors import (
+    BrokerUnavailable,
     ConcurrencyError,
     DomainError,
     DuplicateEventIdError,
     EventStoreUnavailable,
     ForzeError,
     InvalidInputError,
+    MalformedMessage,
+    MessageRefused,
     NotFoundError,
     ReadOnlyOperationError,
     SerializationError,
@@ -22,6 +25,7 @@ from forze.domain.values import Command, DomainEvent, ValueObject
 __all__ = [
     "Aggregate",
     "AggregateSpec",
+    "BrokerUnavailable",
     "Command",
     "ConcurrencyError",
     "DomainError",
@@ -31,6 +35,8 @@ __all__ = [
     "EventType",
     "ForzeError",
     "InvalidInputError",
+    "MalformedMessage",
+    "MessageRefused",
     "NotFoundError",
     "ReadOnlyOperationError",
     "SerializationError",

@@ -6,12 +6,15 @@ errors at their boundary so that application code only ever catches these::
     ForzeError
     ├── DomainError                 a business rule refused a command (raised by aggregates)
     ├── InvalidInputError           bad input rejected before anything was written (also ValueError)
-    │   └── DuplicateEventIdError   an event id already stored elsewhere or with other content
+    │   ├── DuplicateEventIdError   an event id already stored elsewhere or with other content
+    │   └── MalformedMessage        a received message is not a valid forze envelope
     ├── ConcurrencyError            optimistic concurrency check failed
     ├── NotFoundError               something looked up does not exist
     │   └── StreamNotFound          an event stream that must exist does not
     ├── StreamDeleted               the stream was deleted
     ├── EventStoreUnavailable       the store's backend cannot be reached or failed
+    ├── BrokerUnavailable           a message broker cannot be reached or failed
+    ├── MessageRefused              a broker refused a message for good (too large, say)
     ├── SerializationError          an event or snapshot cannot be encoded or decoded
     │   └── UnknownEventTypeError   a stored event type has no class in the codec
     ├── ReadOnlyOperationError      a query operation asked for a command port
@@ -21,12 +24,15 @@ errors at their boundary so that application code only ever catches these::
 from __future__ import annotations
 
 __all__ = [
+    "BrokerUnavailable",
     "ConcurrencyError",
     "DomainError",
     "DuplicateEventIdError",
     "EventStoreUnavailable",
     "ForzeError",
     "InvalidInputError",
+    "MalformedMessage",
+    "MessageRefused",
     "NotFoundError",
     "ReadOnlyOperationError",
     "SerializationError",
@@ -123,23 +129,55 @@ class EventStoreUnavailable(ForzeError):
         self.transient = transient
 
 
+class BrokerUnavailable(ForzeError):
+    """A message broker could not be reached or failed; ``transient`` as for
+    :class:`EventStoreUnavailable` (the relay and consumers try transient failures again)."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class MessageRefused(ForzeError):
+    """A broker refused message ``message_id`` for a reason it would repeat (too large, an
+    invalid attribute); the messages published before it in the same call were accepted."""
+
+    def __init__(self, message_id: str, reason: str) -> None:
+        super().__init__(f"the broker refused message {message_id!r}: {reason}")
+        self.message_id = message_id
+        self.reason = reason
+
+
+class MalformedMessage(InvalidInputError):
+    """A received message is not a valid envelope (a missing or bad CloudEvents attribute,
+    a body that is not a JSON object): consumers dead-letter it at once."""
+
+
 class SerializationError(ForzeError):
     """An event or snapshot could not be encoded or decoded."""
 
 
 class UnknownEventTypeError(SerializationError):
-    """A stored event's type name has no class registered in the codec."""
+    """A stored event's type name has no class registered in the codec (``stream_id``,
+    ``version`` and ``position`` say where the event is, when known)."""
 
     def __init__(
-        self, event_type: str, *, stream_id: str | None = None, position: int | None = None
+        self,
+        event_type: str,
+        *,
+        stream_id: str | None = None,
+        position: int | None = None,
+        version: int | None = None,
     ):
         where = ""
         if stream_id is not None:
-            where = f" (stream {stream_id!r}, position {position})"
+            at_version = "" if version is None else f", version {version}"
+            where = f" (stream {stream_id!r}{at_version}, position {position})"
         super().__init__(f"unknown event type {event_type!r}{where}: register it in the codec")
         self.event_type = event_type
         self.stream_id = stream_id
         self.position = position
+        self.version = version
 
 
 class ReadOnlyOperationError(ForzeError):

@@ -1,5 +1,6 @@
 """Execution: contexts, usecases, dependency modules, the runtime and middleware."""
 
+from forze.execution.backoff import Backoff
 from forze.execution.context import ExecutionContext, OperationKind
 from forze.execution.deps import DepsModule, Provider, Resolver
 from forze.execution.keys import (
@@ -23,6 +24,7 @@ from forze.execution.usecase import Handler, Middleware, Requirement, Usecase
 from forze.execution.views import APPENDS, EventStoreView, ReadModelView, ReadOnlyEventStore
 
 __all__ = [
+    "Backoff",
     "AGGREGATES",
     "APPENDS",
     "CACHE",

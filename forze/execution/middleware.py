@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from typing import Any
 
 from forze.domain.errors import ConcurrencyError
+from forze.execution.backoff import Backoff
 from forze.execution.context import ExecutionContext, OperationKind
 from forze.execution.usecase import Handler, Middleware
 
@@ -55,6 +55,7 @@ def retry_on_conflict(
     """
     if attempts < 1:
         raise ValueError("attempts must be >= 1")
+    backoff = Backoff(base_delay, max_delay, jitter=0.5)
 
     async def middleware(ctx: ExecutionContext, payload: Any, call_next: Handler) -> Any:
         if ctx.kind is OperationKind.QUERY:
@@ -65,8 +66,7 @@ def retry_on_conflict(
             except ConcurrencyError:
                 if attempt == attempts:
                     raise
-                delay = min(max_delay, base_delay * 2 ** (attempt - 1))
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                await asyncio.sleep(backoff.delay(attempt))
         raise AssertionError("unreachable")
 
     return middleware

@@ -8,7 +8,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 from uuid import uuid4
 
-from forze.domain.errors import WiringError
+from forze.domain.errors import InvalidInputError, WiringError
+from forze.execution._payloads import PayloadTypes, described, payload_types
+from forze.execution._specs import SpecNames
 from forze.execution.context import ExecutionContext, OperationKind
 from forze.execution.deps import DepsModule, Provider
 from forze.execution.keys import PortKey
@@ -30,9 +32,13 @@ def build_runtime(
 ) -> Runtime:
     """Merge ``modules`` into a runtime, failing fast when the wiring is wrong.
 
-    Raises ``WiringError`` when two non-fallback modules provide the same port and route, or
-    when a usecase requires a port that no module provides (the message names both). Use the
-    result as ``async with build_runtime(...) as runtime:`` so resources open and close.
+    Raises ``WiringError`` when two non-fallback modules provide the same port and route,
+    when a usecase requires a port that no module provides (the message names both), when
+    two usecases require different specs under one name (``(AGGREGATES, OLD_ORDERS)`` and
+    ``(AGGREGATES, ORDERS)`` both named ``order``: each would decode the other's events with
+    its own codec), and when a usecase's payload annotation names a type its handler's module
+    cannot see. Use the result as ``async with build_runtime(...) as runtime:`` so resources
+    open and close.
     """
     providers: dict[_Slot, Provider] = {}
     for fallback_pass in (False, True):
@@ -66,6 +72,7 @@ class Runtime:
         self._built: dict[_Slot, Any] = {}
         self._building: set[_Slot] = set()
         self._stack: AsyncExitStack | None = None
+        self._specs = SpecNames()
 
     async def __aenter__(self) -> Runtime:
         self._stack = AsyncExitStack()
@@ -94,13 +101,24 @@ class Runtime:
             await stack.__aexit__(exc_type, exc, tb)
 
     def check(self, usecase: Usecase[Any, Any]) -> None:
-        """Raise ``WiringError`` unless every port ``usecase`` requires is provided."""
+        """Raise ``WiringError`` unless every port ``usecase`` requires is provided, each spec
+        it names is the only spec of this runtime with that name, and its payload annotation
+        can be resolved."""
+        self._admit(usecase)
+
+    def _admit(self, usecase: Usecase[Any, Any]) -> PayloadTypes | None:
+        """:meth:`check` ``usecase``; the classes its payload may be (``None``: anything)."""
         for key, route in usecase.requires:
-            if self._slot_of(key, route) is None:
+            name = route if route is None or isinstance(route, str) else route.name
+            if self._slot_of(key, name) is None:
                 raise WiringError(
-                    f"usecase {usecase.name!r} needs port {key}{_route_text(route)}, "
+                    f"usecase {usecase.name!r} needs port {key}{_route_text(name)}, "
                     "which no module provides"
                 )
+        for _key, route in usecase.requires:
+            if route is not None and not isinstance(route, str):
+                self._specs.admit(route, usecase.name)
+        return self._payload_types(usecase)
 
     def port(self, key: PortKey[T], route: str | None = None) -> T:
         """The port under ``key`` for ``route``, falling back to the default route."""
@@ -141,8 +159,18 @@ class Runtime:
         tenant: str | None = None,
         actor: str | None = None,
     ) -> R:
-        """Run ``usecase`` with ``payload`` in a new context, through the middleware chain."""
-        self.check(usecase)
+        """Run ``usecase`` with ``payload`` in a new context, through the middleware chain.
+
+        A payload that is not of the type its handler's annotation names (``Withdraw`` given
+        to a usecase taking ``Deposit``, a dict for a command) raises ``InvalidInputError``
+        before the usecase or any middleware runs.
+        """
+        accepted = self._admit(usecase)
+        if accepted is not None and not isinstance(payload, accepted):
+            raise InvalidInputError(
+                f"usecase {usecase.name!r} takes a payload of type {described(accepted)},"
+                f" got {type(payload).__qualname__}"
+            )
         ctx = self.context(
             usecase.kind,
             correlation_id=correlation_id,
@@ -155,6 +183,17 @@ class Runtime:
             call = _wrap(layer, call)
         result: R = await call(ctx, payload)
         return result
+
+    @staticmethod
+    def _payload_types(usecase: Usecase[Any, Any]) -> PayloadTypes | None:
+        try:
+            return payload_types(usecase.handler)
+        except Exception as error:  # evaluating the annotation: NameError, TypeError, ...
+            raise WiringError(
+                f"usecase {usecase.name!r}: the payload annotation of its handler cannot be"
+                f" resolved ({type(error).__name__}: {error}); annotate it with a type the"
+                " handler's module defines or imports, or with Any"
+            ) from error
 
     def _slot_of(self, key: PortKey[Any], route: str | None) -> _Slot | None:
         """The exact route, then the default; a real provider always before a fallback."""

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar
 
+from forze.contracts import ReadModelSpec
+from forze.domain.spec import AggregateSpec
 from forze.execution.context import ExecutionContext, OperationKind
 from forze.execution.keys import PortKey
 
@@ -20,8 +22,11 @@ Handler: TypeAlias = Callable[[ExecutionContext, Any], Awaitable[Any]]
 Middleware: TypeAlias = Callable[[ExecutionContext, Any, Handler], Awaitable[Any]]
 """``middleware(ctx, payload, call_next)``: wraps a usecase; must await ``call_next``."""
 
-Requirement: TypeAlias = tuple[PortKey[Any], str | None]
-"""A port a usecase needs, with the route (spec name) it is looked up by."""
+Requirement: TypeAlias = tuple[PortKey[Any], str | AggregateSpec[Any] | ReadModelSpec[Any] | None]
+"""A port a usecase needs, with the route it is looked up by: a spec, as in
+``(AGGREGATES, ACCOUNTS)``, or a spec's name, as in ``(AGGREGATES, "account")``, or ``None``
+for the default. Naming the spec itself lets ``build_runtime`` refuse two different specs
+under one name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +34,9 @@ class Usecase(Generic[C, R]):
     """A named operation: ``handler(ctx, payload)``, whether it writes, and the ports it needs.
 
     ``requires`` is checked by ``build_runtime`` so that a missing adapter fails at start-up,
-    not on the first request.
+    not on the first request, and so that two different specs under one name are refused.
+    The payload's annotation in ``handler`` is what ``Runtime.execute`` accepts: a payload
+    of another type raises ``InvalidInputError`` (``Any`` accepts anything).
     """
 
     name: str

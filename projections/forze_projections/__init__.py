@@ -3,9 +3,17 @@
 from forze_projections.backend import ProjectionBackend
 from forze_projections.buffered import BufferedReadModelStores, DocumentCache
 from forze_projections.checkpoint_input import check_checkpoint_name, check_checkpoint_position
-from forze_projections.errors import ProjectionFailed, ProjectionFailure
+from forze_projections.errors import ProjectionBusy, ProjectionFailed, ProjectionFailure
 from forze_projections.inline import InlineHook, add_inline_projection, register_inline
 from forze_projections.keys import PROJECTION_BACKEND
+from forze_projections.leases import (
+    InMemoryLeases,
+    Lease,
+    LeaseLost,
+    ProjectionLeases,
+    check_lease_terms,
+    lease_lost,
+)
 from forze_projections.memory import (
     InMemoryCheckpointStore,
     InMemoryReadModelStore,
@@ -15,7 +23,7 @@ from forze_projections.memory_backend import InMemoryProjectionBackend, ReadMode
 from forze_projections.module import projection_module
 from forze_projections.not_yet_live import NotYetLiveStore
 from forze_projections.projection import Projection, ProjectionHandler
-from forze_projections.projector import STOP_ON_ERROR, ProgressCallback, Projector
+from forze_projections.projector import STOP_ON_ERROR, ProgressCallback, Projector, default_owner
 from forze_projections.queries import (
     MAX_KEY_LENGTH,
     FieldValues,
@@ -35,6 +43,7 @@ from forze_projections.queries import (
 )
 from forze_projections.sqlite_backend import SQLiteProjectionBackend, table_of
 from forze_projections.sqlite_checkpoints import SQLiteCheckpointStore
+from forze_projections.sqlite_leases import SQLiteLeases
 from forze_projections.sqlite_read_models import SQLiteReadModelStore, SQLiteReadModelStores
 from forze_projections.status import (
     FailurePolicy,
@@ -42,6 +51,7 @@ from forze_projections.status import (
     ProjectionState,
     ProjectionStatus,
 )
+from forze_projections.typed import EventHandler, Handles, on
 from forze_projections.undo import UndoLog
 
 __all__ = [
@@ -52,12 +62,23 @@ __all__ = [
     "FailurePolicy",
     "InMemoryCheckpointStore",
     "InMemoryProjectionBackend",
+    "InMemoryLeases",
+    "Lease",
+    "LeaseLost",
+    "ProjectionLeases",
+    "SQLiteLeases",
+    "check_lease_terms",
+    "default_owner",
+    "lease_lost",
     "NotYetLiveStore",
     "InMemoryReadModelStore",
     "InMemoryReadModelStores",
     "ProgressCallback",
+    "EventHandler",
+    "Handles",
     "Projection",
     "ProjectionBackend",
+    "ProjectionBusy",
     "ProjectionFailed",
     "ProjectionFailure",
     "ProjectionHandler",
@@ -65,6 +86,7 @@ __all__ = [
     "ProjectionState",
     "ProjectionStatus",
     "Projector",
+    "on",
     "ReadModelOwners",
     "UndoLog",
     "SQLiteCheckpointStore",

@@ -4,7 +4,7 @@ the checkpoint that records it (see ``Projector``)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from forze.contracts import Query, ReadModelStores, RecordedEvent
@@ -41,11 +41,15 @@ async def apply_batch(
     *,
     go_live: bool,
     reached: bool,
+    fence: Callable[[], Awaitable[None]],
 ) -> None:
+    """Apply ``page`` and save ``scanned`` as the checkpoint in one unit of work, which first
+    calls ``fence`` (it holds the projection's lease, or raises and the unit commits nothing)."""
     skip = policy.on_error == "skip"
     direct = backend.writer(projection.name, projection.version)
     try:
         async with backend.unit():
+            await fence()
             # Re-read inside the unit: events another writer of this checkpoint (an inline
             # hook, a second projector process) applied since the page was read are
             # skipped, and what this projector cached may be stale.

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from forze.contracts import CheckpointStore, ReadModelSpec, ReadModelStores
 from forze_projections.errors import ProjectionFailure
+from forze_projections.leases import ProjectionLeases
 
 __all__ = ["ProjectionBackend"]
 
@@ -24,11 +25,18 @@ class ProjectionBackend(Protocol):
       ``version``'s documents, which ``serving()`` exposes only once that version is live, so a
       rebuild never disturbs readers of the live version.
     - ``set_live`` inside a unit commits with that unit (the cut-over is atomic).
+    - ``leases`` keep one runner per projection across every process sharing the backend
+      (``forze_projections.testing.LeaseContract``).
     """
 
     @property
     def checkpoints(self) -> CheckpointStore:
         """Checkpoints of every projection version (named ``name@vN``)."""
+        ...
+
+    @property
+    def leases(self) -> ProjectionLeases:
+        """The projections' leases: one runner per projection across processes."""
         ...
 
     def unit(self) -> AbstractAsyncContextManager[None]:

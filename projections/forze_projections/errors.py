@@ -8,7 +8,7 @@ from datetime import datetime
 from forze.contracts import RecordedEvent
 from forze.domain.errors import ForzeError
 
-__all__ = ["ProjectionFailed", "ProjectionFailure"]
+__all__ = ["ProjectionBusy", "ProjectionFailed", "ProjectionFailure"]
 
 
 class ProjectionFailed(ForzeError):
@@ -23,6 +23,10 @@ class ProjectionFailed(ForzeError):
         self.projection = projection
         self.event = event
         self.cause = cause
+
+
+class ProjectionBusy(ForzeError):
+    """Another runner holds the projection's lease, and the operation would race it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from forze.contracts import ReadModelSpec, ReadModelStore
 from forze.domain.errors import WiringError
 from forze_projections.errors import ProjectionFailure
+from forze_projections.leases import InMemoryLeases
 from forze_projections.memory import (
     InMemoryCheckpointStore,
     InMemoryReadModelStore,
@@ -74,11 +75,17 @@ class InMemoryProjectionBackend:
         """Live version per projection name."""
         self._failures: list[ProjectionFailure] = []
         self.owners = ReadModelOwners()
+        self._leases = InMemoryLeases(self._undo)
 
     @property
     def checkpoints(self) -> InMemoryCheckpointStore:
         """See ``ProjectionBackend.checkpoints``."""
         return self._checkpoints
+
+    @property
+    def leases(self) -> InMemoryLeases:
+        """See ``ProjectionBackend.leases``: shared by the projectors of this backend."""
+        return self._leases
 
     def unit(self) -> AbstractAsyncContextManager[None]:
         """See ``ProjectionBackend.unit``."""

@@ -19,6 +19,7 @@ from forze_projections.memory_backend import ReadModelOwners
 from forze_projections.not_yet_live import NotYetLiveStore
 from forze_projections.queries import quote_identifier
 from forze_projections.sqlite_checkpoints import SQLiteCheckpointStore
+from forze_projections.sqlite_leases import SQLiteLeases
 from forze_projections.sqlite_read_models import SQLiteReadModelStore
 
 __all__ = ["SQLiteProjectionBackend"]
@@ -66,6 +67,7 @@ class SQLiteProjectionBackend:
         self.db = db
         db.migrate("projections", MIGRATIONS)
         self._checkpoints = SQLiteCheckpointStore(db)
+        self._leases = SQLiteLeases(db)
         self._stores: dict[str, SQLiteReadModelStore[Any]] = {}
         self._savepoints = itertools.count(1)
         self.owners = ReadModelOwners()
@@ -75,6 +77,11 @@ class SQLiteProjectionBackend:
     def checkpoints(self) -> SQLiteCheckpointStore:
         """See ``ProjectionBackend.checkpoints``."""
         return self._checkpoints
+
+    @property
+    def leases(self) -> SQLiteLeases:
+        """See ``ProjectionBackend.leases``: in the file, shared by its processes."""
+        return self._leases
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[None]:

@@ -13,6 +13,8 @@ class ProjectionState(enum.Enum):
     """Where a projection's runner is."""
 
     IDLE = "idle"
+    STANDBY = "standby"
+    """Another runner holds the projection's lease; this one takes over when it lapses."""
     CATCHING_UP = "catching up"
     LIVE = "live"
     FAILED = "failed"
@@ -71,3 +73,5 @@ class ProjectionStatus:
     lag_seconds: float
     state: ProjectionState
     error: str | None = None
+    holder: str | None = None
+    """The runner holding the projection's lease now (any process), or ``None``."""

@@ -123,6 +123,52 @@ class InputContract(StoreFactory):
         with pytest.raises(InvalidInputError, match="after"):
             store.subscribe(after=_POSITIONS + 1)
 
+    @pytest.mark.parametrize(
+        "after",
+        [2**63, 2**64, -1, True, 1.0, "1", None],
+        ids=["2**63", "2**64", "negative", "bool", "float", "str", "none"],
+    )
+    async def test_an_impossible_position_is_refused_alike_by_every_feed_read(
+        self, store: EventStore, after: Any
+    ) -> None:
+        await store.append("s-1", new_events(1))
+        with pytest.raises(InvalidInputError, match="after"):
+            await store.read_all(after=after)
+        with pytest.raises(InvalidInputError, match="after"):
+            await store.count_events(after=after)
+        with pytest.raises(InvalidInputError, match="after"):
+            store.subscribe(after=after)
+
+    async def test_a_subscription_from_the_highest_position_waits_without_error(
+        self, store: EventStore
+    ) -> None:
+        await store.append("s-1", new_events(1))
+
+        async def append_soon() -> None:
+            await asyncio.sleep(0.1)
+            await store.append("s-2", new_events(1))
+
+        feed = store.subscribe(after=_POSITIONS)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(append_soon())
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(anext(feed), 0.5)
+        finally:
+            await feed.aclose()
+
+    @pytest.mark.parametrize("budget", [2**63, 2**64], ids=["2**63", "2**64"])
+    async def test_a_byte_budget_beyond_what_any_store_holds_is_refused(
+        self, store: EventStore, budget: int
+    ) -> None:
+        await store.append("s-1", new_events(2))
+        assert len(await store.read_all(max_bytes=_POSITIONS)) == 2
+        assert len(await store.read_stream("s-1", max_bytes=_POSITIONS)) == 2
+        with pytest.raises(InvalidInputError, match="max_bytes"):
+            await store.read_all(max_bytes=budget)
+        with pytest.raises(InvalidInputError, match="max_bytes"):
+            await store.read_stream("s-1", max_bytes=budget)
+
     async def test_a_limit_beyond_what_any_store_holds_is_refused(self, store: EventStore) -> None:
         await store.append("s-1", new_events(2))
         assert len(await store.read_all(limit=_POSITIONS)) == 2
@@ -159,6 +205,25 @@ class InputContract(StoreFactory):
         assert (conflict.value.expected, conflict.value.actual) == (_VERSIONS, 1)
         assert await store.head_position() == (await store.read_all())[-1].position
         assert len(await store.read_all()) == 1
+
+    async def test_the_highest_expected_version_conflicts_everywhere_and_writes_nothing(
+        self, store: EventStore
+    ) -> None:
+        await store.append("s-1", new_events(1))
+        head = await store.head_position()
+        for stream_id, actual in (("s-1", 1), ("missing-1", 0)):
+            with pytest.raises(ConcurrencyError) as conflict:
+                await store.append(stream_id, new_events(1), _VERSIONS)
+            assert (conflict.value.expected, conflict.value.actual) == (_VERSIONS, actual)
+            with pytest.raises(ConcurrencyError) as conflict:
+                await store.append_many(
+                    [("s-2", new_events(1), 0), (stream_id, new_events(1), _VERSIONS)]
+                )
+            assert (conflict.value.expected, conflict.value.actual) == (_VERSIONS, actual)
+            with pytest.raises(InvalidInputError, match="expected_version"):
+                await store.append(stream_id, new_events(1), _VERSIONS + 1)
+        assert await store.head_position() == head
+        assert await store.stream_version("s-2") == 0
 
     @settings(max_examples=40, **_SETTINGS)
     @given(text=_any_text)

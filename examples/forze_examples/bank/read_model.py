@@ -5,7 +5,15 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from forze import ReadModelSpec, ReadModelStores, RecordedEvent
-from forze_projections import Projection, ProjectionHandler
+from forze_examples.bank.account import ACCOUNTS
+from forze_examples.bank.events import (
+    AccountOpened,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    TransferReceived,
+    TransferSent,
+)
+from forze_projections import EventHandler, Projection, on
 
 __all__ = ["BALANCES", "BALANCES_PROJECTION", "PROJECTIONS", "AccountBalance"]
 
@@ -30,27 +38,33 @@ BALANCES: ReadModelSpec[AccountBalance] = ReadModelSpec(
 )
 
 
-def _account_id(event: RecordedEvent) -> str:
-    return event.stream_id.partition("-")[2]
+def _account_id(envelope: RecordedEvent) -> str:
+    return envelope.stream_id.partition("-")[2]
 
 
-async def _opened(event: RecordedEvent, read_models: ReadModelStores) -> None:
-    balance = AccountBalance(account_id=_account_id(event), owner=event.data["owner"])
+async def _opened(
+    event: AccountOpened, envelope: RecordedEvent, read_models: ReadModelStores
+) -> None:
+    balance = AccountBalance(account_id=_account_id(envelope), owner=event.owner)
     await read_models(BALANCES).upsert(balance)
 
 
-def _moves(sign: int) -> ProjectionHandler:
-    async def handle(event: RecordedEvent, read_models: ReadModelStores) -> None:
+_Move = MoneyDeposited | MoneyWithdrawn | TransferReceived | TransferSent
+"""The events that move money in (+) or out (-) of an account."""
+
+
+def _moves(sign: int) -> EventHandler[_Move]:
+    async def handle(event: _Move, envelope: RecordedEvent, read_models: ReadModelStores) -> None:
         store = read_models(BALANCES)
-        current = await store.get(_account_id(event))
-        if current is None or event.version <= current.version:
+        current = await store.get(_account_id(envelope))
+        if current is None or envelope.version <= current.version:
             return
         await store.patch(
             current.account_id,
             {
-                "balance": current.balance + sign * event.data["amount"],
+                "balance": current.balance + sign * event.amount,
                 "transactions": current.transactions + 1,
-                "version": event.version,
+                "version": envelope.version,
             },
         )
 
@@ -60,16 +74,17 @@ def _moves(sign: int) -> ProjectionHandler:
 _credit = _moves(+1)
 _debit = _moves(-1)
 
-BALANCES_PROJECTION = Projection(
-    name="account_balances",
+BALANCES_PROJECTION = Projection.typed(
+    "account_balances",
     version=1,
-    handlers={
-        "AccountOpened": _opened,
-        "MoneyDeposited": _credit,
-        "TransferReceived": _credit,
-        "MoneyWithdrawn": _debit,
-        "TransferSent": _debit,
-    },
+    specs=(ACCOUNTS,),
+    handlers=(
+        on(AccountOpened, _opened),
+        on(MoneyDeposited, _credit),
+        on(TransferReceived, _credit),
+        on(MoneyWithdrawn, _debit),
+        on(TransferSent, _debit),
+    ),
     read_models=(BALANCES,),
 )
 """Balances per account; handles the five account event types."""

@@ -19,7 +19,7 @@ __all__ = [
     "Withdraw",
 ]
 
-_NEEDS_ACCOUNTS = (AGGREGATES, ACCOUNTS.name)
+_NEEDS_ACCOUNTS = (AGGREGATES, ACCOUNTS)
 
 
 class OpenAccount(Command):
@@ -110,4 +110,4 @@ OPEN_ACCOUNT = Usecase.command("open_account", _open_account, _NEEDS_ACCOUNTS)
 DEPOSIT = Usecase.command("deposit", _deposit, _NEEDS_ACCOUNTS)
 WITHDRAW = Usecase.command("withdraw", _withdraw, _NEEDS_ACCOUNTS)
 TRANSFER = Usecase.command("transfer", _transfer, _NEEDS_ACCOUNTS)
-GET_BALANCE = Usecase.query("get_balance", _get_balance, (READ_MODELS, BALANCES.name))
+GET_BALANCE = Usecase.query("get_balance", _get_balance, (READ_MODELS, BALANCES))

@@ -6,9 +6,9 @@ subclasses it as ``Test<Adapter>`` and implements the factories. These modules i
 use them from test code only.
 """
 
+from forze.testing.contracts.broker import BrokerContract, BrokerUnderTest, message
 from forze.testing.contracts.messaging import (
     IdempotencyStoreContract,
-    PublisherContract,
     SagaHandler,
     SagaRunnerContract,
     recorded_event,
@@ -25,7 +25,9 @@ __all__ = [
     "CounterContract",
     "ObjectStorageContract",
     "IdempotencyStoreContract",
-    "PublisherContract",
+    "BrokerContract",
+    "BrokerUnderTest",
+    "message",
     "SagaRunnerContract",
     "ManualClock",
     "SagaHandler",

@@ -1,4 +1,4 @@
-"""Contract suites for :class:`IdempotencyStore`, :class:`Publisher` and :class:`SagaRunner`.
+"""Contract suites for :class:`IdempotencyStore` and :class:`SagaRunner` (brokers: ``broker``).
 
 An adapter's test module subclasses a suite as ``Test<Adapter>`` and implements its abstract
 factory methods. Hooks with a default (``let_time_pass``, ``wait_until_handled``) suit
@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
 from uuid import UUID, uuid4
 
 import pytest
 
-from forze.contracts import IdempotencyStore, Publisher, RecordedEvent, SagaRunner
+from forze.contracts import IdempotencyStore, RecordedEvent, SagaRunner
 from forze.domain.errors import WiringError
 
 __all__ = [
     "IdempotencyStoreContract",
-    "PublisherContract",
     "SagaHandler",
     "SagaRunnerContract",
     "recorded_event",
@@ -30,7 +28,6 @@ __all__ = [
 TTL = 1.0
 """The time-to-live the idempotency suite uses, in seconds."""
 
-P = TypeVar("P", bound=Publisher)
 SagaHandler = Callable[[str, RecordedEvent], Awaitable[None]]
 """Handles one event for the saga instance whose key is the first argument."""
 
@@ -146,71 +143,6 @@ class IdempotencyStoreContract(ABC):
         await self.let_time_pass(TTL * 1.2)
         assert await store.result("k") == {"done": True}
         assert await store.reserve("k") is False
-
-
-def _first_deliveries(events: Sequence[RecordedEvent]) -> list[RecordedEvent]:
-    """``events`` without redeliveries (at-least-once allows them), first occurrence kept."""
-    seen: set[UUID] = set()
-    firsts = []
-    for event in events:
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            firsts.append(event)
-    return firsts
-
-
-class PublisherContract(ABC, Generic[P]):
-    """Behaviour every :class:`forze.contracts.Publisher` adapter has.
-
-    ``delivered`` reads back what the transport delivered (a queue consumer for a broker).
-    """
-
-    @abstractmethod
-    def make_publisher(self) -> P:
-        """A new publisher whose transport has delivered nothing yet."""
-
-    @abstractmethod
-    async def delivered(self, publisher: P) -> list[RecordedEvent]:
-        """Every event the transport has delivered for ``publisher``, in delivery order."""
-
-    @pytest.fixture
-    def publisher(self) -> P:
-        """The publisher under test."""
-        return self.make_publisher()
-
-    async def test_every_published_event_is_delivered(self, publisher: P) -> None:
-        events = [recorded_event("order-1", v) for v in (1, 2, 3)]
-        await publisher(events)
-        delivered = {event.event_id for event in await self.delivered(publisher)}
-        assert delivered == {event.event_id for event in events}
-
-    async def test_publishing_no_events_delivers_nothing(self, publisher: P) -> None:
-        await publisher([])
-        assert await self.delivered(publisher) == []
-
-    async def test_events_of_one_stream_are_delivered_in_version_order(self, publisher: P) -> None:
-        a = [recorded_event("order-a", v, position=2 * v - 1) for v in range(1, 6)]
-        b = [recorded_event("order-b", v, position=2 * v) for v in range(1, 6)]
-        interleaved = [event for pair in zip(a, b, strict=True) for event in pair]
-        await publisher(interleaved[:4])
-        await publisher(interleaved[4:])
-        delivered = _first_deliveries(await self.delivered(publisher))
-        for stream in ("order-a", "order-b"):
-            versions = [e.version for e in delivered if e.stream_id == stream]
-            assert versions == [1, 2, 3, 4, 5]
-
-    async def test_concurrent_publishers_of_different_streams_keep_each_streams_order(
-        self, publisher: P
-    ) -> None:
-        async def publish_stream(stream_id: str) -> None:
-            for version in range(1, 11):
-                await publisher([recorded_event(stream_id, version)])
-
-        streams = [f"account-{n}" for n in range(5)]
-        await asyncio.gather(*(publish_stream(stream) for stream in streams))
-        delivered = _first_deliveries(await self.delivered(publisher))
-        for stream in streams:
-            assert [e.version for e in delivered if e.stream_id == stream] == list(range(1, 11))
 
 
 class SagaRunnerContract(ABC):

@@ -30,9 +30,19 @@ from forze_projections.testing.projector_support import (
     fold,
     tallies,
 )
+from forze_projections.testing.projector_typed import (
+    BAD_SCORE,
+    SCORES,
+    Scored,
+    append_scores,
+    score_fold,
+    scored,
+    scores,
+)
 from forze_projections.testing.read_models import BOOKS, Book, ReadModelStoreContract
 
 __all__ = [
+    "BAD_SCORE",
     "BOOKS",
     "HISTORY",
     "MIRROR",
@@ -43,9 +53,15 @@ __all__ = [
     "Pause",
     "ProjectorContract",
     "ReadModelStoreContract",
+    "SCORES",
+    "Scored",
     "Tally",
     "append",
+    "append_scores",
     "documents",
     "fold",
+    "score_fold",
+    "scored",
+    "scores",
     "tallies",
 ]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from forze_projections.projector import Projector
 from forze_projections.testing.projector_catch_up import CatchUpCases, VersionCases
 from forze_projections.testing.projector_failures import FailureCases
+from forze_projections.testing.projector_leases import LeaseCases
 from forze_projections.testing.projector_outages import OutageCases
 from forze_projections.testing.projector_support import (
     MIRROR,
@@ -21,6 +22,7 @@ from forze_projections.testing.projector_support import (
     fold,
     tallies,
 )
+from forze_projections.testing.projector_typed import TypedCases
 
 _ITEMS = st.lists(
     st.lists(
@@ -66,11 +68,15 @@ class PropertyCases(ProjectorFactory):
         asyncio.run(scenario())
 
 
-class ProjectorContract(CatchUpCases, VersionCases, FailureCases, OutageCases, PropertyCases):
+class ProjectorContract(
+    CatchUpCases, VersionCases, FailureCases, OutageCases, TypedCases, LeaseCases, PropertyCases
+):
     """Every guarantee of ``Projector`` over a ``ProjectionBackend`` (ARCHITECTURE.md 5).
 
     Subclass in a backend's tests and implement ``open_backend``: checkpointed batches that
     commit atomically with their writes (a kill mid-batch loses nothing and doubles nothing),
     live following, lag, versioned rebuilds with cut-over, reset, the three failure policies,
-    outages of the store (nobody's fault: resumed, never skipped) and read-model ownership.
+    outages of the store (nobody's fault: resumed, never skipped), read-model ownership, and
+    typed handlers that see old events upcast (a failing upcaster is the event's failure),
+    and leases: one runner per projection, standbys, rebuilds carried out by the runner.
     """

@@ -1,0 +1,197 @@
+"""The one message envelope every broker adapter uses: CloudEvents 1.0, binary content mode.
+
+An event becomes a :class:`~forze.contracts.Message` (:func:`message_of`): CloudEvents ``id``
+(the event id), ``type``, ``source``, ``subject`` (the stream id), ``time`` (when it occurred),
+``datacontenttype`` and extension attributes for the stream version, global position,
+correlation and causation ids, tenant, actor and schema version; the body is the event data as
+JSON. Each protocol carries the attributes as its headers under a prefix of its own
+(:func:`to_headers`, :func:`from_headers`): ``cloudEvents:`` in AMQP application properties,
+``ce_`` in SQS message attributes and Redis stream fields.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from forze.contracts import Message, RecordedEvent
+from forze.domain.errors import MalformedMessage
+
+__all__ = [
+    "EXTENSIONS",
+    "SPEC_VERSION",
+    "from_headers",
+    "message_data",
+    "message_of",
+    "to_headers",
+]
+
+SPEC_VERSION = "1.0"
+"""The CloudEvents version of the envelope."""
+
+EXTENSIONS: Mapping[str, str] = {
+    "streamversion": "version",
+    "position": "position",
+    "correlationid": "correlation_id",
+    "causationid": "causation_id",
+    "tenant": "tenant",
+    "actor": "actor",
+    "schemaversion": "schema_version",
+}
+"""Extension attribute → where its value comes from: the event's ``version`` and
+``position``, or the metadata key of that name."""
+
+_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
+_REQUIRED = ("id", "type", "source", "subject")
+_CORE = {"specversion", "id", "type", "source", "subject", "time", "datacontenttype"}
+_MAX_ATTRIBUTE = 4096
+"""The longest attribute value accepted from a broker (characters)."""
+
+
+def message_of(
+    event: RecordedEvent,
+    *,
+    source: str,
+    destination: str = "",
+    ordering_key: str | None = None,
+) -> Message:
+    """The message carrying ``event`` (ordered by its stream unless ``ordering_key``)."""
+    metadata = event.metadata
+    extensions = {"streamversion": str(event.version), "position": str(event.position)}
+    for attribute, key in EXTENSIONS.items():
+        value = metadata.get(key)
+        if value is not None and attribute not in extensions:
+            extensions[attribute] = str(value)
+    return Message(
+        id=str(event.event_id),
+        type=event.event_type,
+        source=source,
+        subject=event.stream_id,
+        time=_occurred(metadata.get("occurred_at"), event.recorded_at),
+        data=json.dumps(event.data, separators=(",", ":"), ensure_ascii=False).encode(),
+        extensions=extensions,
+        destination=destination,
+        ordering_key=event.stream_id if ordering_key is None else ordering_key,
+    )
+
+
+def to_headers(message: Message, prefix: str) -> dict[str, str]:
+    """Every CloudEvents attribute of ``message`` as text headers named ``prefix + name``."""
+    headers = {
+        "specversion": SPEC_VERSION,
+        "id": message.id,
+        "type": message.type,
+        "source": message.source,
+        "subject": message.subject,
+        "time": _rfc3339(message.time),
+        "datacontenttype": message.datacontenttype,
+    }
+    for name, value in message.extensions.items():
+        if not _EXTENSION_NAME.fullmatch(name) or name in _CORE:
+            raise MalformedMessage(f"message {message.id!r}: bad extension attribute {name!r}")
+        headers[name] = value
+    return {prefix + name: value for name, value in headers.items()}
+
+
+def from_headers(
+    headers: Mapping[str, Any],
+    data: bytes,
+    prefix: str,
+    *,
+    destination: str = "",
+    ordering_key: str = "",
+) -> Message:
+    """The message whose attributes are the ``prefix``-ed ``headers`` and whose body is ``data``.
+
+    Headers without the prefix are ignored; values may be ``str`` or UTF-8 ``bytes``. A missing
+    or malformed attribute raises :class:`MalformedMessage` naming it (the consumer
+    dead-letters such a message at once)."""
+    found: dict[str, str] = {}
+    for raw_name, raw_value in headers.items():
+        name = str(raw_name)
+        if not name.startswith(prefix):
+            continue
+        found[name[len(prefix) :]] = _text(name, raw_value)
+    subject = found.get("subject", "")
+    what = f"message {found.get('id', '(no id)')!r}"
+    if found.get("specversion") != SPEC_VERSION:
+        raise MalformedMessage(
+            f"{what}: specversion must be {SPEC_VERSION!r}, got {found.get('specversion')!r}"
+        )
+    missing = [name for name in _REQUIRED if not found.get(name)]
+    if missing:
+        raise MalformedMessage(f"{what}: missing CloudEvents attribute(s) {', '.join(missing)}")
+    extensions = {k: v for k, v in found.items() if k not in _CORE}
+    bad = [name for name in extensions if not _EXTENSION_NAME.fullmatch(name)]
+    if bad:
+        raise MalformedMessage(f"{what}: bad extension attribute name(s) {', '.join(bad)}")
+    return Message(
+        id=found["id"],
+        type=found["type"],
+        source=found["source"],
+        subject=subject,
+        time=_parse_time(what, found.get("time")),
+        data=bytes(data),
+        datacontenttype=found.get("datacontenttype") or "application/json",
+        extensions=extensions,
+        destination=destination,
+        ordering_key=ordering_key or subject,
+    )
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    """The body of ``message`` as a JSON object; :class:`MalformedMessage` if it is not one."""
+    if message.datacontenttype.split(";")[0].strip() != "application/json":
+        raise MalformedMessage(
+            f"message {message.id!r}: data is {message.datacontenttype!r}, not application/json"
+        )
+    try:
+        data = json.loads(message.data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MalformedMessage(f"message {message.id!r}: data is not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise MalformedMessage(f"message {message.id!r}: data is not a JSON object")
+    return data
+
+
+def _text(name: str, value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        try:
+            value = bytes(value).decode()
+        except UnicodeDecodeError:
+            raise MalformedMessage(f"header {name!r} is not UTF-8 text") from None
+    if not isinstance(value, str | int):
+        raise MalformedMessage(f"header {name!r} is not text: {type(value).__name__}")
+    text = str(value)
+    if len(text) > _MAX_ATTRIBUTE or "\x00" in text:
+        raise MalformedMessage(f"header {name!r} is too long or holds NUL")
+    return text
+
+
+def _occurred(value: Any, recorded_at: datetime) -> datetime:
+    if isinstance(value, str):
+        try:
+            occurred = datetime.fromisoformat(value)
+        except ValueError:
+            return recorded_at
+        return occurred if occurred.tzinfo is not None else occurred.replace(tzinfo=UTC)
+    return recorded_at
+
+
+def _rfc3339(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(what: str, value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise MalformedMessage(f"{what}: time {value!r} is not an RFC 3339 timestamp") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
