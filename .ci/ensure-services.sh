@@ -130,7 +130,19 @@ ensure_rabbitmq() {
   exit 1
 }
 
+# gdb lets tests/test_postgres_watermark.py pause a PostgreSQL backend between two of its steps.
+ensure_gdb() {
+  if command -v gdb >/dev/null; then
+    return
+  fi
+  echo "services: installing gdb from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq gdb >/dev/null \
+    || echo "services: gdb could not be installed; the pause-the-server test will say so" >&2
+}
+
 ensure_postgres
+ensure_gdb
 ensure_moto
 ensure_redis
 ensure_rabbitmq

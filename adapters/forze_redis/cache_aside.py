@@ -12,12 +12,15 @@ every process::
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from forze.contracts import Cache, RecordedEvent
 
 __all__ = ["KeysOf", "cached", "invalidate"]
+
+log = logging.getLogger("forze.cache")
 
 KeysOf = Callable[[RecordedEvent], Iterable[str]]
 """The cache keys an event makes stale."""
@@ -33,8 +36,8 @@ async def cached(
     if found is not None:
         try:
             return json.loads(found)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            pass
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            log.warning("cache key %r holds no JSON (%s): loading it again", key, error)
     value = await load()
     encoded = json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
     await cache.set(key, encoded, ttl_seconds=ttl_seconds)

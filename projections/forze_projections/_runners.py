@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from forze.contracts import EventStore
 from forze.domain.errors import EventStoreUnavailable, InvalidInputError
@@ -90,9 +90,8 @@ class Runners:
             held = await self._standby(projection)
             if held is None:
                 return
-            self.held[name] = held
             try:
-                async with held:
+                async with self._holding(held):
                     await self._run(projection, held, follow=True)
                 return
             except LeaseLost as lost:
@@ -100,9 +99,6 @@ class Runners:
                 self.states[name] = ProjectionState.STANDBY
             except Exception:
                 return  # stopped on a failure (recorded, in its status); the lease is released
-            finally:
-                if self.held.get(name) is held:
-                    del self.held[name]
 
     async def bring_up(self, projection: Projection, *, rebuild: int | None) -> None:
         """Bring ``projection`` to the head (having carried out rebuild request ``rebuild``):
@@ -113,19 +109,26 @@ class Runners:
             if local is None:
                 held = await self._take(projection)
                 if held is not None:
-                    self.held[name] = held
                     try:
-                        async with held:
+                        async with self._holding(held):
                             await self._run(projection, held, follow=False)
                         return
                     except LeaseLost as lost:
                         log.warning("projection %s: %s; waiting for its runner", name, lost)
                         continue
-                    finally:
-                        if self.held.get(name) is held:
-                            del self.held[name]
             if await self._await_runner(projection, rebuild, local):
                 return
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, held: HeldLease) -> AsyncIterator[None]:
+        """Keep ``held`` (renewed, then released) and known as this projector's for the block."""
+        self.held[held.name] = held
+        try:
+            async with held:
+                yield
+        finally:
+            if self.held.get(held.name) is held:
+                del self.held[held.name]
 
     async def _take(self, projection: Projection) -> HeldLease | None:
         return await HeldLease.take(
