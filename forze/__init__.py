@@ -13,6 +13,7 @@ from forze.contracts import (
     Counter,
     CutPage,
     Delivery,
+    EventIds,
     EventStore,
     ExpectedVersion,
     ExpectedVersionArg,
@@ -95,9 +96,23 @@ from forze.execution import (
     logging_middleware,
     retry_on_conflict,
 )
-from forze.messaging import from_headers, message_data, message_of, to_headers
+from forze.messaging import (
+    Consumer,
+    ConsumerSettings,
+    MessageHandler,
+    from_headers,
+    idempotent,
+    message_data,
+    message_of,
+    to_headers,
+)
 
 __all__ = [
+    "Consumer",
+    "ConsumerSettings",
+    "EventIds",
+    "MessageHandler",
+    "idempotent",
     "to_headers",
     "message_of",
     "message_data",

@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 
 import pytest
 
-from forze.contracts import AggregateRepository, Message, NewEvent, RecordedEvent
+from forze.contracts import AggregateRepository, EventIds, Message, NewEvent, RecordedEvent
 from forze.domain import Aggregate, AggregateSpec, DomainEvent, EventType
 from forze.domain.errors import ConcurrencyError, DomainError, ReadOnlyOperationError
 from forze.execution import (
@@ -57,7 +57,11 @@ class RecordingRepositories:
         self.calls: list[tuple[str, Mapping[str, Any] | None]] = []
 
     def __call__(
-        self, spec: AggregateSpec[A], *, metadata: Mapping[str, Any] | None = None
+        self,
+        spec: AggregateSpec[A],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        event_ids: EventIds | None = None,
     ) -> AggregateRepository[A]:
         self.calls.append((spec.name, metadata))
         return cast("AggregateRepository[A]", object())

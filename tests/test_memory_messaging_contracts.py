@@ -20,6 +20,7 @@ from forze.testing.contracts import (
 )
 from forze_mock import InMemoryBroker
 from forze_mock.memory_messaging import InMemoryIdempotencyStore, InProcessSagaRunner
+from forze_projections.testing import RelayContract
 
 
 class TestInMemoryIdempotencyStore(IdempotencyStoreContract):
@@ -80,6 +81,12 @@ class TestInMemoryBroker(BrokerContract):
             dead_letters,
             max_message_bytes=1024,
         )
+
+
+class TestInMemoryRelay(RelayContract):
+    """The relay contract on the in-memory broker (the same wiring as its broker contract)."""
+
+    open_broker = TestInMemoryBroker.open_broker
 
 
 class TestInProcessSagaRunner(SagaRunnerContract):

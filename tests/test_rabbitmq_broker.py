@@ -23,6 +23,7 @@ from forze.contracts import Message
 from forze.domain.errors import BrokerUnavailable, MessageRefused
 from forze.testing.contracts import BrokerContract, BrokerUnderTest
 from forze.testing.contracts.broker import message, receive_all
+from forze_projections.testing import RelayContract
 from forze_rabbitmq import (
     RabbitPublisher,
     RabbitSettings,
@@ -127,6 +128,12 @@ class TestRabbitMQ(BrokerContract):
                 )
             finally:
                 await publisher.close()
+
+
+class TestRabbitMQRelay(RelayContract):
+    """The relay contract on RabbitMQ (the same wiring as ``TestRabbitMQ``)."""
+
+    open_broker = TestRabbitMQ.open_broker
 
 
 _CONSUMER = """

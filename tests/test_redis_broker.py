@@ -20,6 +20,7 @@ from forze.contracts import Message
 from forze.domain.errors import BrokerUnavailable, MessageRefused
 from forze.testing.contracts import BrokerContract, BrokerUnderTest
 from forze.testing.contracts.broker import message, receive_all
+from forze_projections.testing import RelayContract
 from forze_redis import (
     DATA_FIELD,
     HEADER_PREFIX,
@@ -94,6 +95,12 @@ class TestRedisStreams(BrokerContract):
                 )
             finally:
                 await publisher.close()
+
+
+class TestRedisRelay(RelayContract):
+    """The relay contract on Redis Streams (the same wiring as ``TestRedisStreams``)."""
+
+    open_broker = TestRedisStreams.open_broker
 
 
 async def test_an_entry_without_an_envelope_is_dead_lettered_with_the_reason_not_delivered() -> (

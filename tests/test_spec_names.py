@@ -156,3 +156,14 @@ def test_a_spec_in_a_requirement_routes_the_port_by_its_name() -> None:
     build_runtime(routed, usecases=[PLACE])
     with pytest.raises(WiringError, match=r"needs port aggregates \(route 'order'\)"):
         build_runtime(DepsModule("empty"), usecases=[PLACE])
+
+
+@pytest.mark.parametrize("key", [AGGREGATES, READ_MODELS])
+def test_a_requirement_naming_a_spec_only_by_its_name_is_refused_when_the_runtime_is_built(
+    key: Any,
+) -> None:
+    by_name = Usecase.command("by_name", _place, (key, "order"))
+    repositories = EventSourcedRepositories(InMemoryEventStore())
+    routed = DepsModule("orders").provide(AGGREGATES, repositories, route="order")
+    with pytest.raises(WiringError, match="name the spec object itself"):
+        build_runtime(routed, MockDepsModule(), usecases=[by_name])

@@ -21,6 +21,7 @@ from forze.contracts import Message
 from forze.domain.errors import BrokerUnavailable, MessageRefused
 from forze.testing.contracts import BrokerContract, BrokerUnderTest
 from forze.testing.contracts.broker import message, receive_all
+from forze_projections.testing import RelayContract
 from forze_sqs import (
     SqsPublisher,
     SqsSettings,
@@ -98,6 +99,21 @@ class TestSqsFifo(_SqsContract):
     """FIFO queues: ordered per message group (the ordering key)."""
 
     fifo = True
+
+
+class TestSqsStandardRelay(RelayContract):
+    """The relay contract on a standard queue (no order kept)."""
+
+    fifo = False
+    open_broker = TestSqsStandard.open_broker
+
+
+class TestSqsFifoRelay(RelayContract):
+    """The relay contract on a FIFO queue, which drops a message id it accepted within five
+    minutes (the deduplication id is the event id)."""
+
+    fifo = deduplicates = True
+    open_broker = TestSqsFifo.open_broker
 
 
 _WORKER = """

@@ -23,7 +23,9 @@ from forze_cli.projections_cmd import (
     load_projections,
     open_projector,
     projections_command,
+    write_table,
 )
+from forze_cli.relays_cmd import RELAY_PREFIX, relays_status
 
 __all__ = [
     "DEMO_APPLICATION_ID",
@@ -35,6 +37,9 @@ __all__ = [
     "load_projections",
     "open_projector",
     "projections_command",
+    "RELAY_PREFIX",
+    "relays_status",
+    "write_table",
     "DemoConfig",
     "DemoReport",
     "ProgressBar",

@@ -14,6 +14,7 @@ from forze_cli.demo import DemoConfig, run_demo
 from forze_cli.feed import tail_feed
 from forze_cli.inspect_store import list_streams, show_stream
 from forze_cli.projections_cmd import DEFAULT_PROJECTIONS, projections_command
+from forze_cli.relays_cmd import relays_status
 
 __all__ = ["build_parser", "main"]
 
@@ -146,6 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if action == "rebuild":
             sub.add_argument("--progress", action="store_true", help="draw the bar off a TTY")
+    relays = commands.add_parser("relays", help="status of the relays publishing the feed")
+    relay_actions = relays.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    relay_actions.required = True
+    relay_status = relay_actions.add_parser(
+        "status", help="checkpoint, lag, stalled, holder and refused messages of every relay"
+    )
+    relay_status.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
+    relay_status.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=60.0,
+        help="report a relay stalled when its oldest unpublished event waited longer",
+    )
     return parser
 
 
@@ -182,6 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     name=getattr(arguments, "name", None),
                     progress=getattr(arguments, "progress", False),
                 )
+            )
+            return 0
+        if arguments.command == "relays":
+            asyncio.run(
+                relays_status(arguments.db, sys.stdout, stall_seconds=arguments.stall_seconds)
             )
             return 0
         if arguments.command == "feed":

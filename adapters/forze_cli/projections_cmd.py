@@ -14,7 +14,13 @@ from forze_cli.progress import ProgressBar
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
 from forze_projections import Projection, ProjectionProgress, Projector, SQLiteProjectionBackend
 
-__all__ = ["DEFAULT_PROJECTIONS", "load_projections", "open_projector", "projections_command"]
+__all__ = [
+    "DEFAULT_PROJECTIONS",
+    "load_projections",
+    "open_projector",
+    "projections_command",
+    "write_table",
+]
 
 DEFAULT_PROJECTIONS = "forze_examples.bank:PROJECTIONS"
 
@@ -136,6 +142,11 @@ async def _print_status(projector: Projector, out: TextIO) -> None:
         "HOLDER",
         "FAILURES",
     )
+    write_table(header, rows, out)
+
+
+def write_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    """Write ``rows`` under ``header`` in left-aligned columns two spaces apart."""
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         out.write(

@@ -11,15 +11,19 @@ from typing import Any, Generic, TypeVar
 
 from forze.contracts import (
     AppendResult,
+    EventIds,
     EventStore,
     ExpectedVersion,
     ExpectedVersionArg,
+    NewEvent,
+    RecordedEvent,
     Snapshot,
     SnapshotStore,
 )
 from forze.domain.aggregate import Aggregate
 from forze.domain.errors import (
     ConcurrencyError,
+    DuplicateEventIdError,
     ForzeError,
     InvalidInputError,
     NotFoundError,
@@ -42,6 +46,9 @@ _CONFLICTS = Backoff(0.002, 0.2, jitter=0.5)
 """Waits between the retries of ``execute`` after a ``ConcurrencyError`` (jittered, so that
 the writers that collided do not collide again)."""
 
+_SCAN_PAGE = 500
+"""Events read per page when looking for the ids of a replayed append."""
+
 log = logging.getLogger("forze.repository")
 
 
@@ -53,6 +60,12 @@ class EventSourcedRepository(Generic[A]):
     raise ``ConcurrencyError``. With ``spec.snapshot_every = N`` a snapshot is stored each time
     the stream crosses a multiple of N (a failed snapshot write is logged, never raised: the
     events are already safe).
+
+    With ``event_ids`` the saved events get the ids it derives (see ``EventIds``) instead of
+    random ones. An append whose ids this stream already holds is a replay of the same
+    operation (a redelivered message): it returns the earlier append's result, even when the
+    replay, run on the newer state, conflicts or built other events, so the operation's
+    effect on each stream is applied once.
     """
 
     def __init__(
@@ -63,8 +76,10 @@ class EventSourcedRepository(Generic[A]):
         codec: EventCodec | None = None,
         snapshots: SnapshotStore | None = None,
         metadata: Mapping[str, Any] | None = None,
+        event_ids: EventIds | None = None,
     ) -> None:
         self._spec = spec
+        self._event_ids = event_ids
         self._store = store
         self._codec = codec or EventCodec.for_specs(spec)
         self._snapshots = snapshots if spec.snapshot_every else None
@@ -115,12 +130,10 @@ class EventSourcedRepository(Generic[A]):
         stream_id = self._spec.stream_id(aggregate.id)
         expected: ExpectedVersionArg = aggregate.version or ExpectedVersion.NO_STREAM
         state = self._snapshot_due(aggregate, len(pending))
-        metadata = {**self._metadata, "occurred_at": datetime.now(UTC).isoformat()}
-        encode = self._codec.encode
-        result = await self._store.append(
-            stream_id, [encode(event, metadata) for event in pending], expected
-        )
+        result, replayed = await self._append(stream_id, pending, expected)
         aggregate.mark_saved(result.version)
+        if replayed:
+            state = None
         if state is not None and self._snapshots is not None:
             snapshot = Snapshot(stream_id, result.version, self._spec.snapshot_version, state)
             try:
@@ -193,12 +206,71 @@ class EventSourcedRepository(Generic[A]):
         """See ``AggregateRepository.append``."""
         for event in events:
             self._spec.event_type_of(event)
+        stream_id = self._spec.stream_id(aggregate_id)
+        result, _ = await self._append(stream_id, events, expected_version)
+        return result
+
+    async def _append(
+        self, stream_id: str, events: Sequence[DomainEvent], expected: ExpectedVersionArg
+    ) -> tuple[AppendResult, bool]:
+        """Encode and append ``events``; the result, and whether it was a replay's."""
         metadata = {**self._metadata, "occurred_at": datetime.now(UTC).isoformat()}
-        return await self._store.append(
-            self._spec.stream_id(aggregate_id),
-            [self._codec.encode(event, metadata) for event in events],
-            expected_version,
+        source = self._event_ids
+        ids = None if source is None else source.ids(stream_id, len(events))
+        encoded = [
+            self._codec.encode(event, metadata, event_id=None if ids is None else ids[n])
+            for n, event in enumerate(events)
+        ]
+        try:
+            result = await self._store.append(stream_id, encoded, expected)
+        except (ConcurrencyError, DuplicateEventIdError):
+            earlier = None if source is None else await self._earlier(stream_id, encoded[0])
+            if earlier is None:
+                raise
+            log.info(
+                "%s: events %s.. were appended by an earlier run of operation %s;"
+                " its result stands",
+                stream_id,
+                encoded[0].event_id,
+                source.seed if source else "",
+            )
+            return earlier, True
+        if source is not None:
+            source.saved(stream_id, len(events))
+        return result, False
+
+    async def _earlier(self, stream_id: str, first: NewEvent) -> AppendResult | None:
+        """The result of the earlier append whose first event had ``first``'s id, if this
+        stream holds it (read backwards, newest first: a replay follows its original)."""
+        version: int | None = None
+        while version is None or version > 1:
+            page = await self._store.read_stream(
+                stream_id,
+                from_version=None if version is None else version - 1,
+                limit=_SCAN_PAGE,
+                backwards=True,
+            )
+            if not page:
+                return None
+            found = next((event for event in page if event.event_id == first.event_id), None)
+            if found is not None:
+                return await self._counted_from(stream_id, found)
+            version = page[-1].version
+        return None
+
+    async def _counted_from(self, stream_id: str, first: RecordedEvent) -> AppendResult:
+        """Count the earlier run's events from ``first`` on (those with the next derived ids)
+        as saved; the result of their append."""
+        source = self._event_ids
+        assert source is not None  # only replays of derived ids get here
+        after = await self._store.read_stream(
+            stream_id, from_version=first.version, limit=_SCAN_PAGE
         )
+        wanted = source.ids(stream_id, len(after))
+        mine = [event for event, id_ in zip(after, wanted, strict=True) if event.event_id == id_]
+        last = mine[-1] if mine else first
+        source.saved(stream_id, max(len(mine), 1))
+        return AppendResult(stream_id, last.version, last.position)
 
 
 class EventSourcedRepositories:
@@ -223,9 +295,14 @@ class EventSourcedRepositories:
         self._specs: dict[str, AggregateSpec[Any]] = {}
 
     def __call__(
-        self, spec: AggregateSpec[A], *, metadata: Mapping[str, Any] | None = None
+        self,
+        spec: AggregateSpec[A],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        event_ids: EventIds | None = None,
     ) -> EventSourcedRepository[A]:
-        """The repository for ``spec``, stamping ``metadata`` on every saved event."""
+        """The repository for ``spec``, stamping ``metadata`` on every saved event (whose ids
+        come from ``event_ids`` when given)."""
         known = self._specs.setdefault(spec.name, spec)
         if known is not spec and known != spec:
             raise WiringError(
@@ -236,5 +313,10 @@ class EventSourcedRepositories:
         if codec is None:
             codec = self._codecs[spec.name] = EventCodec.for_specs(spec)
         return EventSourcedRepository(
-            spec, self._store, codec=codec, snapshots=self._snapshots, metadata=metadata
+            spec,
+            self._store,
+            codec=codec,
+            snapshots=self._snapshots,
+            metadata=metadata,
+            event_ids=event_ids,
         )

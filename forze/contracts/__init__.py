@@ -10,6 +10,7 @@ from forze.contracts.envelopes import (
     RecordedEvent,
     category_of,
 )
+from forze.contracts.event_ids import EventIds
 from forze.contracts.event_store import CutPage, EventStore, StreamAppend
 from forze.contracts.messaging import IdempotencyStore
 from forze.contracts.read_models import (
@@ -37,6 +38,7 @@ __all__ = [
     "Counter",
     "CutPage",
     "Delivery",
+    "EventIds",
     "EventStore",
     "StreamAppend",
     "ExpectedVersion",

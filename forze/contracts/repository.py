@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
 from forze.contracts.envelopes import AppendResult, ExpectedVersion, ExpectedVersionArg
+from forze.contracts.event_ids import EventIds
 from forze.domain.aggregate import Aggregate
 from forze.domain.spec import AggregateSpec
 from forze.domain.values import DomainEvent
@@ -69,7 +70,12 @@ class AggregateRepositories(Protocol):
     """Gives the repository of an aggregate spec (``ctx.aggregates(spec)`` uses it)."""
 
     def __call__(
-        self, spec: AggregateSpec[A], *, metadata: Mapping[str, Any] | None = None
+        self,
+        spec: AggregateSpec[A],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        event_ids: EventIds | None = None,
     ) -> AggregateRepository[A]:
-        """The repository for ``spec``; ``metadata`` is stamped on every event it saves."""
+        """The repository for ``spec``; ``metadata`` is stamped on every event it saves, whose
+        ids come from ``event_ids`` when given (random otherwise)."""
         ...

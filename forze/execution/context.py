@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from forze.contracts import (
     AggregateRepository,
+    EventIds,
     EventStore,
     ReadModelReader,
     ReadModelSpec,
@@ -42,7 +43,10 @@ class ExecutionContext:
 
     ``correlation_id`` ties together everything caused by one request; ``causation_id`` names
     the message that caused this operation. Both, with ``tenant`` and ``actor``, are stamped on
-    every event the operation saves. A ``QUERY`` context refuses command ports.
+    every event the operation saves. With ``event_ids`` (a consumer sets it from the message
+    id) the events saved through :meth:`aggregates` get ids derived from it instead of random
+    ones, so handling the same message again appends nothing new. A ``QUERY`` context refuses
+    command ports.
     """
 
     resolve: Resolver
@@ -51,6 +55,7 @@ class ExecutionContext:
     causation_id: str | None = None
     tenant: str | None = None
     actor: str | None = None
+    event_ids: EventIds | None = None
 
     def port(self, key: PortKey[T], route: str | None = None) -> T:
         """The port under ``key`` (routed by spec name when ``route`` is given)."""
@@ -68,9 +73,12 @@ class ExecutionContext:
         return self.port(EVENT_STORE)
 
     def aggregates(self, spec: AggregateSpec[A]) -> AggregateRepository[A]:
-        """The repository of ``spec``, stamping this context's metadata on saved events."""
+        """The repository of ``spec``, stamping this context's metadata (and ids, with
+        ``event_ids``) on saved events."""
         repositories = self.port(AGGREGATES, spec.name)
-        return repositories(spec, metadata=self.event_metadata())
+        if self.event_ids is None:
+            return repositories(spec, metadata=self.event_metadata())
+        return repositories(spec, metadata=self.event_metadata(), event_ids=self.event_ids)
 
     def read_models(self, spec: ReadModelSpec[M]) -> ReadModelReader[M]:
         """The read model ``spec``, to read: projections write read models, usecases read

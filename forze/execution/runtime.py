@@ -8,12 +8,13 @@ from types import TracebackType
 from typing import Any, TypeVar
 from uuid import uuid4
 
+from forze.contracts import EventIds
 from forze.domain.errors import InvalidInputError, WiringError
 from forze.execution._payloads import PayloadTypes, described, payload_types
 from forze.execution._specs import SpecNames
 from forze.execution.context import ExecutionContext, OperationKind
 from forze.execution.deps import DepsModule, Provider
-from forze.execution.keys import PortKey
+from forze.execution.keys import AGGREGATES, READ_MODELS, PortKey
 from forze.execution.usecase import Handler, Middleware, Usecase
 
 __all__ = ["Runtime", "build_runtime"]
@@ -23,6 +24,10 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 _Slot = tuple[str, str | None]
+
+
+_SPEC_ROUTED: frozenset[PortKey[Any]] = frozenset({AGGREGATES, READ_MODELS})
+"""Ports routed by a spec: a requirement names the spec object, never only its name."""
 
 
 def build_runtime(
@@ -115,7 +120,13 @@ class Runtime:
                     f"usecase {usecase.name!r} needs port {key}{_route_text(name)}, "
                     "which no module provides"
                 )
-        for _key, route in usecase.requires:
+        for key, route in usecase.requires:
+            if isinstance(route, str) and key in _SPEC_ROUTED:
+                raise WiringError(
+                    f"usecase {usecase.name!r} names the {key} port's spec by its name"
+                    f" {route!r}: name the spec object itself, as in ({key.name.upper()},"
+                    " ORDERS), so that two different specs under one name are refused here"
+                )
             if route is not None and not isinstance(route, str):
                 self._specs.admit(route, usecase.name)
         return self._payload_types(usecase)
@@ -138,8 +149,10 @@ class Runtime:
         causation_id: str | None = None,
         tenant: str | None = None,
         actor: str | None = None,
+        event_ids_from: str | None = None,
     ) -> ExecutionContext:
-        """A fresh context for one operation."""
+        """A fresh context for one operation; with ``event_ids_from`` (a message id) the
+        events it saves get ids derived from it (:class:`~forze.contracts.EventIds`)."""
         return ExecutionContext(
             resolve=self.port,
             kind=kind,
@@ -147,6 +160,7 @@ class Runtime:
             causation_id=causation_id,
             tenant=tenant,
             actor=actor,
+            event_ids=None if event_ids_from is None else EventIds(event_ids_from),
         )
 
     async def execute(
@@ -158,12 +172,13 @@ class Runtime:
         causation_id: str | None = None,
         tenant: str | None = None,
         actor: str | None = None,
+        event_ids_from: str | None = None,
     ) -> R:
         """Run ``usecase`` with ``payload`` in a new context, through the middleware chain.
 
         A payload that is not of the type its handler's annotation names (``Withdraw`` given
         to a usecase taking ``Deposit``, a dict for a command) raises ``InvalidInputError``
-        before the usecase or any middleware runs.
+        before the usecase or any middleware runs. ``event_ids_from``: see :meth:`context`.
         """
         accepted = self._admit(usecase)
         if accepted is not None and not isinstance(payload, accepted):
@@ -177,6 +192,7 @@ class Runtime:
             causation_id=causation_id,
             tenant=tenant,
             actor=actor,
+            event_ids_from=event_ids_from,
         )
         call: Handler = usecase.handler
         for layer in reversed(self._middleware):

@@ -23,10 +23,10 @@ Middleware: TypeAlias = Callable[[ExecutionContext, Any, Handler], Awaitable[Any
 """``middleware(ctx, payload, call_next)``: wraps a usecase; must await ``call_next``."""
 
 Requirement: TypeAlias = tuple[PortKey[Any], str | AggregateSpec[Any] | ReadModelSpec[Any] | None]
-"""A port a usecase needs, with the route it is looked up by: a spec, as in
-``(AGGREGATES, ACCOUNTS)``, or a spec's name, as in ``(AGGREGATES, "account")``, or ``None``
-for the default. Naming the spec itself lets ``build_runtime`` refuse two different specs
-under one name."""
+"""A port a usecase needs, with the route it is looked up by, or ``None`` for the default.
+The aggregate and read-model ports are routed by the spec object itself, as
+in ``(AGGREGATES, ACCOUNTS)``, so that ``build_runtime`` refuses two different specs under one
+name; other ports may be routed by a name, as in ``(EVENT_STORE, "audit")``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,15 @@
 from forze_projections.backend import ProjectionBackend
 from forze_projections.buffered import BufferedReadModelStores, DocumentCache
 from forze_projections.checkpoint_input import check_checkpoint_name, check_checkpoint_position
-from forze_projections.errors import ProjectionBusy, ProjectionFailed, ProjectionFailure
+from forze_projections.errors import (
+    EventFailed,
+    ProjectionBusy,
+    ProjectionFailed,
+    ProjectionFailure,
+)
 from forze_projections.inline import InlineHook, add_inline_projection, register_inline
 from forze_projections.keys import PROJECTION_BACKEND
+from forze_projections.lag import FeedLag, feed_lag
 from forze_projections.leases import (
     InMemoryLeases,
     Lease,
@@ -41,6 +47,7 @@ from forze_projections.queries import (
     search_words,
     store_for_spec,
 )
+from forze_projections.relay import SKIP_REFUSED, Relay, RelayFailed, RelayStatus, topic
 from forze_projections.sqlite_backend import SQLiteProjectionBackend, table_of
 from forze_projections.sqlite_checkpoints import SQLiteCheckpointStore
 from forze_projections.sqlite_leases import SQLiteLeases
@@ -55,6 +62,14 @@ from forze_projections.typed import EventHandler, Handles, on
 from forze_projections.undo import UndoLog
 
 __all__ = [
+    "FeedLag",
+    "feed_lag",
+    "EventFailed",
+    "Relay",
+    "RelayFailed",
+    "RelayStatus",
+    "SKIP_REFUSED",
+    "topic",
     "check_checkpoint_name",
     "check_checkpoint_position",
     "PROJECTION_BACKEND",

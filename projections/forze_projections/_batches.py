@@ -11,7 +11,7 @@ from forze.contracts import Query, ReadModelStores, RecordedEvent
 from forze.domain.errors import EventStoreUnavailable
 from forze_projections.backend import ProjectionBackend
 from forze_projections.buffered import BufferedReadModelStores, DocumentCache
-from forze_projections.errors import ProjectionFailed, ProjectionFailure
+from forze_projections.errors import EventFailed, ProjectionFailed, ProjectionFailure
 from forze_projections.projection import Projection
 from forze_projections.status import FailurePolicy
 
@@ -101,11 +101,11 @@ async def _handle(
             await backend.record_failure(failure_record(failure))
 
 
-def failure_record(failure: ProjectionFailed) -> ProjectionFailure:
+def failure_record(failure: EventFailed) -> ProjectionFailure:
     """What the backend keeps of a failure (``ProjectionBackend.record_failure``)."""
     event = failure.event
     return ProjectionFailure(
-        projection=failure.projection,
+        projection=failure.consumer,
         position=event.position,
         event_type=event.event_type,
         stream_id=event.stream_id,

@@ -1,9 +1,9 @@
-"""One run of one projection over the feed, under its lease (see ``Projector``).
+"""One run of one feed consumer's work over the feed, under its lease.
 
-From the checkpoint to the head in batches, each applied in one unit of work that holds the
-lease; then, when following, the live feed. The loop returns when asked to stop, raises
-``LeaseLost`` when another runner took the projection over and ``RebuildRequested`` when a
-rebuild request reached the lease.
+From the checkpoint to the head in pages, each handed to the work (``FeedRun.apply``), which
+saves it with its checkpoint in a unit that holds the lease; then, when following, the live
+feed. The loop returns when asked to stop, raises ``LeaseLost`` when another runner took the
+work over and ``RebuildRequested`` when a rebuild request reached the lease.
 """
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from forze.contracts import CutPage, EventStore, RecordedEvent
-from forze_projections._batches import apply_batch, note_empty
+from forze_projections._feed_work import FeedWork
 from forze_projections._held_lease import HeldLease
-from forze_projections.backend import ProjectionBackend
-from forze_projections.buffered import DocumentCache
-from forze_projections.projection import Projection
-from forze_projections.status import FailurePolicy, ProjectionProgress
+from forze_projections.status import ProjectionProgress
 
 __all__ = ["FeedLoop", "RebuildRequested"]
 
@@ -33,48 +30,34 @@ log = logging.getLogger("forze.projector")
 
 
 class RebuildRequested(Exception):
-    """A rebuild was requested for the projection this runner holds: start again from 0."""
+    """A rebuild was requested for the work this runner holds: start again from 0."""
 
 
 @dataclass(slots=True)
 class FeedLoop:
-    """The settings one projector gives every run of its projections."""
+    """The settings one feed consumer (a projector, a relay) gives every run of its works."""
 
     events: EventStore
-    backend: ProjectionBackend
-    policy: FailurePolicy
     batch_size: int
     page_bytes: int
-    cache_size: int
     stopping: asyncio.Event
     on_progress: Callable[[ProjectionProgress], None] | None
     on_batch: Callable[[str], None]
-    """Called with the projection's name after each committed batch."""
+    """Called with the work's name after each committed batch."""
 
     async def follow(
         self,
-        projection: Projection,
+        work: FeedWork,
         held: HeldLease,
         *,
         follow: bool,
         on_live: Callable[[], None],
     ) -> None:
-        """Run ``projection`` from its checkpoint to the head, then (``follow``) live until
+        """Run ``work`` from its checkpoint to the head, then (``follow``) live until
         ``stopping`` is set; ``on_live`` is called each time it reaches the head."""
-        name, version = projection.name, projection.version
-        held.check()
-        live = await self.backend.live_version(name)
-        if live is None:
-            async with self.backend.unit():
-                await held.fence()
-                await self.backend.set_live(name, version)
-            live = version
-        cut_over = live < version
-        reached = False  # whether this run reached the head yet (the backend hears it once)
-        position = await self.backend.checkpoints.load(projection.checkpoint_name)
-        cache = DocumentCache(self.cache_size)
-        if position == 0:
-            await note_empty(self.backend, projection, cache)
+        run = await work.begin(held)
+        reached = False  # whether this run reached the head yet (the work hears it once)
+        position = await work.checkpoint()
         started, handled = time.perf_counter(), 0
         # The next page is read while this one is applied (the server reads as we write).
         ahead: asyncio.Future[tuple[int, Sequence[RecordedEvent]]] | None = None
@@ -82,35 +65,25 @@ class FeedLoop:
             while not self.stopping.is_set():
                 _attend(held)
                 if ahead is None:
-                    ahead = asyncio.ensure_future(self._page(projection, position))
+                    ahead = asyncio.ensure_future(self._page(work, position))
                 (head, page), ahead = await ahead, None
                 caught_up = len(page) < self.batch_size and not isinstance(page, CutPage)
                 scanned = max(page[-1].position if page else position, head if caught_up else 0)
                 if not caught_up:
-                    ahead = asyncio.ensure_future(self._page(projection, scanned))
-                moved = scanned > position or (caught_up and cut_over)
+                    ahead = asyncio.ensure_future(self._page(work, scanned))
+                moved = scanned > position
                 if moved or (caught_up and not reached):
-                    await apply_batch(
-                        self.backend,
-                        self.policy,
-                        projection,
-                        page,
-                        position,
-                        scanned,
-                        cache,
-                        go_live=cut_over and caught_up,
-                        reached=caught_up and not reached,
-                        fence=held.fence,
-                    )
-                    cut_over = cut_over and not caught_up
+                    await run.apply(page, position, scanned, reached=caught_up and not reached)
                     reached = reached or caught_up
                     handled += len(page)
                     position = scanned
-                    self.on_batch(name)
+                    self.on_batch(work.name)
                     if moved and self.on_progress is not None:
                         elapsed = time.perf_counter() - started
                         self.on_progress(
-                            ProjectionProgress(name, version, position, head, handled, elapsed)
+                            ProjectionProgress(
+                                work.name, work.version, position, head, handled, elapsed
+                            )
                         )
                 if not caught_up:
                     continue
@@ -123,15 +96,14 @@ class FeedLoop:
                 ahead.cancel()
                 ahead.add_done_callback(_retrieve)
 
-    async def _page(
-        self, projection: Projection, after: int
-    ) -> tuple[int, Sequence[RecordedEvent]]:
-        """The head (read first), then the next batch of the projection's events after ``after``."""
+    async def _page(self, work: FeedWork, after: int) -> tuple[int, Sequence[RecordedEvent]]:
+        """The head (read first), then the next page of the work's events after ``after``."""
         head = await self.events.head_position()
         page = await self.events.read_all(
             after=after,
             limit=self.batch_size,
-            event_types=projection.event_types,
+            event_types=work.event_types,
+            categories=work.categories,
             max_bytes=self.page_bytes,
         )
         return head, page
@@ -139,8 +111,8 @@ class FeedLoop:
     async def _wait_for_events(self, position: int, held: HeldLease) -> None:
         """Until an event after ``position`` arrives, a stop, or the lease needs attention.
 
-        Woken by events of any type, so that events the projection does not handle still move
-        its checkpoint (and lag) to the head."""
+        Woken by events of any type, so that events the work does not read still move its
+        checkpoint (and lag) to the head."""
         feed = self.events.subscribe(after=position)
         waits = [
             asyncio.ensure_future(anext(feed)),

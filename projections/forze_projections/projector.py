@@ -8,7 +8,6 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from types import TracebackType
 
 from forze.contracts import EventStore
@@ -16,10 +15,11 @@ from forze.domain.errors import InvalidInputError
 from forze_eventstore import DEFAULT_LIMITS
 from forze_projections._feed_loop import FeedLoop
 from forze_projections._held_lease import HeldLease
-from forze_projections._projection_run import start_over
+from forze_projections._projection_work import ProjectionWork
 from forze_projections._runners import Runners, check_same_version
 from forze_projections.backend import ProjectionBackend
 from forze_projections.errors import ProjectionBusy, ProjectionFailed
+from forze_projections.lag import feed_lag
 from forze_projections.leases import check_lease_terms
 from forze_projections.projection import Projection
 from forze_projections.status import (
@@ -111,9 +111,10 @@ class Projector:
         self.cache_size = cache_size
         """Documents per read model a projection keeps cached between batches (see
         ``DocumentCache``); 0 reads every document a batch touches from the store."""
+        self._works = {p.name: ProjectionWork(p, backend, policy, cache_size) for p in projections}
         self._runners = Runners(
             events,
-            backend,
+            backend.leases,
             names,
             owner=self.owner,
             lease_seconds=lease_seconds,
@@ -136,7 +137,7 @@ class Projector:
         """
         self._forget_old_stop()
         results = await asyncio.gather(
-            *(self._runners.bring_up(p, rebuild=None) for p in self.projections.values()),
+            *(self._runners.bring_up(w, rebuild=None) for w in self._works.values()),
             return_exceptions=True,
         )
         for result in results:
@@ -151,8 +152,8 @@ class Projector:
         self._runs += 1
         try:
             async with asyncio.TaskGroup() as group:  # serve() ends alone on a failure
-                for projection in self.projections.values():
-                    group.create_task(self._runners.serve(projection), name=projection.name)
+                for work in self._works.values():
+                    group.create_task(self._runners.serve(work), name=work.name)
         finally:
             self._runs -= 1
 
@@ -169,9 +170,7 @@ class Projector:
     async def __aenter__(self) -> Projector:
         self._stopping.clear()
         self._runs += 1
-        self._tasks = [
-            asyncio.ensure_future(self._runners.serve(p)) for p in self.projections.values()
-        ]
+        self._tasks = [asyncio.ensure_future(self._runners.serve(w)) for w in self._works.values()]
         return self
 
     async def __aexit__(
@@ -189,18 +188,19 @@ class Projector:
 
     def error(self, name: str) -> ProjectionFailed | None:
         """The error that stopped projection ``name``, if any."""
-        return self._runners.errors.get(name)
+        error = self._runners.errors.get(name)
+        return error if isinstance(error, ProjectionFailed) else None
 
     async def reset(self, name: str) -> None:
         """Forget the checkpoint and documents of ``name``'s version, so it rebuilds from 0.
 
         Refused with ``ProjectionBusy`` while a runner holds the projection (use
         :meth:`rebuild`, which that runner carries out)."""
-        projection = self._projection(name)
+        work = self._work(name)
         held = None
         if name not in self._runners.held:
             held = await HeldLease.take(
-                self.backend.leases, name, self.owner, projection.version, self.lease_seconds
+                self.backend.leases, name, self.owner, work.version, self.lease_seconds
             )
         if held is None:
             lease = await self.backend.leases.read(name)
@@ -210,7 +210,7 @@ class Projector:
                 "a reset would race it; ask for a rebuild, which the runner carries out"
             )
         async with held:
-            await start_over(self.backend, projection, held, number=None)
+            await work.start_over(held, None)
         self._runners.errors.pop(name, None)
         self._runners.crashes.pop(name, None)
 
@@ -226,18 +226,18 @@ class Projector:
         an earlier run was stopped.
         """
         self._forget_old_stop()
-        projection = self._projection(name)
+        work = self._work(name)
         leases = self.backend.leases
         lease = await leases.read(name)
         if lease is not None and lease.holder is not None:
-            check_same_version(projection, lease.version, lease.holder)
+            check_same_version(work, lease.version, lease.holder)
         number = await leases.request_rebuild(name)
         local = self._runners.held.get(name)
         if local is not None:
             found = await leases.read(name)
             if found is not None:
                 local.note(found)  # wakes this projector's runner now
-        await self._runners.bring_up(projection, rebuild=number)
+        await self._runners.bring_up(work, rebuild=number)
         (status,) = [s for s in await self.status() if s.name == name]
         return status
 
@@ -271,17 +271,10 @@ class Projector:
     async def status(self) -> list[ProjectionStatus]:
         """Checkpoint, lag (events and seconds behind the head), state, error and lease holder
         of each."""
-        head = await self.events.head_position()
         found = []
         for projection in self.projections.values():
             checkpoint = await self.backend.checkpoints.load(projection.checkpoint_name)
-            lag_seconds = 0.0
-            if checkpoint < head:
-                waiting = await self.events.read_all(
-                    after=checkpoint, limit=1, event_types=projection.event_types
-                )
-                if waiting:
-                    lag_seconds = (datetime.now(UTC) - waiting[0].recorded_at).total_seconds()
+            lag = await feed_lag(self.events, checkpoint, event_types=projection.event_types)
             error = self._runners.error(projection.name)
             lease = await self.backend.leases.read(projection.name)
             found.append(
@@ -290,9 +283,9 @@ class Projector:
                     version=projection.version,
                     live_version=await self.backend.live_version(projection.name),
                     checkpoint=checkpoint,
-                    head=head,
-                    lag_events=await self.events.count_events(after=checkpoint),
-                    lag_seconds=max(0.0, lag_seconds),
+                    head=lag.head,
+                    lag_events=lag.events,
+                    lag_seconds=lag.seconds,
                     state=self._runners.states[projection.name],
                     error=None if error is None else str(error),
                     holder=None if lease is None else lease.holder,
@@ -300,9 +293,9 @@ class Projector:
             )
         return found
 
-    def _projection(self, name: str) -> Projection:
+    def _work(self, name: str) -> ProjectionWork:
         try:
-            return self.projections[name]
+            return self._works[name]
         except KeyError:
             known = ", ".join(sorted(self.projections)) or "none"
             raise InvalidInputError(f"no projection named {name!r} (known: {known})") from None
@@ -310,11 +303,8 @@ class Projector:
     def _loop(self) -> FeedLoop:
         return FeedLoop(
             events=self.events,
-            backend=self.backend,
-            policy=self.policy,
             batch_size=self.batch_size,
             page_bytes=self.page_bytes,
-            cache_size=self.cache_size,
             stopping=self._stopping,
             on_progress=self.on_progress,
             on_batch=self._runners.batched,

@@ -40,6 +40,7 @@ from forze_projections.testing.projector_typed import (
     scores,
 )
 from forze_projections.testing.read_models import BOOKS, Book, ReadModelStoreContract
+from forze_projections.testing.relay import RelayContract
 
 __all__ = [
     "BAD_SCORE",
@@ -53,6 +54,7 @@ __all__ = [
     "Pause",
     "ProjectorContract",
     "ReadModelStoreContract",
+    "RelayContract",
     "SCORES",
     "Scored",
     "Tally",

@@ -1,0 +1,258 @@
+"""``Relay``: the event log as outbox. Recorded events go to a broker, checkpointed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from types import TracebackType
+
+from forze.contracts import EventStore, Publisher, RecordedEvent
+from forze.domain.errors import InvalidInputError
+from forze_eventstore import DEFAULT_LIMITS
+from forze_projections._feed_loop import FeedLoop
+from forze_projections._relay_work import RelayCounts, RelayFailed, RelayWork, Router
+from forze_projections._runners import Runners
+from forze_projections.backend import ProjectionBackend
+from forze_projections.errors import ProjectionFailure
+from forze_projections.lag import feed_lag
+from forze_projections.leases import check_lease_terms
+from forze_projections.projector import ProgressCallback, default_owner
+from forze_projections.status import FailurePolicy, ProjectionState
+
+__all__ = ["SKIP_REFUSED", "Relay", "RelayFailed", "RelayStatus", "topic"]
+
+SKIP_REFUSED = FailurePolicy(on_error="skip")
+"""A relay's default policy: a message the broker refuses for good (too large, say) is recorded
+as a failure (``Relay.failures``, the status's ``refused``) and the relay goes on."""
+
+
+def topic(event: RecordedEvent) -> str:
+    """The default route: ``<category>.<event type>`` (``order.OrderPlaced``), a topic
+    exchange's routing key."""
+    return f"{event.category}.{event.event_type}"
+
+
+@dataclass(frozen=True, slots=True)
+class RelayStatus:
+    """Where a relay is: its checkpoint, lag behind the head, state, holder and counts.
+
+    ``stalled`` is true when the oldest event waiting to be published has waited longer than
+    the relay's ``stall_seconds`` (any process can tell, from the store alone). ``published``
+    and ``refused`` count what this process's runner did since it started.
+    """
+
+    name: str
+    checkpoint: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    state: ProjectionState
+    stalled: bool
+    error: str | None = None
+    holder: str | None = None
+    published: int = 0
+    refused: int = 0
+
+
+class Relay:
+    """Publishes the events of the log to a broker: the outbox without a second write.
+
+    A relay is a feed consumer with its own checkpoint (``relay:<name>`` on ``backend``). It
+    reads pages of the events it is given (``event_types``, ``categories``: ``None`` for all),
+    turns each into a ``Message`` (the one CloudEvents envelope of ``forze.messaging``; id =
+    event id, so consumers deduplicate by it), routes it (``route(event)`` becomes its
+    destination: a routing key, a queue or a stream name; ``<category>.<event type>`` by
+    default) and hands the page to ``publisher``. Only once the broker has accepted every
+    message of a page is the checkpoint saved: delivery is at least once and no event is
+    skipped unless the policy says so.
+
+    **Order.** A page is published in up to ``lanes`` concurrent lanes; all messages of one
+    ordering key (``ordering_key(event)``, the stream id by default) share a lane and are
+    published in version order, so one stream's events reach the broker in order.
+
+    **Failures.** A transient ``BrokerUnavailable`` (the broker is down, a connection was
+    lost) or store outage rolls the page back to the checkpoint: the relay backs off (doubling
+    up to 5 s) and publishes from the checkpoint again (messages the broker had already
+    accepted arrive twice). A message refused for good (``MessageRefused``: too large, no
+    route) follows ``policy``: ``skip`` (the default) records it as a failure and goes on;
+    ``retry`` tries the page again after a back-off, then stops; ``stop`` stops the relay
+    (``FAILED``, its status says why). A relay whose oldest waiting event waited longer than
+    ``stall_seconds`` is reported ``stalled``.
+
+    **One runner.** As a projection, a relay runs in one process at a time across all those
+    sharing ``backend`` (a lease renewed every third of ``lease_seconds``); the others stand
+    by and take over when it stops or dies.
+
+    Use ``async with relay:`` (or ``run()``/``stop()``) in a service, ``catch_up()`` in tests.
+    """
+
+    def __init__(
+        self,
+        events: EventStore,
+        backend: ProjectionBackend,
+        publisher: Publisher,
+        *,
+        name: str,
+        source: str,
+        route: Router | str = topic,
+        event_types: Collection[str] | None = None,
+        categories: Collection[str] | None = None,
+        ordering_key: Callable[[RecordedEvent], str] | None = None,
+        lanes: int = 8,
+        batch_size: int = 500,
+        page_bytes: int = DEFAULT_LIMITS.page_bytes,
+        policy: FailurePolicy = SKIP_REFUSED,
+        owner: str | None = None,
+        lease_seconds: float = 5.0,
+        stall_seconds: float = 60.0,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        if not name.isidentifier():
+            raise InvalidInputError(f"relay name {name!r} must be an identifier")
+        if not source:
+            raise InvalidInputError("a relay needs a source (the CloudEvents source attribute)")
+        if lanes < 1 or batch_size < 1 or page_bytes < 1:
+            raise InvalidInputError("lanes, batch_size and page_bytes must be >= 1")
+        if stall_seconds <= 0:
+            raise InvalidInputError("stall_seconds must be > 0")
+        self.name = name
+        self.owner = default_owner() if owner is None else owner
+        check_lease_terms(self.owner, lease_seconds)
+        self.events, self.backend, self.publisher = events, backend, publisher
+        self.stall_seconds = stall_seconds
+        self.on_progress = on_progress
+        self.batch_size, self.page_bytes = batch_size, page_bytes
+        destination = route
+        router: Router = (lambda _: destination) if isinstance(destination, str) else destination
+        self._work = RelayWork(
+            name=f"relay:{name}",
+            backend=backend,
+            publisher=publisher,
+            policy=policy,
+            source=source,
+            route=router,
+            ordering_key=ordering_key,
+            lanes=lanes,
+            event_types=None if event_types is None else tuple(event_types),
+            categories=None if categories is None else tuple(categories),
+            counts=RelayCounts(),
+        )
+        self._runners = Runners(
+            events,
+            backend.leases,
+            [self._work.name],
+            owner=self.owner,
+            lease_seconds=lease_seconds,
+            loop=self._loop,
+            progress=lambda: self.on_progress,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def checkpoint_name(self) -> str:
+        """The name of the relay's checkpoint and lease: ``relay:<name>``."""
+        return self._work.name
+
+    async def run(self) -> None:
+        """Publish while this relay holds its lease (standing by otherwise) until :meth:`stop`."""
+        self._runners.stopping.clear()
+        await self._runners.serve(self._work)
+
+    def stop(self) -> None:
+        """Finish the page in flight, then stop (releasing the lease)."""
+        self._runners.stopping.set()
+
+    async def __aenter__(self) -> Relay:
+        self._runners.stopping.clear()
+        self._task = asyncio.create_task(self._runners.serve(self._work), name=self.name)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+
+    async def catch_up(self) -> RelayStatus:
+        """Publish every event up to the current head (or wait for the runner holding the
+        lease to), then return the status. Raises the failure that stopped it here."""
+        if self._task is None:
+            self._runners.stopping.clear()
+        await self._runners.bring_up(self._work, rebuild=None)
+        return await self.status()
+
+    async def replay(self) -> RelayStatus:
+        """Publish every event again from the start of the log (for a new consumer; the
+        others deduplicate by event id). Carried out by the runner holding the lease, as a
+        projection's rebuild."""
+        if self._task is None:
+            self._runners.stopping.clear()
+        leases = self.backend.leases
+        number = await leases.request_rebuild(self._work.name)
+        local = self._runners.held.get(self._work.name)
+        if local is not None:
+            found = await leases.read(self._work.name)
+            if found is not None:
+                local.note(found)
+        await self._runners.bring_up(self._work, rebuild=number)
+        return await self.status()
+
+    async def wait_until(
+        self,
+        position: int,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the wait's own deadline, as documented
+    ) -> None:
+        """Wait until the broker has accepted every event of the relay up to ``position``;
+        ``TimeoutError`` after ``timeout`` seconds, the relay's failure if it stopped."""
+        async with asyncio.timeout(timeout):
+            delay = 0.002
+            while await self._work.checkpoint() < position:
+                error = self._runners.error(self._work.name)
+                if error is not None:
+                    raise error
+                await self._runners.pause(delay)
+                delay = min(delay * 2, 0.1)
+
+    async def failures(self) -> list[ProjectionFailure]:
+        """The events this relay skipped or stopped on (any process), oldest first."""
+        return await self.backend.failures(self._work.name)
+
+    async def status(self) -> RelayStatus:
+        """Checkpoint, lag (events and seconds), state, stalled, holder and counts."""
+        work = self._work
+        checkpoint = await work.checkpoint()
+        lag = await feed_lag(
+            self.events, checkpoint, event_types=work.event_types, categories=work.categories
+        )
+        error = self._runners.error(work.name)
+        lease = await self.backend.leases.read(work.name)
+        return RelayStatus(
+            name=self.name,
+            checkpoint=checkpoint,
+            head=lag.head,
+            lag_events=lag.events,
+            lag_seconds=lag.seconds,
+            state=self._runners.states[work.name],
+            stalled=lag.seconds > self.stall_seconds,
+            error=None if error is None else str(error),
+            holder=None if lease is None else lease.holder,
+            published=work.counts.published,
+            refused=work.counts.refused,
+        )
+
+    def _loop(self) -> FeedLoop:
+        return FeedLoop(
+            events=self.events,
+            batch_size=self.batch_size,
+            page_bytes=self.page_bytes,
+            stopping=self._runners.stopping,
+            on_progress=self.on_progress,
+            on_batch=self._runners.batched,
+        )
