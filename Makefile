@@ -42,6 +42,7 @@ bench: $(STAMP) services
 	$(BIN)/python benchmarks/eventstore.py
 	$(BIN)/python benchmarks/projections.py
 	$(BIN)/python benchmarks/postgres.py
+	$(BIN)/python benchmarks/messaging.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build dist

@@ -225,9 +225,7 @@ async def sqs() -> AsyncIterator[Rig]:
                 )
                 return int(found["Attributes"]["ApproximateNumberOfMessages"])
 
-            yield Rig(
-                "sqs", names["relay"], names["raw"], publisher, raw_publish, subscribe, count
-            )
+            yield Rig("sqs", names["relay"], names["raw"], publisher, raw_publish, subscribe, count)
         finally:
             for subscriber in made:
                 await subscriber.close()

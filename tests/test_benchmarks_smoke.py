@@ -30,10 +30,21 @@ POSTGRES_EXPECTED = {
 }
 
 
-def run_benchmark(script: str, events: int, expected: dict[str, set[str]]) -> str:
-    """Run ``script --events N --json``; check its JSON last line; return everything printed."""
+MESSAGING_EXPECTED = {
+    "no-broker": {"relay"},
+    **{broker: {"relay", "raw"} for broker in ("rabbitmq", "redis", "sqs")},
+    **{
+        f"latency-{broker}": {"p50-ms", "p99-ms", "max-ms"}
+        for broker in ("rabbitmq", "redis", "sqs")
+    },
+}
+
+
+def run_benchmark(script: str, events: int, expected: dict[str, set[str]], *options: str) -> str:
+    """Run ``script --events N --json [options]``; check its JSON last line; return everything
+    printed."""
     completed = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), "--events", str(events), "--json"],
+        [sys.executable, str(BENCHMARKS / script), "--events", str(events), "--json", *options],
         cwd=BENCHMARKS.parent,
         capture_output=True,
         text=True,
@@ -69,3 +80,10 @@ def test_postgres_benchmark_reports_every_scenario_and_implementation() -> None:
     printed = run_benchmark("postgres.py", 200, POSTGRES_EXPECTED)
     assert "forze/eventsourcing" in printed  # the table came before the JSON line
     assert "Targets" in printed
+
+
+def test_messaging_benchmark_reports_relay_and_raw_throughput_and_latency_on_every_broker() -> None:
+    """Runs on the RabbitMQ, Redis and moto SQS servers of the tests, on fresh destinations."""
+    options = ("--sqs-events", "30", "--seconds", "0.3", "--sqs-rate", "20")
+    printed = run_benchmark("messaging.py", 200, MESSAGING_EXPECTED, *options)
+    assert "relay/raw" in printed  # the table and its targets came before the JSON line

@@ -90,7 +90,11 @@ class Order(Aggregate[OrderEvent]):
 
     def restore_snapshot(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`snapshot_state` saved."""
-        self.status, self.customer, self.amount = state["status"], state["customer"], state["amount"]
+        self.status, self.customer, self.amount = (
+            state["status"],
+            state["customer"],
+            state["amount"],
+        )
 
     def _check_placed(self) -> None:
         if self.status != "placed":

@@ -83,5 +83,8 @@ ORDERS_USECASES = (PLACE_ORDER, MARK_PAID, CANCEL_ORDER)
 ORDERS_PUBLISHES = ("OrderPlaced",)
 """The event types the orders relay publishes: the context's published language."""
 
-ORDERS_INBOX: Mapping[str, Usecase[Any, Any]] = {"PaymentCaptured": MARK_PAID, "PaymentDeclined": CANCEL_ORDER}
+ORDERS_INBOX: Mapping[str, Usecase[Any, Any]] = {
+    "PaymentCaptured": MARK_PAID,
+    "PaymentDeclined": CANCEL_ORDER,
+}
 """What the orders consumer calls, by message type."""

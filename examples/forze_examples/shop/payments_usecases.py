@@ -36,11 +36,14 @@ class Charge(Command):
 
 
 async def _charge(ctx: ExecutionContext, command: Charge) -> None:
-    """Request the payment and capture or decline it, in one append (a no-op when the order
-    was charged already)."""
-    await ctx.aggregates(PAYMENTS).execute(
-        command.order_id, lambda payment: payment.charge(command.amount, CHARGE_LIMIT)
-    )
+    """Create the order's payment, requested and then captured or declined, in one append.
+
+    Called again for the same message (a redelivery), it builds the same events with the
+    same ids (derived from the message id): the event store recognises its earlier append and
+    stores nothing twice. The durable idempotent append is the inbox.
+    """
+    async with ctx.aggregates(PAYMENTS).create(command.order_id) as payment:
+        payment.charge(command.amount, CHARGE_LIMIT)
 
 
 CHARGE = Usecase.command("charge", _charge, (AGGREGATES, PAYMENTS))

@@ -8,11 +8,11 @@ A broker adapter's test module reuses its ``BrokerContract`` wiring: subclass
 (in memory unless overridden)::
 
     class TestRedisRelay(RelayContract):
-        def open_broker(self) -> AbstractAsyncContextManager[BrokerUnderTest]:
-            return redis_streams_broker()
+        open_broker = TestRedisStreams.open_broker  # the module's BrokerContract class
 
-Set ``deduplicates = True`` for a broker that drops a message whose id it accepted shortly
-before (SQS FIFO queues): the cases then count what the relay sent, not what arrived twice.
+Set ``deduplicates = True`` for a broker that may drop a message whose id it accepted shortly
+before (SQS FIFO queues): the cases then check what the relay sent, and that every id
+arrived, rather than every copy.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class RelayContract(RelayCases, ABC):
     lanes = 4
     """The relays' concurrent lanes (more than one, so lanes interleave)."""
     deduplicates = False
-    """Whether the broker drops a message whose id it accepted shortly before."""
+    """Whether the broker may drop a message whose id it accepted shortly before."""
 
     @abstractmethod
     def open_broker(self) -> AbstractAsyncContextManager[BrokerUnderTest]:

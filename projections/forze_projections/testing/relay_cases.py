@@ -24,7 +24,7 @@ __all__ = ["RelayCases"]
 class RelayCases:
     """Store → relay → broker: envelope, order, filters, refusals, outages, leases, replay."""
 
-    async def test_every_event_is_published_once_in_its_envelope_and_the_checkpoint_reaches_the_head(  # noqa: E501
+    async def test_each_event_is_published_once_in_its_envelope_and_the_checkpoint_reaches_the_head(
         self, rig: RelayRig
     ) -> None:
         await append_interleaved(rig.events, ["order-1", "order-2", "order-3"], 3)
@@ -140,8 +140,7 @@ class RelayCases:
         else:  # every message the broker confirmed arrives (a publish cancelled by a failing
             # lane may have been accepted unconfirmed too: those arrive as well)
             await arrivals.until_count(len(flaky.accepted))
-        while await arrivals.more():
-            pass
+        await arrivals.drain()
         assert arrivals.ids == {str(e.event_id) for e in log}
         print(f"{len(log)} events, {arrivals.duplicates} duplicates after {flaky.failed} outages")
         if rig.broker.ordered:
@@ -222,10 +221,13 @@ class RelayCases:
         status = await relay.replay()
         assert (status.checkpoint, status.head) == (6, 6)
         assert sorted(counting.accepted) == sorted(ids * 2)
-        if not rig.deduplicates:
+        if rig.deduplicates:  # the broker may drop the copies (real SQS FIFO does, moto not)
+            await arrivals.drain()
+            assert arrivals.ids == set(ids)
+        else:
             await arrivals.until_count(12)
             assert sorted(m.id for m in arrivals.messages) == sorted(ids * 2)
-        assert await arrivals.more() == []
+            assert await arrivals.more() == []
 
     async def _append_with_one_too_big(self, rig: RelayRig) -> int:
         """Two streams of four events; order-1's third is over the broker's size limit.

@@ -108,6 +108,11 @@ class Arrivals:
             self.messages.append(delivery.message)
         return self.messages[mark:]
 
+    async def drain(self, seconds: float = 0.3) -> None:
+        """Receive until nothing more arrives within ``seconds``."""
+        while await self.more(seconds):
+            continue
+
     def first_versions(self, subject: str) -> list[int]:
         """The stream versions of ``subject`` in the order of their first arrival."""
         seen: set[str] = set()
