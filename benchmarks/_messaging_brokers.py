@@ -2,8 +2,10 @@
 raw client publishing the same messages with the same guarantee; everything deleted after.
 
 A :class:`Rig` has two destinations: ``relay`` (where the relay publishes) and ``raw`` (where
-the raw client does), so what each delivered is counted apart. Servers come from the
-``FORZE_TEST_*`` variables the tests use, with the same localhost defaults.
+the raw client does), so what each delivered is counted apart. Its subscriber of ``relay`` is
+described by strings (``subscriber_args``), so that another process (the latency scenario's
+consumer) can open it with :func:`open_subscriber`. Servers come from the ``FORZE_TEST_*``
+variables the tests use, with the same localhost defaults.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from forze_redis._connection import call
 from forze_sqs import SqsPublisher, SqsSettings, SqsSubscriber, SqsSubscription
 from forze_sqs._attributes import message_attributes, message_body
 
-__all__ = ["BROKERS", "Rig", "open_rig"]
+__all__ = ["BROKERS", "Rig", "open_rig", "open_subscriber"]
 
 RABBITMQ_URL = os.environ.get("FORZE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS_URL = os.environ.get("FORZE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -49,20 +51,26 @@ TIMEOUT = 30.0
 """Seconds any one broker call of the benchmark may take."""
 
 BROKERS = ("rabbitmq", "redis", "sqs")
+RABBITMQ_PREFETCH = 256
+"""``max_in_flight`` of the RabbitMQ subscriptions."""
+REDIS_GROUP = "bench"
+"""The consumer group of the Redis subscriber."""
 
 RawPublish = Callable[[Sequence[Message]], Awaitable[None]]
 
 
 @dataclass
 class Rig:
-    """One broker, ready: forze's publisher, a raw publish, a subscriber of ``relay``, counts."""
+    """One broker, ready: forze's publisher, a raw publish, the description of a subscriber of
+    ``relay``, counts."""
 
     broker: str
     relay: str
     raw: str
     publisher: Publisher
     raw_publish: RawPublish
-    subscribe: Callable[[], Subscriber]
+    subscriber_args: list[str]
+    """What :func:`open_subscriber` opens a subscriber of ``relay`` with, in any process."""
     count: Callable[[str], Awaitable[int]]
     """Messages waiting at the destination (``relay`` or ``raw``)."""
 
@@ -72,8 +80,32 @@ def open_rig(broker: str) -> AbstractAsyncContextManager[Rig]:
     return {"rabbitmq": rabbitmq, "redis": redis, "sqs": sqs}[broker]()
 
 
+def open_subscriber(broker: str, args: Sequence[str]) -> Subscriber:
+    """A new forze subscriber of a rig's ``relay`` destination: ``broker`` and the rig's
+    ``subscriber_args`` (the caller closes it)."""
+    if broker == "rabbitmq":
+        exchange, key = args
+        return RabbitSubscriber(_rabbit_settings(exchange), _rabbit_subscription(exchange, key))
+    if broker == "redis":
+        stream, group = args
+        return RedisStreamSubscriber(connect(REDIS_URL), stream, group)
+    if broker == "sqs":
+        (queue,) = args
+        return SqsSubscriber(SQS, SqsSubscription(queue))
+    raise ValueError(f"no subscriber for broker {broker!r}")
+
+
 def _name() -> str:
     return f"forze-bench-{uuid4().hex[:12]}"
+
+
+def _rabbit_settings(exchange: str) -> RabbitSettings:
+    return RabbitSettings(url=RABBITMQ_URL, exchange=exchange, timeout_seconds=TIMEOUT)
+
+
+def _rabbit_subscription(exchange: str, key: str) -> RabbitSubscription:
+    """The durable queue ``<exchange>.<key>`` bound to ``key``."""
+    return RabbitSubscription(f"{exchange}.{key}", key, RABBITMQ_PREFETCH)
 
 
 @asynccontextmanager
@@ -83,12 +115,10 @@ async def rabbitmq() -> AsyncIterator[Rig]:
     connection, a channel with publisher confirms, each message sent with ``basic_publish``
     on the channel's underlay (as forze's publisher does) and every confirm awaited."""
     name = _name()
-    settings = RabbitSettings(url=RABBITMQ_URL, exchange=name, timeout_seconds=TIMEOUT)
-    subs = {key: RabbitSubscription(f"{name}.{key}", key, 256) for key in ("relay", "raw")}
+    subs = {key: _rabbit_subscription(name, key) for key in ("relay", "raw")}
     admin = await aio_pika.connect(RABBITMQ_URL, timeout=TIMEOUT)
     raw = await aio_pika.connect(RABBITMQ_URL, timeout=TIMEOUT)
-    publisher = RabbitPublisher(settings)
-    made: list[RabbitSubscriber] = []
+    publisher = RabbitPublisher(_rabbit_settings(name))
     try:
         channel = await admin.channel()
         for sub in subs.values():
@@ -117,19 +147,14 @@ async def rabbitmq() -> AsyncIterator[Rig]:
             if not all(isinstance(c, Basic.Ack) for c in confirms):
                 raise RuntimeError("RabbitMQ did not confirm every raw message")
 
-        def subscribe() -> Subscriber:
-            made.append(RabbitSubscriber(settings, subs["relay"]))
-            return made[-1]
-
         async def count(key: str) -> int:
             queue = await channel.declare_queue(subs[key].queue, passive=True)
             result = queue.declaration_result.message_count
             return int(result or 0)
 
-        yield Rig("rabbitmq", "relay", "raw", publisher, raw_publish, subscribe, count)
+        args = [name, "relay"]
+        yield Rig("rabbitmq", "relay", "raw", publisher, raw_publish, args, count)
     finally:
-        for subscriber in made:
-            await subscriber.close()
         await publisher.close()
         await raw.close()
         channel = await admin.channel()
@@ -149,7 +174,6 @@ async def redis() -> AsyncIterator[Rig]:
     relay_stream, raw_stream = f"{prefix}:relay", f"{prefix}:raw"
     client, raw = connect(REDIS_URL, timeout_seconds=TIMEOUT), connect(REDIS_URL)
     publisher = RedisStreamPublisher(client, timeout_seconds=TIMEOUT)
-    made: list[RedisStreamSubscriber] = []
     try:
 
         async def raw_publish(messages: Sequence[Message]) -> None:
@@ -160,17 +184,12 @@ async def redis() -> AsyncIterator[Rig]:
                     pipe.xadd(message.destination, fields)
                 await pipe.execute()
 
-        def subscribe() -> Subscriber:
-            made.append(RedisStreamSubscriber(connect(REDIS_URL), relay_stream, "bench"))
-            return made[-1]
-
         async def count(key: str) -> int:
             return int(await call(raw.xlen(relay_stream if key == "relay" else raw_stream)))
 
-        yield Rig("redis", relay_stream, raw_stream, publisher, raw_publish, subscribe, count)
+        args = [relay_stream, REDIS_GROUP]
+        yield Rig("redis", relay_stream, raw_stream, publisher, raw_publish, args, count)
     finally:
-        for subscriber in made:
-            await subscriber.close()
         await raw.delete(relay_stream, raw_stream, f"{relay_stream}:dead")
         await raw.aclose()
         await publisher.close()
@@ -184,7 +203,6 @@ async def sqs() -> AsyncIterator[Rig]:
     prefix = _name()
     names = {"relay": f"{prefix}-relay", "raw": f"{prefix}-raw"}
     publisher = SqsPublisher(SQS)
-    made: list[SqsSubscriber] = []
     async with get_session().create_client(
         "sqs",
         region_name=SQS.region,
@@ -215,20 +233,15 @@ async def sqs() -> AsyncIterator[Rig]:
                     if result.get("Failed"):
                         raise RuntimeError(f"SQS refused raw messages: {result['Failed']}")
 
-            def subscribe() -> Subscriber:
-                made.append(SqsSubscriber(SQS, SqsSubscription(names["relay"])))
-                return made[-1]
-
             async def count(key: str) -> int:
                 found = await client.get_queue_attributes(
                     QueueUrl=urls[key], AttributeNames=["ApproximateNumberOfMessages"]
                 )
                 return int(found["Attributes"]["ApproximateNumberOfMessages"])
 
-            yield Rig("sqs", names["relay"], names["raw"], publisher, raw_publish, subscribe, count)
+            args = [names["relay"]]
+            yield Rig("sqs", names["relay"], names["raw"], publisher, raw_publish, args, count)
         finally:
-            for subscriber in made:
-                await subscriber.close()
             await publisher.close()
             for url in urls.values():
                 await client.delete_queue(QueueUrl=url)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import io
+import json
+import os
 import pstats
 import statistics
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from time import perf_counter
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
-from forze.contracts import ExpectedVersion, Message, NewEvent, RecordedEvent, Subscriber
+from forze.contracts import ExpectedVersion, Message, NewEvent, RecordedEvent
 from forze.messaging import message_of
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
 from forze_projections import Relay, SQLiteProjectionBackend
@@ -49,6 +52,13 @@ WARMUP_SHARE = 0.1
 """The share of a latency run's first events left out of its percentiles."""
 DRAIN_SECONDS = 15.0
 """How long the latency run waits, after its last append, for the last message."""
+READY_SECONDS = 30.0
+"""How long the latency run waits for its consumer process to have subscribed."""
+BENCHMARKS = Path(__file__).resolve().parent
+CONSUMER_SCRIPT = BENCHMARKS / "_messaging_consumer.py"
+"""The latency run's consumer process."""
+EVENT_TYPE = "ItemAdded"
+"""The type of every benchmark event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +129,7 @@ class Store:
 def new_event(index: int) -> NewEvent:
     """The ``index``-th event: a small cart line with the metadata a command would add."""
     return NewEvent(
-        "ItemAdded",
+        EVENT_TYPE,
         {"sku": f"sku-{index % 997:04d}", "quantity": index % 7 + 1, "price_cents": 1999},
         {
             "occurred_at": datetime.now(UTC).isoformat(),
@@ -226,15 +236,11 @@ async def _no_count(destination: str) -> int:
     return 0
 
 
-def _no_subscriber() -> Subscriber:
-    raise RuntimeError("no broker, no subscriber")
-
-
 async def _no_raw(messages: Sequence[Message]) -> None:
     raise RuntimeError("no broker, no raw client")
 
 
-_NULL_RIG = Rig("none", "null", "null", NullPublisher(), _no_raw, _no_subscriber, _no_count)
+_NULL_RIG = Rig("none", "null", "null", NullPublisher(), _no_raw, [], _no_count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,41 +257,45 @@ class Latency:
 
 async def latency(rig: Rig, store: Store, options: Options, rate: float, seconds: float) -> Latency:
     """Append ``rate`` events/s for ``seconds`` (one event per append, over 100 carts) while a
-    live relay publishes and ``rig``'s subscriber receives (acking each); the latencies."""
+    live relay publishes (both in this process) and a forze ``Consumer`` on ``rig``'s
+    subscriber, in a process of its own (``_messaging_consumer.py``, as a deployment runs
+    it), calls a handler for each message (acked once it returned); the latencies, append
+    to handler."""
     total = max(2, round(rate * seconds))
     sent: dict[str, float] = {}
-    received: dict[str, float] = {}
-    subscriber = rig.subscribe()
-    await subscriber.receive(max_messages=1, wait_seconds=0)  # subscribed before the first
-
-    async def consume() -> None:
-        while len(received) < total:
-            deliveries = await subscriber.receive(max_messages=100, wait_seconds=0.5)
-            now = perf_counter()
-            for delivery in deliveries:
-                received.setdefault(delivery.message.id, now)
-            for delivery in deliveries:
-                await delivery.ack()
-
-    relay = options.relay(store, rig, f"live_{rig.broker}")
-    async with relay:
-        consumer = asyncio.create_task(consume())
-        start = perf_counter()
-        for index in range(total):
-            delay = start + index / rate - perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            event = new_event(index)
-            sent[str(event.event_id)] = perf_counter()
-            await store.events.append(f"cart-{index % 100:05d}", [event])
-        achieved = total / (perf_counter() - start)
-        progress(f"  {rig.broker}: {total:,} appends at {achieved:,.0f}/s; waiting for the last")
-        try:
-            await asyncio.wait_for(consumer, DRAIN_SECONDS)
-        except TimeoutError:
-            raise RuntimeError(
-                f"{rig.broker}: {total - len(received)} of {total} messages never arrived"
-            ) from None
+    limit = 2 * seconds + DRAIN_SECONDS + READY_SECONDS  # the child's own backstop
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(CONSUMER_SCRIPT),
+        rig.broker,
+        str(total),
+        str(limit),
+        *rig.subscriber_args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        env=_child_environment(),
+    )
+    try:
+        await _ready(child, rig.broker)
+        async with options.relay(store, rig, f"live_{rig.broker}"):
+            start = time.monotonic()
+            for index in range(total):
+                delay = start + index / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                event = new_event(index)
+                # CLOCK_MONOTONIC: system-wide on Linux, so comparable with the consumer's.
+                sent[str(event.event_id)] = time.monotonic()
+                await store.events.append(f"cart-{index % 100:05d}", [event])
+            achieved = total / (time.monotonic() - start)
+            progress(
+                f"  {rig.broker}: {total:,} appends at {achieved:,.0f}/s; waiting for the last"
+            )
+            received = await _received(child, rig.broker, total)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
     measured = [
         (received[key] - sent[key]) * 1000
         for key in list(sent)[int(total * WARMUP_SHARE) :]
@@ -293,3 +303,56 @@ async def latency(rig: Rig, store: Store, options: Options, rate: float, seconds
     ]
     cuts = statistics.quantiles(measured, n=100, method="inclusive")
     return Latency(cuts[49], cuts[98], max(measured), len(measured), achieved)
+
+
+def _child_environment() -> dict[str, str]:
+    """This environment, with ``PYTHONPATH`` reaching the repository's packages and the
+    benchmarks' helpers."""
+    root = BENCHMARKS.parent
+    paths = [BENCHMARKS, root, root / "adapters", root / "eventstore", root / "projections"]
+    entries = [str(path) for path in paths]
+    if os.environ.get("PYTHONPATH"):
+        entries.append(os.environ["PYTHONPATH"])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(entries)}
+
+
+async def _ready(child: asyncio.subprocess.Process, broker: str) -> None:
+    """Wait for the consumer process to say it has subscribed."""
+    assert child.stdout is not None
+    try:
+        line = await asyncio.wait_for(child.stdout.readline(), READY_SECONDS)
+    except TimeoutError:
+        raise RuntimeError(
+            f"{broker}: the consumer process did not subscribe within {READY_SECONDS:.0f} s"
+        ) from None
+    if line.strip() != b"ready":
+        raise RuntimeError(
+            f"{broker}: the consumer process failed to subscribe (it said {line!r}; its"
+            " errors are above)"
+        )
+
+
+async def _received(child: asyncio.subprocess.Process, broker: str, total: int) -> dict[str, float]:
+    """The consumer process's message id -> ``time.monotonic()`` of its handler, once it has
+    had all ``total`` messages (within ``DRAIN_SECONDS``)."""
+    assert child.stdout is not None
+    stdout = child.stdout
+
+    async def finish() -> tuple[bytes, int]:
+        return await stdout.read(), await child.wait()
+
+    try:
+        output, code = await asyncio.wait_for(finish(), DRAIN_SECONDS)
+    except TimeoutError:
+        raise RuntimeError(
+            f"{broker}: the consumer process did not have all {total:,} messages"
+            f" {DRAIN_SECONDS:.0f} s after the last append; killed it"
+        ) from None
+    if code != 0:
+        raise RuntimeError(
+            f"{broker}: the consumer process exited with code {code} (its errors are above)"
+        )
+    received: dict[str, float] = json.loads(output)
+    if len(received) < total:
+        raise RuntimeError(f"{broker}: {total - len(received)} of {total} messages never arrived")
+    return received

@@ -20,11 +20,16 @@ Scenario ``<broker>`` (events per second), for RabbitMQ, Redis Streams and SQS (
 Scenario ``latency-<broker>`` (milliseconds, not a rate): one event per append at a steady
 ``--rate`` (1,000/s; ``--sqs-rate``, 20/s, on moto, which handles about 100 messages/s)
 for ``--seconds`` while the relay runs live (``async with relay:``) and
-the broker's forze subscriber receives, acking each message; p50, p99 and worst from just
-before the append to the subscriber's ``receive`` returning it. All in one process and one
-event loop. Scenario ``no-broker``: the relay alone, to a publisher that accepts at once
-(reading pages, building messages, checkpoints). ``--profile`` prints a cProfile of one
-more relay catch-up per broker to stderr.
+a forze ``Consumer`` (batch_size 100, concurrency 64) on the broker's subscriber calls a
+handler for each message (acked once it returned); p50, p99 and worst from just before the
+append to the handler being called with it (``time.monotonic()`` in both processes:
+CLOCK_MONOTONIC, system-wide on Linux). The appends and the relay share this process and its
+event loop; the consumer runs in a process of its own (``_messaging_consumer.py``, started
+and subscribed before the first append), as a deployment runs it.
+
+Scenario ``no-broker``: the relay alone, to a publisher that accepts at once (reading pages,
+building messages, checkpoints). ``--profile`` prints a cProfile of one more relay catch-up
+per broker to stderr.
 """
 
 from __future__ import annotations
@@ -127,7 +132,7 @@ def print_report(report: Report, args: argparse.Namespace, options: Options) -> 
     rates = results.rates()
     lines = [results.table(RAW, implementation_order=[RELAY, RAW]), ""]
     if report.latencies:
-        lines += ["latency (append -> subscriber)    p50 ms    p99 ms  worst ms  events"]
+        lines += ["latency (append -> handler)       p50 ms    p99 ms  worst ms  events"]
         for broker, lat in report.latencies.items():
             lines.append(
                 f"{broker:<32}{lat.p50:>8.1f}  {lat.p99:>8.1f}  {lat.worst:>8.1f}  {lat.events:>6,}"
@@ -135,7 +140,9 @@ def print_report(report: Report, args: argparse.Namespace, options: Options) -> 
             )
         lines.append("")
     batch = "default (500)" if options.batch_size is None else str(options.batch_size)
-    lanes = "default (8)" if options.lanes is None else str(options.lanes)
+    lanes = "default (the publisher's parallel_calls)"
+    if options.lanes is not None:
+        lanes = str(options.lanes)
     lines += [
         "Notes:",
         f"- relay batch_size {batch}, lanes {lanes}; raw publishes the relay's page size per"
@@ -147,8 +154,9 @@ def print_report(report: Report, args: argparse.Namespace, options: Options) -> 
         "- RabbitMQ: durable quorum queues, persistent messages. SQS: standard queues on moto"
         " (a Python server: its figures say little about AWS).",
         f"- latency: {args.rate:,.0f} appends/s ({args.sqs_rate:,.0f}/s on SQS) for"
-        f" {args.seconds} s, first 10% left out; relay, subscriber and appends share one"
-        " process and event loop.",
+        f" {args.seconds} s, first 10% left out; relay and appends share one process and"
+        " event loop, the consumer (a forze Consumer, batch_size 100, concurrency 64) runs in"
+        " a process of its own.",
         "- no-broker: the relay to a publisher that accepts at once: its own cost per event.",
         f"- Python {platform.python_version()}.",
         "",

@@ -1,11 +1,19 @@
 """A consumer process for ``tests/test_consumer_processes.py``.
 
-    python -m tests.consumer_worker REDIS_URL STREAM SQLITE_PATH [PAUSE_MARKER]
+    python -m tests.consumer_worker BROKER ADDRESS SOURCE SQLITE_PATH [PAUSE_MARKER]
 
-Consumes ``deposit`` messages from the Redis stream ``STREAM`` (group ``workers``) into the
-SQLite event store at ``SQLITE_PATH``. With ``PAUSE_MARKER``, the handler, once it appended its
+Consumes ``deposit`` messages into the SQLite event store at ``SQLITE_PATH``, from ``BROKER``:
+
+- ``redis``: ``ADDRESS`` a Redis URL, ``SOURCE`` a stream (group ``workers``);
+- ``rabbitmq``: ``ADDRESS`` an AMQP URL, ``SOURCE`` ``<exchange>/<queue>`` (bound to ``orders.#``);
+- ``sqs``: ``ADDRESS`` an SQS endpoint (the test server's credentials), ``SOURCE`` a queue.
+
+An entry or message of a killed consumer comes back within about a second (Redis claims it
+after ``CLAIM_AFTER_SECONDS``; RabbitMQ at once, when the connection drops; SQS after the
+``VISIBILITY_SECONDS`` timeout). With ``PAUSE_MARKER``, the handler, once it appended its
 events, creates that file and hangs before returning (so before the ack): the test kills the
-process there. Prints ``ready`` once consuming; ends on SIGTERM.
+process there. Prints ``ready`` once consuming and ``handled <message id>`` after each
+handling; ends on SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,16 +25,41 @@ from pathlib import Path
 from typing import Any
 
 from forze import Backoff, Consumer, ConsumerSettings, ExecutionContext, Message, build_runtime
+from forze.contracts import Subscriber
 from forze.messaging import message_data
 from forze_eventstore import sqlite_module
 from forze_examples.bank import ACCOUNTS
+from forze_rabbitmq import RabbitSettings, RabbitSubscriber, RabbitSubscription
 from forze_redis import RedisStreamSubscriber, connect
+from forze_sqs import SqsSettings, SqsSubscriber, SqsSubscription
 
 CLAIM_AFTER_SECONDS = 1.0
-"""How long an entry of a killed consumer stays pending before another one claims it."""
+"""How long a Redis entry of a killed consumer stays pending before another one claims it."""
+VISIBILITY_SECONDS = 2
+"""The SQS visibility timeout: how long a message of a killed consumer stays hidden."""
+PATTERN = "orders.#"
+"""The routing pattern the RabbitMQ work queue is bound with."""
 
 
-async def main(redis_url: str, stream: str, path: str, marker: str | None) -> None:
+def subscriber_of(broker: str, address: str, source: str) -> Subscriber:
+    """The subscriber of ``source`` on ``broker`` (see the module)."""
+    if broker == "redis":
+        return RedisStreamSubscriber(
+            connect(address), source, "workers", claim_after_seconds=CLAIM_AFTER_SECONDS
+        )
+    if broker == "rabbitmq":
+        exchange, queue = source.split("/")
+        rabbit = RabbitSettings(url=address, exchange=exchange)
+        return RabbitSubscriber(rabbit, RabbitSubscription(queue, PATTERN, max_in_flight=16))
+    if broker == "sqs":
+        settings = SqsSettings(endpoint_url=address, access_key_id="test", secret_access_key="test")
+        return SqsSubscriber(
+            settings, SqsSubscription(source, visibility_timeout=VISIBILITY_SECONDS)
+        )
+    raise SystemExit(f"unknown broker {broker!r}")
+
+
+async def main(broker: str, address: str, source: str, path: str, marker: str | None) -> None:
     """Consume until SIGTERM."""
 
     async def deposit(ctx: ExecutionContext, message: Message) -> None:
@@ -38,13 +71,12 @@ async def main(redis_url: str, stream: str, path: str, marker: str | None) -> No
             account.deposit(data["amount"])
 
         await ctx.aggregates(ACCOUNTS).execute(data["account"], act)
+        print("handled", message.id, flush=True)
         if marker is not None:
             await asyncio.to_thread(Path(marker).write_text, message.id)
             await asyncio.Event().wait()  # hang before the ack, until killed
 
-    subscriber = RedisStreamSubscriber(
-        connect(redis_url), stream, "workers", claim_after_seconds=CLAIM_AFTER_SECONDS
-    )
+    subscriber = subscriber_of(broker, address, source)
     settings = ConsumerSettings(backoff=Backoff(0.05, 1.0), wait_seconds=0.2, grace_seconds=5)
     async with build_runtime(sqlite_module(path, synchronous="NORMAL")) as runtime:
         consumer = Consumer(subscriber, runtime, {"deposit": deposit}, settings)
@@ -54,5 +86,5 @@ async def main(redis_url: str, stream: str, path: str, marker: str | None) -> No
 
 
 if __name__ == "__main__":
-    url, stream, path, *rest = sys.argv[1:]
-    asyncio.run(main(url, stream, path, rest[0] if rest else None))
+    kind, address, source, path, *rest = sys.argv[1:]
+    asyncio.run(main(kind, address, source, path, rest[0] if rest else None))

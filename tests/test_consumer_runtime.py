@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from forze import (
     Backoff,
     BrokerUnavailable,
+    ConcurrencyError,
     Consumer,
     ConsumerSettings,
     DuplicateEventIdError,
@@ -26,6 +27,7 @@ from forze import (
     EventStoreUnavailable,
     ExecutionContext,
     Message,
+    NewEvent,
     Runtime,
     Usecase,
     build_runtime,
@@ -171,6 +173,42 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_with_its_error() 
         [dead] = broker.dead_letters(QUEUE)
         assert dead.reason == "RuntimeError: the ledger is on fire"
         assert dead.attempts == FAST.max_attempts == len(calls)
+
+
+async def test_a_conflict_that_outlasts_every_attempt_is_dead_lettered_not_retried_for_ever() -> (
+    None
+):
+    async with bank() as (broker, _store, runtime):
+        calls: list[int] = []
+
+        async def conflicting(ctx: ExecutionContext, message: Message) -> None:
+            calls.append(1)
+            raise ConcurrencyError("account-1", 2, 3)
+
+        await broker.publisher().publish([deposit_message("m1")])
+        await consume(broker, runtime, {"deposit": conflicting}, lambda: broker.pending(QUEUE) == 0)
+        [dead] = broker.dead_letters(QUEUE)
+        assert dead.reason.startswith("ConcurrencyError: ")
+        assert len(calls) == FAST.max_attempts
+
+
+async def test_an_outage_longer_than_max_attempts_is_waited_out_not_dead_lettered() -> None:
+    async with bank() as (broker, store, runtime):
+        outages = FAST.max_attempts * 2
+
+        async def during_outage(ctx: ExecutionContext, message: Message) -> None:
+            nonlocal outages
+            if outages:
+                outages -= 1
+                raise EventStoreUnavailable("the database restarts")
+            await ctx.events.append("ledger-1", [NewEvent("Noted", {"id": message.id})])
+
+        await broker.publisher().publish([deposit_message("m1")])
+        await consume(
+            broker, runtime, {"deposit": during_outage}, lambda: not broker.pending(QUEUE)
+        )
+        assert broker.dead_letters(QUEUE) == []
+        assert [e.data for e in await store.read_stream("ledger-1")] == [{"id": "m1"}]
 
 
 async def test_malformed_and_unknown_messages_are_dead_lettered_at_once() -> None:
@@ -452,3 +490,34 @@ async def test_after_a_retried_message_the_later_ones_of_its_stream_wait_behind_
         assert sorted(settled) == [("ack", "b1"), ("retry", "a1"), ("retry", "a2"), ("retry", "a3")]
         assert settled.index(("retry", "a1")) < settled.index(("retry", "a2"))
         assert subscriber.closed
+
+
+async def test_a_retried_message_delivered_again_before_its_retry_returned_is_handled() -> None:
+    async with bank() as (_broker, _store, runtime):
+        settled: list[tuple[str, str]] = []
+        calls: list[str] = []
+        subscriber = ScriptedSubscriber([])
+
+        class QuicklyBack(ScriptedDelivery):
+            """Its retry makes the broker deliver it again before the retry call returns."""
+
+            async def retry(self, delay_seconds: float) -> None:
+                await super().retry(delay_seconds)
+                again = ScriptedDelivery(self.message, settled)
+                again.attempt = self.attempt + 1
+                subscriber.batch = [again]
+                await asyncio.sleep(0.05)  # the consumer receives it meanwhile
+
+        async def fails_once(ctx: ExecutionContext, message: Message) -> None:
+            calls.append(message.id)
+            if len(calls) == 1:
+                raise ValueError("not yet")
+
+        subscriber.batch = [QuicklyBack(deposit_message("m1"), settled)]
+        consumer = Consumer(subscriber, runtime, {"deposit": fails_once}, FAST)
+        async with asyncio.timeout(10), asyncio.TaskGroup() as group:
+            group.create_task(consumer.run())
+            await waiting_for(lambda: len(settled) == 2)
+            consumer.stop()
+        assert settled == [("retry", "m1"), ("ack", "m1")]
+        assert calls == ["m1", "m1"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import pytest
 
@@ -20,7 +21,7 @@ from forze.testing.contracts import (
 )
 from forze_mock import InMemoryBroker
 from forze_mock.memory_messaging import InMemoryIdempotencyStore, InProcessSagaRunner
-from forze_projections.testing import RelayContract
+from forze_projections.testing import ConsumerContract, RelayContract
 
 
 class TestInMemoryIdempotencyStore(IdempotencyStoreContract):
@@ -87,6 +88,29 @@ class TestInMemoryRelay(RelayContract):
     """The relay contract on the in-memory broker (the same wiring as its broker contract)."""
 
     open_broker = TestInMemoryBroker.open_broker
+
+
+class TestInMemoryConsumerContract(ConsumerContract):
+    """The consumer contract on the in-memory broker. It carries messages, not a wire
+    envelope, so its undecodable message is one whose body is not even UTF-8 text."""
+
+    open_broker = TestInMemoryBroker.open_broker
+
+    async def send_malformed(self, broker: BrokerUnderTest) -> None:
+        await broker.publisher.publish(
+            [
+                Message(
+                    id="undecodable",
+                    type="Placed",
+                    source="forze://tests",
+                    subject="order-1",
+                    time=datetime.now(UTC),
+                    data=b"\xff\xfe",
+                    destination=broker.destination,
+                    ordering_key="order-1",
+                )
+            ]
+        )
 
 
 class TestInProcessSagaRunner(SagaRunnerContract):

@@ -13,18 +13,22 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
+from forze import Backoff, Consumer, ConsumerSettings, ExecutionContext, build_runtime
 from forze.contracts import Message
-from forze.domain.errors import BrokerUnavailable, MessageRefused
+from forze.domain.errors import BrokerUnavailable, ConcurrencyError, MessageRefused
 from forze.testing.contracts import BrokerContract, BrokerUnderTest
 from forze.testing.contracts.broker import message, receive_all
-from forze_projections.testing import RelayContract
+from forze_eventstore import InMemoryEventStore, event_store_module
+from forze_projections.testing import ConsumerContract, RelayContract
 from forze_rabbitmq import (
+    HEADER_PREFIX,
     RabbitPublisher,
     RabbitSettings,
     RabbitSubscriber,
@@ -105,35 +109,79 @@ async def delete_queues(*names: str) -> None:
         await connection.close()
 
 
-class TestRabbitMQ(BrokerContract):
-    """The contract on a quorum queue with a single active consumer (``ordered=True``)."""
+@asynccontextmanager
+async def rabbit_broker() -> AsyncIterator[
+    tuple[BrokerUnderTest, RabbitSettings, RabbitSubscription]
+]:
+    """A fresh ``subscription()`` as a ``BrokerUnderTest`` (routing key ``orders.placed``),
+    with its settings and subscription."""
+    async with subscription() as (settings, sub, subscribe):
+        publisher = RabbitPublisher(settings, max_message_bytes=LIMIT)
 
-    @asynccontextmanager
-    async def open_broker(self) -> AsyncIterator[BrokerUnderTest]:
-        async with subscription() as (settings, sub, subscribe):
-            publisher = RabbitPublisher(settings, max_message_bytes=LIMIT)
+        async def dead_letters() -> list[tuple[Message, str]]:
+            found = await peek_dead_letters(settings, dead_letter_queue_of(sub.queue))
+            return [(d.message, d.reason) for d in found if d.message is not None]
 
-            async def dead_letters() -> list[tuple[Message, str]]:
-                found = await peek_dead_letters(settings, dead_letter_queue_of(sub.queue))
-                return [(d.message, d.reason) for d in found if d.message is not None]
-
-            try:
-                yield BrokerUnderTest(
+        try:
+            yield (
+                BrokerUnderTest(
                     publisher,
                     "orders.placed",
                     subscribe,
                     dead_letters,
                     ordered=True,
                     max_message_bytes=LIMIT,
-                )
-            finally:
-                await publisher.close()
+                ),
+                settings,
+                sub,
+            )
+        finally:
+            await publisher.close()
+
+
+class TestRabbitMQ(BrokerContract):
+    """The contract on a quorum queue with a single active consumer (``ordered=True``)."""
+
+    @asynccontextmanager
+    async def open_broker(self) -> AsyncIterator[BrokerUnderTest]:
+        async with rabbit_broker() as (broker, _, _sub):
+            yield broker
 
 
 class TestRabbitMQRelay(RelayContract):
     """The relay contract on RabbitMQ (the same wiring as ``TestRabbitMQ``)."""
 
     open_broker = TestRabbitMQ.open_broker
+
+
+class TestRabbitMQConsumerContract(ConsumerContract):
+    """The consumer contract on RabbitMQ (the wiring of ``TestRabbitMQ``, whose settings and
+    subscription it keeps to send undecodable messages and read every dead letter)."""
+
+    rabbit: tuple[RabbitSettings, RabbitSubscription]
+
+    @asynccontextmanager
+    async def open_broker(self) -> AsyncIterator[BrokerUnderTest]:
+        async with rabbit_broker() as (broker, settings, sub):
+            self.rabbit = settings, sub
+            yield broker
+
+    async def send_malformed(self, broker: BrokerUnderTest) -> None:
+        settings, _ = self.rabbit
+        connection = await aio_pika.connect(settings.url, timeout=10)
+        try:
+            channel = await connection.channel()
+            exchange = await channel.get_exchange(settings.exchange)
+            headers: dict[str, Any] = {f"{HEADER_PREFIX}id": "no-specversion"}
+            await exchange.publish(aio_pika.Message(b"{}", headers=headers), broker.destination)
+        finally:
+            await connection.close()
+
+    async def dead_letter_reasons(self, broker: BrokerUnderTest) -> list[str]:
+        settings, sub = self.rabbit
+        return [
+            d.reason for d in await peek_dead_letters(settings, dead_letter_queue_of(sub.queue))
+        ]
 
 
 _CONSUMER = """
@@ -395,3 +443,89 @@ async def test_after_its_connection_is_closed_a_subscriber_receives_each_message
             await subscriber.close()
         assert [d.message.id for d in again] == [m.id for m in sent]
         assert [d.attempt for d in again] == [2, 2, 2]
+
+
+async def test_a_retried_message_is_delivered_again_before_its_keys_later_messages() -> None:
+    """The queue's delivery limit makes the broker put a rejected message back at its head:
+    with a window of two, a retried message comes back before the key's next ones (a quorum
+    queue without a limit would put it behind all of them, out of the window)."""
+    async with subscription() as (settings, sub, _):
+        subscriber = RabbitSubscriber(settings, replace(sub, max_in_flight=2))
+        sent = [message(n, destination="orders.placed") for n in range(1, 6)]
+        publisher = RabbitPublisher(settings)
+        try:
+            await publisher.publish(sent)
+            got: list[tuple[int, int]] = []
+            try:
+                while len(got) < 7:
+                    for delivery in await subscriber.receive(max_messages=10, wait_seconds=5.0):
+                        n = int(delivery.message.extensions["streamversion"])
+                        got.append((n, delivery.attempt))
+                        if n == 2 and delivery.attempt < 3:
+                            await delivery.retry(0.2)
+                            if delivery.attempt == 1:  # published after the retry began
+                                await publisher.publish([message(6, destination="orders.placed")])
+                        else:
+                            await delivery.ack()
+                got.extend(
+                    (int(d.message.extensions["streamversion"]), d.attempt)
+                    for d in await receive_all(subscriber, 1)
+                )
+            finally:
+                await subscriber.close()
+        finally:
+            await publisher.close()
+        assert got == [(1, 1), (2, 1), (2, 2), (2, 3), (3, 1), (4, 1), (5, 1), (6, 1)]
+
+
+@pytest.mark.parametrize("window", [16, 2])
+async def test_a_consumer_keeps_a_streams_order_through_retries_and_other_streams_go_on(
+    window: int,
+) -> None:
+    """Messages 1..5 of a stream, the handler failing transiently twice on message 2: the
+    stream is handled 1, 2, 3, 4, 5 and nothing is dead-lettered. With a window larger than
+    the stream's waiting messages, another stream's messages are handled during the back-off;
+    with a window of two, the stream's next message fills it and the other stream waits."""
+    async with subscription() as (settings, sub, _):
+        sent = [
+            message(n, key=key, destination="orders.placed")
+            for n in range(1, 6)
+            for key in ("order-a", "order-b")
+        ]
+        publisher = RabbitPublisher(settings)
+        try:
+            await publisher.publish(sent)
+        finally:
+            await publisher.close()
+        handled: list[tuple[str, int, float]] = []
+        failures: list[float] = []
+        all_handled = asyncio.Event()
+
+        async def handle(ctx: ExecutionContext, received: Message) -> None:
+            n = int(received.extensions["streamversion"])
+            key = received.ordering_key
+            if key == "order-a" and n == 2 and len(failures) < 2:
+                failures.append(time.monotonic())
+                raise ConcurrencyError(key, n - 1, n)
+            handled.append((key, n, time.monotonic()))
+            if len(handled) == len(sent):
+                all_handled.set()
+
+        options = ConsumerSettings(max_attempts=3, backoff=Backoff(0.3, 0.3), wait_seconds=0.1)
+        async with build_runtime(event_store_module(InMemoryEventStore())) as runtime:
+            subscriber = RabbitSubscriber(settings, replace(sub, max_in_flight=window))
+            consumer = Consumer(subscriber, runtime, {"OrderPlaced": handle}, options)
+            async with asyncio.timeout(30), asyncio.TaskGroup() as group:
+                group.create_task(consumer.run())
+                await all_handled.wait()
+                await asyncio.sleep(0.5)  # nothing else arrives
+                consumer.stop()
+        assert [n for key, n, _ in handled if key == "order-a"] == [1, 2, 3, 4, 5]
+        assert [n for key, n, _ in handled if key == "order-b"] == [1, 2, 3, 4, 5]
+        assert len(handled) == 10
+        assert len(failures) == 2
+        a2 = next(at for key, n, at in handled if (key, n) == ("order-a", 2))
+        b_during_backoff = [at < a2 for key, _, at in handled if key == "order-b"]
+        assert all(b_during_backoff) if window == 16 else not all(b_during_backoff)
+        assert failures[1] - failures[0] >= 0.25  # the back-off was waited
+        assert await peek_dead_letters(settings, dead_letter_queue_of(sub.queue)) == []

@@ -20,7 +20,7 @@ from forze.contracts import Message
 from forze.domain.errors import BrokerUnavailable, MessageRefused
 from forze.testing.contracts import BrokerContract, BrokerUnderTest
 from forze.testing.contracts.broker import message, receive_all
-from forze_projections.testing import RelayContract
+from forze_projections.testing import ConsumerContract, RelayContract
 from forze_redis import (
     DATA_FIELD,
     HEADER_PREFIX,
@@ -101,6 +101,27 @@ class TestRedisRelay(RelayContract):
     """The relay contract on Redis Streams (the same wiring as ``TestRedisStreams``)."""
 
     open_broker = TestRedisStreams.open_broker
+
+
+class TestRedisConsumerContract(ConsumerContract):
+    """The consumer contract on Redis Streams (the same wiring as ``TestRedisStreams``); its
+    dead letters are read from the raw dead-letter stream, undecodable entries included."""
+
+    open_broker = TestRedisStreams.open_broker
+
+    async def send_malformed(self, broker: BrokerUnderTest) -> None:
+        admin = connect(REDIS_URL)
+        try:
+            await admin.xadd(broker.destination, {"ce_id": "no-specversion", DATA_FIELD: b"{}"})
+        finally:
+            await admin.aclose()
+
+    async def dead_letter_reasons(self, broker: BrokerUnderTest) -> list[str]:
+        admin = connect(REDIS_URL)
+        try:
+            return [d.reason for d in await read_dead_letters(admin, f"{broker.destination}:dead")]
+        finally:
+            await admin.aclose()
 
 
 async def test_an_entry_without_an_envelope_is_dead_lettered_with_the_reason_not_delivered() -> (

@@ -10,11 +10,12 @@ again: ``CLIENT KILL ID`` on Redis, ``rabbitmqctl close_connection`` on RabbitMQ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from uuid import uuid4
 
@@ -40,12 +41,37 @@ KILLS = 3
 """The fewest times the publisher's connections must have been killed in a run."""
 
 
-async def append_load(events: EventStore, pause: float) -> None:
-    """``PER_STREAM`` rounds of one event per stream, ``pause`` seconds between rounds."""
+@dataclass
+class Kills:
+    """How many times the connections were killed so far, for the load to keep pace with."""
+
+    count: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, killed: int) -> None:
+        """``killed`` more connections were killed."""
+        self.count += killed
+        self.changed.set()
+
+    async def reach(self, due: int) -> None:
+        """Until ``due`` kills happened (or ``PATIENCE`` ran out)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PATIENCE):
+                while self.count < due:
+                    self.changed.clear()
+                    await self.changed.wait()
+
+
+async def append_load(events: EventStore, pause: float, kills: Kills | None = None) -> None:
+    """``PER_STREAM`` rounds of one event per stream, ``pause`` seconds between rounds; with
+    ``kills``, the load waits for the kills to keep pace with it, so that at least ``KILLS``
+    happen while it runs however fast or slow the machine is."""
     for version in range(1, PER_STREAM + 1):
         for stream in range(STREAMS):
             await events.append(f"order-{stream}", [NewEvent("Placed", {"n": version})])
         await asyncio.sleep(pause)
+        if kills is not None:
+            await kills.reach(version * KILLS // PER_STREAM)
 
 
 async def run_under_kills(
@@ -66,18 +92,18 @@ async def run_under_kills(
         batch_size=100,
         lease_seconds=2.0,
     )
-    killed = 0
+    kills = Kills()
     async with relay:
-        load = asyncio.create_task(append_load(events, pause))
+        load = asyncio.create_task(append_load(events, pause, kills))
         while not load.done():
             mark = (await relay.status()).checkpoint
             await relay.wait_until(min(mark + 1, TOTAL), timeout=30)
-            killed += await kill()
+            kills.add(await kill())
         await load
         await relay.wait_until(TOTAL, timeout=60)
         status = await relay.status()
     assert (status.checkpoint, status.refused, status.error) == (TOTAL, 0, None)
-    return events, killed
+    return events, kills.count
 
 
 def check_arrivals(messages: Sequence[Message], log: Sequence[RecordedEvent], run: str) -> None:

@@ -21,7 +21,7 @@ from forze.contracts import Message
 from forze.domain.errors import BrokerUnavailable, MessageRefused
 from forze.testing.contracts import BrokerContract, BrokerUnderTest
 from forze.testing.contracts.broker import message, receive_all
-from forze_projections.testing import RelayContract
+from forze_projections.testing import ConsumerContract, RelayContract
 from forze_sqs import (
     SqsPublisher,
     SqsSettings,
@@ -36,6 +36,8 @@ ENDPOINT = os.environ.get("FORZE_TEST_SQS_ENDPOINT", "http://127.0.0.1:5055")
 SETTINGS = SqsSettings(endpoint_url=ENDPOINT, access_key_id="test", secret_access_key="test")
 LIMIT = 256 * 1024
 UNREACHABLE = "http://no-such-host.invalid:4566"
+REASON_ATTRIBUTE = "forze_dead_letter_reason"
+"""The message attribute in which a dead letter's reason travels."""
 
 
 async def new_queue(*, fifo: bool, visibility_timeout: int = 30) -> str:
@@ -113,6 +115,62 @@ class TestSqsFifoRelay(RelayContract):
     minutes (the deduplication id is the event id)."""
 
     fifo = deduplicates = True
+    open_broker = TestSqsFifo.open_broker
+
+
+class _SqsConsumerContract(ConsumerContract):
+    """Undecodable messages are sent and dead letters read with a plain client: the
+    adapter's ``peek_dead_letters`` leaves out the ones that carry no valid envelope."""
+
+    async def send_malformed(self, broker: BrokerUnderTest) -> None:
+        fifo: dict[str, str] = {}
+        if broker.destination.endswith(".fifo"):
+            fifo = {"MessageGroupId": "order-1", "MessageDeduplicationId": uuid4().hex}
+        async with raw_client() as client:
+            url = (await client.get_queue_url(QueueName=broker.destination))["QueueUrl"]
+            attributes = {"ce_id": {"DataType": "String", "StringValue": "no-specversion"}}
+            await client.send_message(
+                QueueUrl=url, MessageBody="{}", MessageAttributes=attributes, **fifo
+            )
+
+    async def dead_letter_reasons(self, broker: BrokerUnderTest) -> list[str]:
+        """Every dead letter, hidden while read and made visible again (moto hides a FIFO
+        message received with a visibility timeout of 0 from the next receives)."""
+        reasons: list[str] = []
+        receipts: list[str] = []
+        async with raw_client() as client:
+            queue = dead_letter_queue_of(broker.destination)
+            url = (await client.get_queue_url(QueueName=queue))["QueueUrl"]
+            while got := (
+                await client.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=10,
+                    MessageAttributeNames=["All"],
+                    VisibilityTimeout=30,
+                )
+            ).get("Messages"):
+                for raw in got:
+                    reason = (raw.get("MessageAttributes") or {}).get(REASON_ATTRIBUTE) or {}
+                    reasons.append(str(reason.get("StringValue", "redrive policy")))
+                    receipts.append(raw["ReceiptHandle"])
+            for receipt in receipts:
+                await client.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0
+                )
+        return reasons
+
+
+class TestSqsStandardConsumerContract(_SqsConsumerContract):
+    """The consumer contract on a standard queue (no order kept)."""
+
+    fifo = False
+    open_broker = TestSqsStandard.open_broker
+
+
+class TestSqsFifoConsumerContract(_SqsConsumerContract):
+    """The consumer contract on a FIFO queue: a retried message holds back its group."""
+
+    fifo = True
     open_broker = TestSqsFifo.open_broker
 
 

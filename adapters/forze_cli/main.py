@@ -14,7 +14,7 @@ from forze_cli.demo import DemoConfig, run_demo
 from forze_cli.feed import tail_feed
 from forze_cli.inspect_store import list_streams, show_stream
 from forze_cli.projections_cmd import DEFAULT_PROJECTIONS, projections_command
-from forze_cli.relays_cmd import relays_status
+from forze_cli.relays_cmd import RELAYS_STATUS_HELP, relays_status
 
 __all__ = ["build_parser", "main"]
 
@@ -62,6 +62,17 @@ def _at_most(high: int) -> Callable[[str], int]:
         return _whole(text, 1, high)
 
     return whole
+
+
+def _positive_seconds(text: str) -> float:
+    """A number of seconds above 0 (``inf`` and ``nan`` refused)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"seconds must be above 0 and finite, not {text!r}")
+    return seconds
 
 
 def _text(text: str) -> str:
@@ -151,14 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
     relay_actions = relays.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     relay_actions.required = True
     relay_status = relay_actions.add_parser(
-        "status", help="checkpoint, lag, stalled, holder and refused messages of every relay"
+        "status",
+        help="checkpoint, lag, stalled, holder and errors of every relay",
+        description=RELAYS_STATUS_HELP,
     )
     relay_status.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
     relay_status.add_argument(
         "--stall-seconds",
-        type=float,
+        type=_positive_seconds,
         default=60.0,
-        help="report a relay stalled when its oldest unpublished event waited longer",
+        help="report a relay stalled when it is behind and its checkpoint has not moved for"
+        " longer (default 60)",
     )
     return parser
 

@@ -1,39 +1,58 @@
-"""``forze relays status``: every relay kept in a SQLite file, with its lag and holder."""
+"""``forze relays status``: every relay kept in a SQLite file, with its lag, stall and errors."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from forze_cli.inspect_store import require_store_file
 from forze_cli.projections_cmd import write_table
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
-from forze_projections import SQLiteProjectionBackend, feed_lag
+from forze_projections import ProjectionFailure, SQLiteProjectionBackend, feed_lag, stuck_seconds
 
-__all__ = ["RELAY_PREFIX", "relays_status"]
+__all__ = ["RELAY_PREFIX", "RELAYS_STATUS_HELP", "relays_status"]
 
 RELAY_PREFIX = "relay:"
 """The prefix of a relay's checkpoint and lease names (``Relay.checkpoint_name``)."""
 
+RELAYS_STATUS_HELP = """\
+Each relay that ran on the file (took its lease or saved a checkpoint), read without changing it:
+CHECKPOINT and HEAD positions; LAG_ANY, the events of any type after its checkpoint, and
+LAG_ANY_S, how long the oldest of them has waited (the relay's event-type and category
+filters live in the code that runs it, so these count events it will pass over too; a running
+relay moves its checkpoint past those, so at rest both are 0); MOVED_S, seconds since its
+checkpoint last moved; STALLED, yes when it is behind and its checkpoint has not moved for
+--stall-seconds, counted from the later of its last move and the arrival of the oldest waiting
+event (a relay working through an old backlog is not stalled); HOLDER, the process running it;
+REFUSED, the failures it recorded (messages the broker refused); ERROR, the last of them,
+when and at which position ("stopped at" while its checkpoint is before that event: the relay
+stopped there). Errors a relay is retrying (a broker outage) are not stored: only its own
+process sees them, in Relay.status().last_error."""
+
+_ERROR_CHARS = 160
+"""The ERROR column's width at most (the whole text: ``Relay.failures()``)."""
+
 
 async def relays_status(path: Path, out: TextIO, *, stall_seconds: float) -> None:
-    """Print each relay's checkpoint, head, lag, whether it is stalled (its oldest unpublished
-    event waited over ``stall_seconds``), its holder and its refused messages.
-
-    Reads the file without changing it. The lag counts events of every type: the relay's
-    filters live in the code that runs it."""
+    """Print each relay's checkpoint, head, lag, how long ago its checkpoint moved, whether it
+    is stalled, its holder, refused messages and last recorded failure (``RELAYS_STATUS_HELP``
+    says what each column means). Reads the file without changing it."""
     require_store_file(path)
     db = SQLiteDatabase(path, read_only=True)
     try:
         events, backend = SQLiteEventStore(db), SQLiteProjectionBackend(db)
         checkpoints = await backend.checkpoints.all()
+        named = {*checkpoints, *await backend.leases.names()}
         rows = []
-        for name, position in sorted(checkpoints.items()):
-            if not name.startswith(RELAY_PREFIX):
-                continue
+        for name in sorted(n for n in named if n.startswith(RELAY_PREFIX)):
+            position = checkpoints.get(name, 0)
             lag = await feed_lag(events, position)
+            moved_at = await backend.checkpoints.moved_at(name)
+            now = datetime.now(UTC)
+            stuck = stuck_seconds(lag, moved_at, now=now)
             lease = await backend.leases.read(name)
-            refused = await backend.failures(name)
+            failures = await backend.failures(name)
             rows.append(
                 (
                     name.removeprefix(RELAY_PREFIX),
@@ -41,9 +60,11 @@ async def relays_status(path: Path, out: TextIO, *, stall_seconds: float) -> Non
                     str(lag.head),
                     str(lag.events),
                     f"{lag.seconds:.1f}",
-                    "yes" if lag.seconds > stall_seconds else "no",
+                    "-" if moved_at is None else f"{(now - moved_at).total_seconds():.1f}",
+                    "yes" if stuck > stall_seconds else "no",
                     (lease.holder if lease is not None else None) or "-",
-                    str(len(refused)),
+                    str(len(failures)),
+                    _error(failures[-1], position) if failures else "-",
                 )
             )
     finally:
@@ -51,5 +72,24 @@ async def relays_status(path: Path, out: TextIO, *, stall_seconds: float) -> Non
     if not rows:
         out.write("no relay has published from this file yet\n")
         return
-    header = ("RELAY", "CHECKPOINT", "HEAD", "LAG", "LAG_S", "STALLED", "HOLDER", "REFUSED")
+    header = (
+        "RELAY",
+        "CHECKPOINT",
+        "HEAD",
+        "LAG_ANY",
+        "LAG_ANY_S",
+        "MOVED_S",
+        "STALLED",
+        "HOLDER",
+        "REFUSED",
+        "ERROR",
+    )
     write_table(header, rows, out)
+
+
+def _error(failure: ProjectionFailure, checkpoint: int) -> str:
+    """The ERROR cell: when, where (and whether the relay stopped there), and why."""
+    what = "stopped at" if failure.position > checkpoint else "at"
+    text = f"{failure.at:%Y-%m-%dT%H:%M:%SZ} {what} {failure.position}: {failure.error}"
+    text = " ".join(text.split())  # one line
+    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"

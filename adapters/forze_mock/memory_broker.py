@@ -246,6 +246,7 @@ class _InMemoryDelivery:
     async def ack(self) -> None:
         if self._current():
             self._queue.entries.remove(self._entry)
+            self._queue.arrived.set()  # the key's next message may be handed out now
 
     async def retry(self, delay_seconds: float) -> None:
         if self._current():
@@ -256,6 +257,7 @@ class _InMemoryDelivery:
     async def dead_letter(self, reason: str) -> None:
         if self._current():
             self._broker._bury(self._queue, self._entry, reason)
+            self._queue.arrived.set()
 
 
 def _received(message: Message, queue: str) -> Message:

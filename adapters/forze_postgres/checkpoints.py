@@ -7,6 +7,7 @@ read-model writes (and rolls back with them).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from forze_postgres._driver import Connection
 from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
@@ -144,6 +145,18 @@ class PostgresCheckpointStore:
             async with self.db.transaction(appends=False) as connection:
                 sql = f"DELETE FROM {self._table} WHERE {self._tenancy.match(2)}name = $1"
                 await connection.execute(sql, name, *self._tenancy.args)
+
+    async def moved_at(self, name: str) -> datetime | None:
+        """When the checkpoint of ``name`` last moved forward (the database's clock, at the
+        start of the transaction that moved it); ``None`` when it has none."""
+        check_checkpoint_name(name)
+        await self._migration.ensure()
+        with translated("cannot read a checkpoint"):
+            async with self.db.connection() as connection:
+                where = f"{self._tenancy.match(2)}name = $1"
+                sql = f"SELECT updated_at FROM {self._table} WHERE {where}"
+                moved = await connection.fetchval(sql, name, *self._tenancy.args)
+        return None if moved is None else moved.astimezone(UTC)
 
     async def all(self) -> dict[str, int]:
         """Every stored checkpoint, by consumer name (in code-point order of names)."""

@@ -1,5 +1,6 @@
-"""Redis adapters (redis-py asyncio): streams publisher and subscriber, cache, counter and
-idempotency store.
+"""Redis adapters (redis-py asyncio): streams publisher and subscriber, cache, a read-model
+query cache kept fresh by its projection, counter and idempotency store. ``redis_module``
+provides them to a runtime (``build_runtime``), client lifecycle included.
 
 Needs the ``redis`` extra: ``pip install 'forze[redis]'``.
 """
@@ -13,6 +14,8 @@ from forze_redis._connection import DEFAULT_TIMEOUT, connect
 from forze_redis.cache_aside import KeysOf, cached, invalidate
 from forze_redis.dead_letters import DeadLetter, read_dead_letters
 from forze_redis.idempotency import RedisIdempotencyStore
+from forze_redis.module import redis_module
+from forze_redis.read_model_cache import ReadModelCache
 from forze_redis.storage import RedisCache, RedisCounter, ttl_milliseconds
 from forze_redis.streams_publisher import DATA_FIELD, HEADER_PREFIX, RedisStreamPublisher
 from forze_redis.streams_subscriber import RedisStreamSubscriber
@@ -23,6 +26,7 @@ __all__ = [
     "HEADER_PREFIX",
     "DeadLetter",
     "KeysOf",
+    "ReadModelCache",
     "RedisCache",
     "RedisCounter",
     "RedisIdempotencyStore",
@@ -32,5 +36,6 @@ __all__ = [
     "connect",
     "invalidate",
     "read_dead_letters",
+    "redis_module",
     "ttl_milliseconds",
 ]

@@ -1,7 +1,10 @@
-"""Cache-aside for read-model queries, and invalidating cached keys from the event feed.
+"""Plain cache-aside on any :class:`forze.contracts.Cache`, and deleting the keys events name.
 
-Any :class:`forze.contracts.Cache` works; with :class:`RedisCache` the cache is shared by
-every process::
+For read-model queries prefer :class:`forze_redis.ReadModelCache`, which its projection keeps
+fresh. With these helpers a reader that loaded a document just before the projection
+committed its change can cache the old document after ``invalidate`` ran, and invalidating
+before the commit lets any reader do so; they suit values where ``ttl_seconds`` of staleness
+is acceptable. With :class:`RedisCache` the cache is shared by every process::
 
     account = await cached(cache, f"account:{id}", 60, lambda: accounts.get(id))
 
@@ -48,7 +51,8 @@ async def invalidate(
     cache: Cache, events: Iterable[RecordedEvent], keys_of: Mapping[str, KeysOf]
 ) -> int:
     """Delete the keys ``keys_of[event.event_type]`` names for each event (types not in the
-    mapping change nothing); each key once. Returns how many keys were cached."""
+    mapping change nothing); each key once. Returns how many keys were cached. Call it only
+    after the change the events made is committed."""
     stale: dict[str, None] = {}
     for event in events:
         names = keys_of.get(event.event_type)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
+from redis.typing import EncodableT
 
 from forze.contracts import Message
-from forze.domain.errors import MalformedMessage, MessageRefused
+from forze.domain.errors import InvalidInputError, MalformedMessage, MessageRefused
 from forze_redis import _entries
 from forze_redis._connection import DEFAULT_TIMEOUT, guarded
 
@@ -44,13 +45,15 @@ class RedisStreamPublisher:
     ) -> None:
         self._client = client
         self._default_stream = default_stream
-        self._maxlen = maxlen
         self._max_bytes = max_message_bytes
         self._timeout = timeout_seconds
+        self._trim: tuple[EncodableT, ...] = () if maxlen is None else (b"MAXLEN", b"~", maxlen)
+        if maxlen is not None and maxlen < 0:
+            raise InvalidInputError(f"maxlen must be >= 0, not {maxlen}")
 
     async def publish(self, messages: Sequence[Message]) -> None:
         """See ``Publisher.publish``: returns once every entry was appended."""
-        entries: list[tuple[str, _entries.EntryFields]] = []
+        entries: list[tuple[str, list[EncodableT]]] = []
         refused: MessageRefused | None = None
         for message in messages:
             try:
@@ -63,8 +66,10 @@ class RedisStreamPublisher:
                 guarded(f"XADD of {len(entries)} entries", self._timeout),
                 self._client.pipeline(transaction=False) as pipe,
             ):
-                for stream, fields in entries:
-                    pipe.xadd(stream, fields, maxlen=self._maxlen, approximate=True)
+                # XADD <stream> [MAXLEN ~ n] * field value ...: what ``pipe.xadd`` sends,
+                # without its per-call argument checks (the fields are ours, checked above).
+                for stream, arguments in entries:
+                    pipe.execute_command("XADD", stream, *self._trim, *arguments)
                 await pipe.execute()
         if refused is not None:
             raise refused
@@ -75,11 +80,15 @@ class RedisStreamPublisher:
             raise MessageRefused(message.id, "no destination stream")
         return stream
 
-    def _fields_of(self, message: Message) -> _entries.EntryFields:
+    def _fields_of(self, message: Message) -> list[EncodableT]:
+        """``*`` (a new entry id) then the entry's fields and values, flat."""
         if len(message.data) > self._max_bytes:
             raise MessageRefused(message.id, f"{len(message.data)} bytes is over {self._max_bytes}")
         try:
-            return _entries.encode_entry(message)
+            arguments: list[EncodableT] = [b"*"]
+            for pair in _entries.encode_entry(message).items():
+                arguments.extend(pair)
+            return arguments
         except MalformedMessage as error:
             raise MessageRefused(message.id, str(error)) from None
 

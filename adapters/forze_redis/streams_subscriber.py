@@ -45,6 +45,10 @@ __all__ = ["RedisStreamSubscriber"]
 
 _POLL = 1.0
 """Longest single XREADGROUP block, so retries and held entries are looked after."""
+_HELD_POLL = 0.005
+"""Longest XREADGROUP block while entries wait behind a busy key: a block on the server
+cannot be woken when that key's delivery is settled, so it is kept short enough for the
+next entry of the key to go out within milliseconds."""
 _MAX_BEHIND = 1000
 """Entries held behind their key after which no new entries are read (a stuck key)."""
 _RELEASED_IDLE_MS = 10**9
@@ -99,6 +103,7 @@ class RedisStreamSubscriber:
         self._in_flight: dict[str, _Held] = {}
         self._waiting: dict[str, _Held] = {}
         self._behind: list[_Held] = []
+        self._kept_at = float("-inf")
 
     async def receive(
         self, *, max_messages: int = 10, wait_seconds: float = 1.0
@@ -130,7 +135,8 @@ class RedisStreamSubscriber:
             return 0.0
         now = time.monotonic()
         dues = [held.due - now for held in self._waiting.values()]
-        return max(0.001, min([left, _POLL, *dues]))
+        longest = _HELD_POLL if self._behind else _POLL
+        return max(0.001, min([left, longest, *dues]))
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -145,6 +151,12 @@ class RedisStreamSubscriber:
         self._group_ready = True
 
     async def _keep_held(self) -> None:
+        """Reset the idle time of the entries held here (so no other consumer takes them over),
+        at most every ``_POLL`` seconds and well within ``claim_after_seconds``."""
+        now = time.monotonic()
+        if now - self._kept_at < min(_POLL, self._claim_after_ms / 4000):
+            return
+        self._kept_at = now
         ids: list[StreamIdT] = [held.entry_id for held in (*self._waiting.values(), *self._behind)]
         if ids:
             await call(

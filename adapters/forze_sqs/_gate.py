@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from typing import Generic, Protocol, TypeVar
 
@@ -25,6 +26,13 @@ class KeyGate(Generic[_D]):
     def __init__(self) -> None:
         self._out: set[str] = set()
         self._held: dict[str, deque[_D]] = {}
+        self.freed = asyncio.Event()
+        """Set when a key's delivery is settled (clear it before waiting on it)."""
+
+    @property
+    def holding(self) -> bool:
+        """Whether deliveries are held, waiting for their key to be free."""
+        return bool(self._held)
 
     def ready(self, limit: int) -> list[_D]:
         """Held deliveries whose key is free now, at most ``limit``, one per key."""
@@ -52,6 +60,7 @@ class KeyGate(Generic[_D]):
     def settled(self, key: str) -> None:
         """The delivery of ``key`` handed out was settled."""
         self._out.discard(key)
+        self.freed.set()
 
     def release(self, key: str) -> list[_D]:
         """Drop and return the deliveries held for ``key`` (to give them back to SQS)."""

@@ -61,10 +61,13 @@ class SqsDelivery:
 
     async def retry(self, delay_seconds: float) -> None:
         """Make the message visible again after about ``delay_seconds`` (whole seconds)."""
+        later = self._subscriber.take_held(self.key)  # the key's later ones go back after it
         self.settling()
         seconds = min(max(round(delay_seconds), 0), _LONGEST_VISIBILITY)
-        await self._subscriber.change_visibility(self.receipt, seconds)
-        await self._subscriber.release_held(self.key)
+        try:
+            await self._subscriber.change_visibility(self.receipt, seconds)
+        finally:
+            await self._subscriber.give_back(later)
 
     async def dead_letter(self, reason: str) -> None:
         """Copy the message with ``reason`` to the dead-letter queue, then delete it."""

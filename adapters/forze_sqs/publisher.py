@@ -40,7 +40,13 @@ class SqsPublisher:
     data SQS cannot carry, is refused (``MessageRefused``) after the messages before it were
     sent, and nothing after it is sent; should SQS itself refuse an entry for the sender's
     fault, the entries after it in that one batch may have been accepted already.
+
+    Because one call's batches go one after another, the relay makes ``parallel_calls``
+    calls at once (each with its own ordering keys).
     """
+
+    parallel_calls = 8
+    """How many calls at once the relay makes by default (see ``Publisher``)."""
 
     def __init__(self, settings: SqsSettings) -> None:
         self._connection = SqsConnection(settings)

@@ -21,6 +21,8 @@ from .delivery import SqsDelivery
 __all__ = ["SqsSubscriber", "SqsSubscription", "dead_letter_queue_of"]
 
 _LONGEST_POLL = 20
+_HELD_POLL = 0.2
+"""The longest pause between short polls while deliveries are held for their key."""
 
 
 def dead_letter_queue_of(queue: str) -> str:
@@ -72,7 +74,9 @@ class SqsSubscriber:
         """Up to ``max_messages`` (at most 10) deliveries, waiting at most ``wait_seconds``.
 
         At most one delivery per ordering key is unsettled at a time: later ones of the key
-        SQS returned together are held (invisible to others) until it is settled."""
+        SQS returned together are held (invisible to others) until it is settled. While some
+        are held, SQS is polled without a long poll (at most every 0.2 s), and a held one is
+        handed out as soon as its key is settled."""
         if self._closed:
             raise BrokerUnavailable("the SQS subscriber is closed", transient=False)
         limit = max(1, min(max_messages, 10))
@@ -82,14 +86,30 @@ class SqsSubscriber:
         deadline = time.monotonic() + max(wait_seconds, 0.0)
         while True:
             remaining = deadline - time.monotonic()
-            poll = min(_LONGEST_POLL, max(int(remaining), 0))
+            # while deliveries are held, no long poll: one is handed out once its key is free
+            poll = 0 if self._gate.holding else min(_LONGEST_POLL, max(int(remaining), 0))
             raws = await self._receive(limit, poll)
             received = [d for d in [await self._delivery(raw) for raw in raws] if d]
             given = self._gate.admit(received, limit)
             if given or time.monotonic() >= deadline:
                 return given
-            if poll == 0:
+            if self._gate.holding:
+                given = await self._held_freed(limit, deadline)
+                if given:
+                    return given
+            elif poll == 0:
                 await asyncio.sleep(min(0.1, max(deadline - time.monotonic(), 0.0)))
+
+    async def _held_freed(self, limit: int, deadline: float) -> list[SqsDelivery]:
+        """Held deliveries whose key is freed within ``_HELD_POLL`` seconds (or the deadline)."""
+        self._gate.freed.clear()
+        given = self._gate.ready(limit)
+        if not given:
+            wait = min(_HELD_POLL, max(deadline - time.monotonic(), 0.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gate.freed.wait(), wait)
+            given = self._gate.ready(limit)
+        return given
 
     async def ack_all(self, deliveries: Sequence[SqsDelivery]) -> None:
         """Ack ``deliveries`` in DeleteMessageBatch calls of up to 10."""
@@ -153,11 +173,18 @@ class SqsSubscriber:
         self._unsettled.discard(delivery)
         self._gate.settled(delivery.key)
 
-    async def release_held(self, key: str) -> None:
-        """Give the held deliveries of ``key`` back to SQS (after a retry, to keep the order)."""
-        for held in self._gate.release(key):
-            held.settling()
-            await self.change_visibility(held.receipt, 0)
+    def take_held(self, key: str) -> list[SqsDelivery]:
+        """Take the held deliveries of ``key`` out (settled): on a retry, before the retried
+        one is settled, so that none of them is handed out ahead of it."""
+        held = self._gate.release(key)
+        for delivery in held:
+            delivery.settling()
+        return held
+
+    async def give_back(self, held: Sequence[SqsDelivery]) -> None:
+        """Make ``held`` (from :meth:`take_held`) visible to SQS again at once."""
+        for delivery in held:
+            await self.change_visibility(delivery.receipt, 0)
 
     async def delete(self, receipt: str) -> None:
         """DeleteMessage of the message received with ``receipt``."""

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, SafeUUID
 
-from forze.contracts import RecordedEvent
+from forze.contracts import RecordedEvent, StoredData
 from forze.domain.errors import SerializationError
 
 __all__ = ["decode_page"]
@@ -20,7 +20,8 @@ def decode_page(rows: list[Any]) -> list[RecordedEvent]:
     """Rows of ``_COLUMNS`` as recorded events, built with as little per-row work as possible.
 
     The tuple is made directly (no keyword parsing), ids skip ``UUID.__init__``'s argument
-    checks, and events of one append share their parsed timestamp. A row that is not what
+    checks, and events of one append share their parsed timestamp. Data keeps its stored
+    JSON (``StoredData``), which the relay publishes as is. A row that is not what
     ``append`` writes (a damaged file, a foreign write) raises ``SerializationError`` naming
     its position, never a raw decoding error and never a half-decoded event.
     """
@@ -47,7 +48,7 @@ def decode_page(rows: list[Any]) -> list[RecordedEvent]:
                     (
                         _uuid_from_bytes(event_id),
                         event_type,
-                        data_value,
+                        _stored(data_value, data),
                         metadata_value,
                         stream_id,
                         version,
@@ -66,6 +67,7 @@ def decode_page(rows: list[Any]) -> list[RecordedEvent]:
 
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
+_stored = StoredData.of
 _new_tuple = tuple.__new__
 _new_object = object.__new__
 _set = object.__setattr__

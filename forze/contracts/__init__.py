@@ -28,6 +28,7 @@ from forze.contracts.repository import AggregateRepositories, AggregateRepositor
 from forze.contracts.sagas import SagaRunner
 from forze.contracts.snapshots import Snapshot, SnapshotStore
 from forze.contracts.storage import Cache, Counter, ObjectStorage
+from forze.contracts.stored_data import StoredData
 
 __all__ = [
     "AggregateRepositories",
@@ -40,7 +41,6 @@ __all__ = [
     "Delivery",
     "EventIds",
     "EventStore",
-    "StreamAppend",
     "ExpectedVersion",
     "ExpectedVersionArg",
     "Filter",
@@ -61,6 +61,8 @@ __all__ = [
     "Snapshot",
     "SnapshotStore",
     "SortKey",
+    "StoredData",
+    "StreamAppend",
     "Subscriber",
     "category_of",
 ]

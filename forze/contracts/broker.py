@@ -50,6 +50,10 @@ class Publisher(Protocol):
     ``BrokerUnavailable`` (``transient`` when trying again may work) or ``MessageRefused``
     naming the first message the broker refused for good (too large, say); the messages
     before it were accepted, and none after it was sent.
+
+    A publisher may also have an ``int`` attribute ``parallel_calls``: how many calls made at
+    once (each with its own ordering keys) serve it best. Without it, 1: one call already
+    sends its messages concurrently. The relay makes that many calls per page by default.
     """
 
     async def publish(self, messages: Sequence[Message]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 __all__ = ["CheckpointStore"]
@@ -11,7 +12,8 @@ class CheckpointStore(Protocol):
     """Remembers, per consumer name, the global position up to which the feed was handled.
 
     Guarantees: a saved position is durable once ``save`` returns; ``load`` of an unknown name
-    is 0 (start of the feed); ``save`` never moves a checkpoint backwards (use ``reset``).
+    is 0 (start of the feed); ``save`` never moves a checkpoint backwards (use ``reset``);
+    ``moved_at`` tells when it last moved forward (what a consumer's ``stalled`` rests on).
     """
 
     async def load(self, name: str) -> int:
@@ -24,4 +26,9 @@ class CheckpointStore(Protocol):
 
     async def reset(self, name: str) -> None:
         """Forget the checkpoint of ``name`` so that it starts from the beginning."""
+        ...
+
+    async def moved_at(self, name: str) -> datetime | None:
+        """When the checkpoint of ``name`` last moved forward (UTC, by the store's clock);
+        ``None`` when it has none. A ``save`` that does not move it leaves this unchanged."""
         ...

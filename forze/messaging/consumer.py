@@ -19,7 +19,6 @@ from typing import Any
 from forze.contracts import Delivery, Subscriber
 from forze.domain.errors import (
     BrokerUnavailable,
-    ConcurrencyError,
     DuplicateEventIdError,
     EventStoreUnavailable,
     ForzeError,
@@ -39,8 +38,9 @@ class ConsumerSettings:
     """How a :class:`Consumer` works.
 
     ``max_attempts``: deliveries after which a message whose handler keeps failing is
-    dead-lettered (transient failures retry without limit); ``backoff``: the delay before a
-    failed message comes back, by attempt, and the pause after a failed receive;
+    dead-lettered (an outage of the event store or a broker retries without limit);
+    ``backoff``: the delay before a failed message comes back, by attempt, and the pause
+    after a failed receive;
     ``concurrency``: handlers running at once (one per ordering key at a time);
     ``batch_size``: messages asked for per receive; ``wait_seconds``: how long a receive
     waits for a first message; ``grace_seconds``: how long :meth:`Consumer.stop` lets
@@ -155,7 +155,8 @@ class Consumer:
 
     async def _run_lane(self, key: str) -> None:
         """Handle ``key``'s deliveries in order; after a retried one, the later ones of the key
-        come back behind it. Left unsettled when stopping (they are delivered again)."""
+        come back behind it (a redelivery of the retried message itself, received meanwhile,
+        is handled). Left unsettled when stopping (they are delivered again)."""
         lane = self._lanes[key]
         try:
             while lane and not self._stopping.is_set():
@@ -163,11 +164,13 @@ class Consumer:
                     if self._stopping.is_set():
                         break
                     retried_after = await self._handle(lane[0])
-                lane.popleft()
+                retried = lane.popleft().message.id
                 self._done(1)
                 if retried_after is not None and lane:
-                    later = list(lane)
+                    later = [d for d in lane if d.message.id != retried]
+                    again = [d for d in lane if d.message.id == retried]
                     lane.clear()
+                    lane.extend(again)
                     self._done(len(later))
                     for delivery in later:
                         await self._settle(delivery, "retry", delivery.retry(retried_after))
@@ -253,7 +256,11 @@ class Consumer:
 
 
 def _transient(error: Exception) -> bool:
-    if isinstance(error, ConcurrencyError | ClaimedElsewhere):
+    """Whether ``error`` says nothing about the message: an outage, or another consumer
+    holding its claim. Such failures retry without counting towards ``max_attempts``; a
+    ``ConcurrencyError`` counts (a conflict that outlasts every back-off is a bug to look at,
+    not a reason to block the stream for ever)."""
+    if isinstance(error, ClaimedElsewhere):
         return True
     if isinstance(error, EventStoreUnavailable | BrokerUnavailable):
         return error.transient

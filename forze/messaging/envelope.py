@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from forze.contracts import Message, RecordedEvent
+from forze.contracts import Message, RecordedEvent, StoredData
 from forze.domain.errors import MalformedMessage
 
 __all__ = [
@@ -49,6 +49,17 @@ _REQUIRED = ("id", "type", "source", "subject")
 _CORE = {"specversion", "id", "type", "source", "subject", "time", "datacontenttype"}
 _MAX_ATTRIBUTE = 4096
 """The longest attribute value accepted from a broker (characters)."""
+_METADATA_EXTENSIONS = tuple(
+    (attribute, key)
+    for attribute, key in EXTENSIONS.items()
+    if attribute not in {"streamversion", "position"}
+)
+_VALID_EXTENSIONS: set[str] = set(EXTENSIONS)
+"""Extension names already checked (a bounded memo: names come from code, not from data)."""
+_VALID_EXTENSIONS_KEPT = 256
+_new_object = object.__new__
+_set = object.__setattr__
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def message_of(
@@ -58,42 +69,53 @@ def message_of(
     destination: str = "",
     ordering_key: str | None = None,
 ) -> Message:
-    """The message carrying ``event`` (ordered by its stream unless ``ordering_key``)."""
+    """The message carrying ``event`` (ordered by its stream unless ``ordering_key``).
+
+    Called once per published event, so it does no more than it must: data a store kept as
+    JSON (``StoredData``) is sent as stored, other data goes through one shared JSON encoder,
+    and the dataclass is built without keyword parsing."""
     metadata = event.metadata
     extensions = {"streamversion": str(event.version), "position": str(event.position)}
-    for attribute, key in EXTENSIONS.items():
-        value = metadata.get(key)
-        if value is not None and attribute not in extensions:
-            extensions[attribute] = str(value)
-    return Message(
-        id=str(event.event_id),
-        type=event.event_type,
-        source=source,
-        subject=event.stream_id,
-        time=_occurred(metadata.get("occurred_at"), event.recorded_at),
-        data=json.dumps(event.data, separators=(",", ":"), ensure_ascii=False).encode(),
-        extensions=extensions,
-        destination=destination,
-        ordering_key=event.stream_id if ordering_key is None else ordering_key,
-    )
+    if metadata:
+        for attribute, key in _METADATA_EXTENSIONS:
+            value = metadata.get(key)
+            if value is not None:
+                extensions[attribute] = str(value)
+    message: Message = _new_object(Message)
+    _set(message, "id", str(event.event_id))
+    _set(message, "type", event.event_type)
+    _set(message, "source", source)
+    _set(message, "subject", event.stream_id)
+    _set(message, "time", _occurred(metadata.get("occurred_at"), event.recorded_at))
+    data = event.data
+    body = data.json if type(data) is StoredData else _encode_json(data)
+    _set(message, "data", body.encode())
+    _set(message, "datacontenttype", "application/json")
+    _set(message, "extensions", extensions)
+    _set(message, "destination", destination)
+    _set(message, "ordering_key", event.stream_id if ordering_key is None else ordering_key)
+    return message
 
 
 def to_headers(message: Message, prefix: str) -> dict[str, str]:
     """Every CloudEvents attribute of ``message`` as text headers named ``prefix + name``."""
     headers = {
-        "specversion": SPEC_VERSION,
-        "id": message.id,
-        "type": message.type,
-        "source": message.source,
-        "subject": message.subject,
-        "time": _rfc3339(message.time),
-        "datacontenttype": message.datacontenttype,
+        prefix + "specversion": SPEC_VERSION,
+        prefix + "id": message.id,
+        prefix + "type": message.type,
+        prefix + "source": message.source,
+        prefix + "subject": message.subject,
+        prefix + "time": _rfc3339(message.time),
+        prefix + "datacontenttype": message.datacontenttype,
     }
     for name, value in message.extensions.items():
-        if not _EXTENSION_NAME.fullmatch(name) or name in _CORE:
-            raise MalformedMessage(f"message {message.id!r}: bad extension attribute {name!r}")
-        headers[name] = value
-    return {prefix + name: value for name, value in headers.items()}
+        if name not in _VALID_EXTENSIONS:
+            if not _EXTENSION_NAME.fullmatch(name) or name in _CORE:
+                raise MalformedMessage(f"message {message.id!r}: bad extension attribute {name!r}")
+            if len(_VALID_EXTENSIONS) < _VALID_EXTENSIONS_KEPT:
+                _VALID_EXTENSIONS.add(name)
+        headers[prefix + name] = value
+    return headers
 
 
 def from_headers(
@@ -182,9 +204,9 @@ def _occurred(value: Any, recorded_at: datetime) -> datetime:
 
 
 def _rfc3339(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _parse_time(what: str, value: str | None) -> datetime:

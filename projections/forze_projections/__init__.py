@@ -11,7 +11,7 @@ from forze_projections.errors import (
 )
 from forze_projections.inline import InlineHook, add_inline_projection, register_inline
 from forze_projections.keys import PROJECTION_BACKEND
-from forze_projections.lag import FeedLag, feed_lag
+from forze_projections.lag import FeedLag, feed_lag, stuck_seconds
 from forze_projections.leases import (
     InMemoryLeases,
     Lease,
@@ -28,7 +28,7 @@ from forze_projections.memory import (
 from forze_projections.memory_backend import InMemoryProjectionBackend, ReadModelOwners
 from forze_projections.module import projection_module
 from forze_projections.not_yet_live import NotYetLiveStore
-from forze_projections.projection import Projection, ProjectionHandler
+from forze_projections.projection import CommitHook, Projection, ProjectionHandler
 from forze_projections.projector import STOP_ON_ERROR, ProgressCallback, Projector, default_owner
 from forze_projections.queries import (
     MAX_KEY_LENGTH,
@@ -64,6 +64,7 @@ from forze_projections.undo import UndoLog
 __all__ = [
     "FeedLag",
     "feed_lag",
+    "stuck_seconds",
     "EventFailed",
     "Relay",
     "RelayFailed",
@@ -91,6 +92,7 @@ __all__ = [
     "ProgressCallback",
     "EventHandler",
     "Handles",
+    "CommitHook",
     "Projection",
     "ProjectionBackend",
     "ProjectionBusy",

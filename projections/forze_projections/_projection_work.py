@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from forze.contracts import RecordedEvent
@@ -62,7 +63,7 @@ class ProjectionWork:
         held.check()
         live = await self.backend.live_version(name)
         if live is None:
-            async with self.backend.unit():
+            async with self.commit_hook(None), self.backend.unit():
                 await held.fence()
                 await self.backend.set_live(name, version)
             live = version
@@ -75,7 +76,8 @@ class ProjectionWork:
         """Forget the checkpoint and documents of this version in one unit that holds the
         lease, and record rebuild request ``number`` as carried out."""
         backend = self.backend
-        async with backend.unit():
+        live = await backend.live_version(self.name) == self.version
+        async with self.commit_hook(None) if live else nullcontext(), backend.unit():
             await held.fence()
             await backend.checkpoints.reset(self.checkpoint_name)
             await backend.drop(self.name, self.version)
@@ -85,6 +87,14 @@ class ProjectionWork:
     async def record_failure(self, failure: EventFailed) -> None:
         """Keep the failure in the backend's failures."""
         await self.backend.record_failure(failure_record(failure))
+
+    def commit_hook(
+        self, events: Sequence[RecordedEvent] | None
+    ) -> AbstractAsyncContextManager[None]:
+        """The projection's ``CommitHook`` (if any) around a unit that changes what readers
+        see: ``events`` applied to the live version, or ``None`` for any document."""
+        hook = self.projection.commit_hook
+        return nullcontext() if hook is None else hook.around(events)
 
 
 @dataclass(slots=True)
@@ -100,17 +110,24 @@ class _ProjectionRun:
     ) -> None:
         """Apply ``page`` and its checkpoint in one unit of work that holds the lease."""
         work = self.work
-        await apply_batch(
-            work.backend,
-            work.policy,
-            work.projection,
-            page,
-            after,
-            scanned,
-            self.cache,
-            go_live=self.cut_over and reached,
-            reached=reached,
-            fence=self.held.fence,
-        )
+        go_live = self.cut_over and reached
+        seen: AbstractAsyncContextManager[None] = nullcontext()
+        if go_live:
+            seen = work.commit_hook(None)  # every document readers see changes at once
+        elif not self.cut_over:  # else readers see an older version's documents
+            seen = work.commit_hook(page)
+        async with seen:
+            await apply_batch(
+                work.backend,
+                work.policy,
+                work.projection,
+                page,
+                after,
+                scanned,
+                self.cache,
+                go_live=go_live,
+                reached=reached,
+                fence=self.held.fence,
+            )
         if reached:
             self.cut_over = False

@@ -7,6 +7,7 @@ import logging
 import zlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from forze.contracts import Message, Publisher, RecordedEvent
 from forze.domain.errors import MessageRefused
@@ -18,12 +19,19 @@ from forze_projections.backend import ProjectionBackend
 from forze_projections.errors import EventFailed
 from forze_projections.status import FailurePolicy
 
-__all__ = ["RelayFailed", "RelayWork"]
+__all__ = ["RelayFailed", "RelayWork", "parallel_calls"]
 
 log = logging.getLogger("forze.relay")
 
 Router = Callable[[RecordedEvent], str]
 """Where an event goes: a routing key, a queue or a stream name (``Message.destination``)."""
+
+
+def parallel_calls(publisher: Publisher) -> int:
+    """How many calls at once serve ``publisher`` best: its ``parallel_calls`` attribute, an
+    optional hint of the ``Publisher`` port (1 when it has none)."""
+    hint = getattr(publisher, "parallel_calls", 1)
+    return hint if isinstance(hint, int) and hint >= 1 else 1
 
 
 class RelayFailed(EventFailed):
@@ -40,6 +48,8 @@ class RelayCounts:
     published: int = 0
     refused: int = 0
     batches: int = 0
+    last_refused: tuple[str, datetime] | None = None
+    """The last message skipped because the broker refused it (why), and when."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +170,7 @@ class _RelayRun:
                     raise failure from refused
                 log.warning("%s; skipped", failure)
                 self.skipped.append(failure)
+                work.counts.last_refused = (f"skipped: {failure}", datetime.now(UTC))
                 rest = rest[at + 1 :]
 
 

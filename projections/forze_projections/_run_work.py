@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from forze.execution import Backoff
 from forze_eventstore import outage_delay
@@ -38,8 +39,11 @@ async def run_work(
     states: States,
     errors: dict[str, EventFailed],
     crashes: dict[str, Exception],
+    note: Callable[[str, BaseException], None],
 ) -> None:
     """Run ``work`` while ``held``: to the head, then (``follow``) live until stopped.
+
+    Every error it meets, retried or not, goes to ``note`` (the status's ``last_error``).
 
     Raises ``LeaseLost`` when another runner took over, the ``EventFailed`` that the policy
     stopped on, and (not following) a transient outage.
@@ -68,6 +72,7 @@ async def run_work(
                 states.move(name, ProjectionState.CATCHING_UP)
                 continue
             except EventFailed as failure:
+                note(name, failure)
                 # Retries are counted per failing page: progress since the last failure (a
                 # later checkpoint) starts a new count.
                 checkpoint = await work.checkpoint()
@@ -85,6 +90,7 @@ async def run_work(
                 log.error("%s; %s stopped", failure, name)
                 raise
             except Exception as error:
+                note(name, error)
                 if not is_transient(error):
                     raise  # stopped below, as any failure no policy covers
                 if not follow:
@@ -109,5 +115,6 @@ async def run_work(
             # a failure no policy covers (a bug, a broken backend): stopped, never silently
             states.move(name, ProjectionState.FAILED)
             crashes[name] = error
+            note(name, error)
             log.exception("%s stopped", name)
         raise

@@ -1,10 +1,11 @@
 """Who runs each work of a feed consumer (a projector's projections, a relay): the holder of
 its lease, here or elsewhere.
 
-``Runners`` keeps, per work, the state and error shown in its status and the lease this
-consumer holds. ``serve`` stands by for the lease and runs the work while it holds it (``run``,
-``async with``); ``bring_up`` runs it to the head here when the lease is free, or waits for the
-runner that holds it (``catch_up``, ``rebuild``).
+``Runners`` keeps, per work, the state and errors shown in its status (what stopped it; the
+last error met, even one it recovered from) and the lease this consumer holds. ``serve`` stands
+by for the lease and runs the work while it holds it (``run``, ``async with``); ``bring_up``
+runs it to the head here when the lease is free, or waits for the runner that holds it
+(``catch_up``, ``rebuild``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime
 
 from forze.contracts import EventStore
 from forze.domain.errors import EventStoreUnavailable, InvalidInputError
@@ -54,6 +56,9 @@ class Runners:
         """Failures on an event that stopped a work (its policy gave up)."""
         self.crashes: dict[str, Exception] = {}
         """Errors outside any handler that stopped a work (shown in its status)."""
+        self.last_errors: dict[str, tuple[str, datetime]] = {}
+        """The last error each work met here and when: a passing outage it retries, a page it
+        retried, or what stopped it. Kept after the work recovers; a later error replaces it."""
         self.held: dict[str, HeldLease] = {}
         """The leases this consumer's runs hold now, by work name."""
         self.stopping = asyncio.Event()
@@ -63,6 +68,11 @@ class Runners:
     def error(self, name: str) -> Exception | None:
         """What stopped work ``name`` here, if anything did."""
         return self.errors.get(name) or self.crashes.get(name)
+
+    def note(self, name: str, error: BaseException) -> None:
+        """Keep ``error`` as the last error work ``name`` met, with the time."""
+        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        self.last_errors[name] = (text, datetime.now(UTC))
 
     def batched(self, name: str) -> None:
         """Note that a batch of ``name`` committed (``FeedLoop.on_batch``)."""
@@ -84,6 +94,7 @@ class Runners:
         except Exception as error:  # outside any run: a bug, or a backend that cannot work
             self.states.move(work.name, ProjectionState.FAILED)
             self.crashes.setdefault(work.name, error)
+            self.note(work.name, error)
             log.exception("%s stopped", work.name)
 
     async def _serve(self, work: FeedWork) -> None:
@@ -148,6 +159,7 @@ class Runners:
             try:
                 held = await self._take(work)
             except EventStoreUnavailable as error:
+                self.note(name, error)
                 if not error.transient:
                     self.states.move(name, ProjectionState.FAILED)
                     self.crashes[name] = error
@@ -210,6 +222,7 @@ class Runners:
             states=self.states,
             errors=self.errors,
             crashes=self.crashes,
+            note=self.note,
         )
 
     async def _sleep(self, seconds: float) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from forze.contracts import EventStore
 
-__all__ = ["FeedLag", "feed_lag"]
+__all__ = ["FeedLag", "feed_lag", "stuck_seconds"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +40,20 @@ async def feed_lag(
             seconds = (datetime.now(UTC) - waiting[0].recorded_at).total_seconds()
     count = await events.count_events(after=checkpoint)
     return FeedLag(head=head, events=count, seconds=max(0.0, seconds))
+
+
+def stuck_seconds(lag: FeedLag, moved_at: datetime | None, *, now: datetime | None = None) -> float:
+    """How long a consumer has been behind without progress: 0 when nothing it reads waits
+    (``lag.seconds`` is 0); else the lesser of how long its oldest waiting event has waited and
+    how long ago its checkpoint last moved (``moved_at``; ``None``: never, no bound).
+
+    A consumer working through an old backlog moves its checkpoint, so it is not stuck however
+    old the events are; one that stopped moving while behind is stuck since the later of its
+    last move and the arrival of the oldest event it has not handled.
+    """
+    if lag.events == 0 or lag.seconds <= 0:
+        return 0.0
+    if moved_at is None:
+        return lag.seconds
+    idle = ((now or datetime.now(UTC)) - moved_at).total_seconds()
+    return max(0.0, min(lag.seconds, idle))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -53,16 +54,18 @@ class InMemoryCheckpointStore:
 
     def __init__(self, *, undo: UndoLog | None = None) -> None:
         self._positions: dict[str, int] = {}
+        self._moved: dict[str, datetime] = {}
         self._undo = undo or UndoLog()
 
     def _remember(self, name: str) -> None:
-        previous = self._positions.get(name)
+        previous, moved = self._positions.get(name), self._moved.get(name)
 
         def put_back() -> None:
-            if previous is None:
+            if previous is None or moved is None:
                 self._positions.pop(name, None)
+                self._moved.pop(name, None)
             else:
-                self._positions[name] = previous
+                self._positions[name], self._moved[name] = previous, moved
 
         self._undo.record(put_back)
 
@@ -76,13 +79,20 @@ class InMemoryCheckpointStore:
         check_checkpoint_name(name)
         check_checkpoint_position(position)
         self._remember(name)
-        self._positions[name] = max(self._positions.get(name, 0), position)
+        if name not in self._positions or position > self._positions[name]:
+            self._positions[name], self._moved[name] = position, datetime.now(UTC)
 
     async def reset(self, name: str) -> None:
         """Forget the checkpoint of ``name`` so that it starts from the beginning."""
         check_checkpoint_name(name)
         self._remember(name)
         self._positions.pop(name, None)
+        self._moved.pop(name, None)
+
+    async def moved_at(self, name: str) -> datetime | None:
+        """When the checkpoint of ``name`` last moved forward; ``None`` when it has none."""
+        check_checkpoint_name(name)
+        return self._moved.get(name)
 
     async def all(self) -> dict[str, int]:
         """Every checkpoint by consumer name."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from forze.contracts import ReadModelSpec, ReadModelStores, RecordedEvent
 from forze.domain.errors import InvalidInputError, WiringError
@@ -13,10 +14,23 @@ from forze.domain.values import DomainEvent
 from forze_eventstore import EventCodec
 from forze_projections.typed import EventHandler, Handles
 
-__all__ = ["Projection", "ProjectionHandler"]
+__all__ = ["CommitHook", "Projection", "ProjectionHandler"]
 
 ProjectionHandler = Callable[[RecordedEvent, ReadModelStores], Awaitable[None]]
 """``handler(event, read_models)``: apply one recorded event, its stored ``data`` as is."""
+
+
+class CommitHook(Protocol):
+    """Told about every unit of work that changes what readers of a projection see, e.g.
+    ``forze_redis.ReadModelCache``, which keeps a cache of the read models' queries fresh."""
+
+    def around(self, events: Sequence[RecordedEvent] | None) -> AbstractAsyncContextManager[None]:
+        """Entered before the unit begins, left after it committed or rolled back (with its
+        error). ``events``: the batch the unit applies to the live version; ``None``: the
+        unit may change any document (a rebuild empties the live version, a new version goes
+        live). Raising on entry applies nothing: a transient ``BrokerUnavailable`` or
+        ``EventStoreUnavailable`` makes the projector back off and try the batch again."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +46,10 @@ class Projection:
     events. The constructor takes raw handlers, which get the stored ``data`` of the schema
     version it was written in (for feeds without specs); with ``specs``, a raw handler of a
     type name no spec declares is refused (``WiringError``).
+
+    ``commit_hook`` (a ``CommitHook``) wraps each unit of work of the projector that changes
+    what readers see: batches applied to the live version, a rebuild emptying it, a version
+    going live. Inline projections do not call it.
     """
 
     name: str
@@ -39,6 +57,7 @@ class Projection:
     handlers: Mapping[str, ProjectionHandler]
     read_models: tuple[ReadModelSpec[Any], ...] = ()
     specs: tuple[AggregateSpec[Any], ...] = ()
+    commit_hook: CommitHook | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -65,6 +84,7 @@ class Projection:
         specs: Iterable[AggregateSpec[Any]],
         handlers: Iterable[Handles[Any]],
         read_models: Iterable[ReadModelSpec[Any]] = (),
+        commit_hook: CommitHook | None = None,
     ) -> Projection:
         """A projection whose handlers are keyed by event class (see ``on``).
 
@@ -93,7 +113,7 @@ class Projection:
                 raise WiringError(f"projection {name!r} handles {entry.event_class.__name__} twice")
             for event_type in names:
                 by_name[event_type] = _decoding(decode, entry.handler)
-        return cls(name, version, by_name, tuple(read_models), unique)
+        return cls(name, version, by_name, tuple(read_models), unique, commit_hook)
 
     @property
     def checkpoint_name(self) -> str:

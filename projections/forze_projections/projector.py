@@ -269,13 +269,15 @@ class Projector:
                 delay = min(delay * 2, 0.1)
 
     async def status(self) -> list[ProjectionStatus]:
-        """Checkpoint, lag (events and seconds behind the head), state, error and lease holder
-        of each."""
+        """Checkpoint, lag (events and seconds behind the head), state, error, last error and
+        lease holder of each."""
         found = []
         for projection in self.projections.values():
-            checkpoint = await self.backend.checkpoints.load(projection.checkpoint_name)
+            checkpoints, checkpoint_name = self.backend.checkpoints, projection.checkpoint_name
+            checkpoint = await checkpoints.load(checkpoint_name)
             lag = await feed_lag(self.events, checkpoint, event_types=projection.event_types)
             error = self._runners.error(projection.name)
+            last_error, last_error_at = self._runners.last_errors.get(projection.name, (None, None))
             lease = await self.backend.leases.read(projection.name)
             found.append(
                 ProjectionStatus(
@@ -289,6 +291,9 @@ class Projector:
                     state=self._runners.states[projection.name],
                     error=None if error is None else str(error),
                     holder=None if lease is None else lease.holder,
+                    last_error=last_error,
+                    last_error_at=last_error_at,
+                    moved_at=await checkpoints.moved_at(checkpoint_name),
                 )
             )
         return found

@@ -5,17 +5,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 
 from forze.contracts import EventStore, Publisher, RecordedEvent
 from forze.domain.errors import InvalidInputError
 from forze_eventstore import DEFAULT_LIMITS
 from forze_projections._feed_loop import FeedLoop
-from forze_projections._relay_work import RelayCounts, RelayFailed, RelayWork, Router
+from forze_projections._relay_work import (
+    RelayCounts,
+    RelayFailed,
+    RelayWork,
+    Router,
+    parallel_calls,
+)
 from forze_projections._runners import Runners
 from forze_projections.backend import ProjectionBackend
 from forze_projections.errors import ProjectionFailure
-from forze_projections.lag import feed_lag
+from forze_projections.lag import feed_lag, stuck_seconds
 from forze_projections.leases import check_lease_terms
 from forze_projections.projector import ProgressCallback, default_owner
 from forze_projections.status import FailurePolicy, ProjectionState
@@ -35,11 +42,19 @@ def topic(event: RecordedEvent) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RelayStatus:
-    """Where a relay is: its checkpoint, lag behind the head, state, holder and counts.
+    """Where a relay is: its checkpoint, lag behind the head, state, errors, holder and counts.
 
-    ``stalled`` is true when the oldest event waiting to be published has waited longer than
-    the relay's ``stall_seconds`` (any process can tell, from the store alone). ``published``
-    and ``refused`` count what this process's runner did since it started.
+    ``stalled``: the relay is behind (an event it publishes waits) and its checkpoint has not
+    moved for over the relay's ``stall_seconds``, measured from the later of its last move
+    (``moved_at``) and the arrival of the oldest waiting event (``stuck_seconds``). A relay
+    working through an old backlog is not stalled; one whose publisher hangs or keeps failing
+    is. Any process can tell, from the store alone.
+
+    ``error`` is what stopped it (``FAILED``). ``last_error`` is the last error its runner in
+    this process met, with its time: a broker or store outage it is backing off from, a page
+    it retried, or what stopped it. It stays after the relay recovers (a later error replaces
+    it): it is current while ``last_error_at`` is after ``moved_at``. ``published`` and
+    ``refused`` count what this process's runner did since it started.
     """
 
     name: str
@@ -53,6 +68,12 @@ class RelayStatus:
     holder: str | None = None
     published: int = 0
     refused: int = 0
+    moved_at: datetime | None = None
+    """When the checkpoint last moved forward (any process; ``None``: it never did)."""
+    last_error: str | None = None
+    """The last error this process's runner met (see the class), or ``None``."""
+    last_error_at: datetime | None = None
+    """When ``last_error`` happened (UTC)."""
 
 
 class Relay:
@@ -67,9 +88,12 @@ class Relay:
     message of a page is the checkpoint saved: delivery is at least once and no event is
     skipped unless the policy says so.
 
-    **Order.** A page is published in up to ``lanes`` concurrent lanes; all messages of one
-    ordering key (``ordering_key(event)``, the stream id by default) share a lane and are
-    published in version order, so one stream's events reach the broker in order.
+    **Order.** A page is published in up to ``lanes`` concurrent calls of ``publisher``; all
+    messages of one ordering key (``ordering_key(event)``, the stream id by default) share a
+    lane and are published in version order, so one stream's events reach the broker in order.
+    By default ``lanes`` is the publisher's ``parallel_calls`` (see ``Publisher``): 1 for
+    publishers that already send one call's messages concurrently (RabbitMQ, Redis), 8 for
+    SQS, whose calls are sequential batches of 10.
 
     **Failures.** A transient ``BrokerUnavailable`` (the broker is down, a connection was
     lost) or store outage rolls the page back to the checkpoint: the relay backs off (doubling
@@ -77,8 +101,8 @@ class Relay:
     accepted arrive twice). A message refused for good (``MessageRefused``: too large, no
     route) follows ``policy``: ``skip`` (the default) records it as a failure and goes on;
     ``retry`` tries the page again after a back-off, then stops; ``stop`` stops the relay
-    (``FAILED``, its status says why). A relay whose oldest waiting event waited longer than
-    ``stall_seconds`` is reported ``stalled``.
+    (``FAILED``, its status says why). Every error met shows in the status's ``last_error``; a
+    relay behind whose checkpoint has not moved for ``stall_seconds`` is reported ``stalled``.
 
     **One runner.** As a projection, a relay runs in one process at a time across all those
     sharing ``backend`` (a lease renewed every third of ``lease_seconds``); the others stand
@@ -99,7 +123,7 @@ class Relay:
         event_types: Collection[str] | None = None,
         categories: Collection[str] | None = None,
         ordering_key: Callable[[RecordedEvent], str] | None = None,
-        lanes: int = 8,
+        lanes: int | None = None,
         batch_size: int = 500,
         page_bytes: int = DEFAULT_LIMITS.page_bytes,
         policy: FailurePolicy = SKIP_REFUSED,
@@ -112,6 +136,8 @@ class Relay:
             raise InvalidInputError(f"relay name {name!r} must be an identifier")
         if not source:
             raise InvalidInputError("a relay needs a source (the CloudEvents source attribute)")
+        if lanes is None:
+            lanes = parallel_calls(publisher)
         if lanes < 1 or batch_size < 1 or page_bytes < 1:
             raise InvalidInputError("lanes, batch_size and page_bytes must be >= 1")
         if stall_seconds <= 0:
@@ -122,7 +148,7 @@ class Relay:
         self.events, self.backend, self.publisher = events, backend, publisher
         self.stall_seconds = stall_seconds
         self.on_progress = on_progress
-        self.batch_size, self.page_bytes = batch_size, page_bytes
+        self.batch_size, self.page_bytes, self.lanes = batch_size, page_bytes, lanes
         destination = route
         router: Router = (lambda _: destination) if isinstance(destination, str) else destination
         self._work = RelayWork(
@@ -225,13 +251,20 @@ class Relay:
         return await self.backend.failures(self._work.name)
 
     async def status(self) -> RelayStatus:
-        """Checkpoint, lag (events and seconds), state, stalled, holder and counts."""
+        """Checkpoint, lag (events and seconds), state, stalled, errors, holder and counts."""
         work = self._work
         checkpoint = await work.checkpoint()
         lag = await feed_lag(
             self.events, checkpoint, event_types=work.event_types, categories=work.categories
         )
+        moved_at = await self.backend.checkpoints.moved_at(work.checkpoint_name)
         error = self._runners.error(work.name)
+        noted = [self._runners.last_errors.get(work.name), work.counts.last_refused]
+        last_error, last_error_at = max(
+            (found for found in noted if found is not None),
+            key=lambda found: found[1],
+            default=(None, None),
+        )
         lease = await self.backend.leases.read(work.name)
         return RelayStatus(
             name=self.name,
@@ -240,11 +273,14 @@ class Relay:
             lag_events=lag.events,
             lag_seconds=lag.seconds,
             state=self._runners.states[work.name],
-            stalled=lag.seconds > self.stall_seconds,
+            stalled=stuck_seconds(lag, moved_at) > self.stall_seconds,
             error=None if error is None else str(error),
             holder=None if lease is None else lease.holder,
             published=work.counts.published,
             refused=work.counts.refused,
+            moved_at=moved_at,
+            last_error=last_error,
+            last_error_at=last_error_at,
         )
 
     def _loop(self) -> FeedLoop:

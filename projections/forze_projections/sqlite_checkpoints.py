@@ -64,6 +64,12 @@ class SQLiteCheckpointStore:
         async with self.db.transaction() as connection:
             connection.execute("DELETE FROM forze_checkpoints WHERE name = ?", (name,))
 
+    async def moved_at(self, name: str) -> datetime | None:
+        """When the checkpoint of ``name`` last moved forward; ``None`` when it has none."""
+        check_checkpoint_name(name)
+        rows = self.db.read("SELECT updated_at FROM forze_checkpoints WHERE name = ?", (name,))
+        return datetime.fromtimestamp(int(rows[0][0]) / 1_000_000, UTC) if rows else None
+
     async def all(self) -> dict[str, int]:
         """Every stored checkpoint, by consumer name (in name order)."""
         rows = self.db.read("SELECT name, position FROM forze_checkpoints ORDER BY name")

@@ -96,6 +96,13 @@ class SQLiteLeases:
         )
         return self._lease(name, cast(_LeaseRow, tuple(rows[0])), self._clock()) if rows else None
 
+    async def names(self) -> list[str]:
+        """Every name that has a lease, held or not (a lease stays once taken), in order."""
+        if self._absent:
+            return []
+        rows = self.db.read("SELECT projection FROM forze_projection_leases ORDER BY projection")
+        return [str(name) for (name,) in rows]
+
     async def request_rebuild(self, name: str) -> int:
         """See ``ProjectionLeases.request_rebuild``."""
         async with self.db.transaction() as connection:

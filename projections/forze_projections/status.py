@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 __all__ = ["FailurePolicy", "ProjectionProgress", "ProjectionState", "ProjectionStatus"]
@@ -62,7 +63,14 @@ class ProjectionProgress:
 
 @dataclass(frozen=True, slots=True)
 class ProjectionStatus:
-    """One projection version: its checkpoint, lag behind the head, state and last error."""
+    """One projection version: its checkpoint, lag behind the head, state and errors.
+
+    ``error`` is what stopped it (``FAILED``), or ``None``. ``last_error`` is the last error
+    its runner in this process met, with its time ``last_error_at``: a passing outage it is
+    backing off from, a page it retried, or what stopped it. It is kept after the runner
+    recovers (replaced only by a later error): it is current while ``last_error_at`` is after
+    ``moved_at``, when the checkpoint last moved. Known to the process that met it only.
+    """
 
     name: str
     version: int
@@ -75,3 +83,9 @@ class ProjectionStatus:
     error: str | None = None
     holder: str | None = None
     """The runner holding the projection's lease now (any process), or ``None``."""
+    last_error: str | None = None
+    """The last error this process's runner met (see the class), or ``None``."""
+    last_error_at: datetime | None = None
+    """When ``last_error`` happened (UTC)."""
+    moved_at: datetime | None = None
+    """When the checkpoint last moved forward (any process; ``None``: it never did)."""

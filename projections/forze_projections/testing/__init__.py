@@ -14,9 +14,15 @@
 
   Use a short subscription poll interval: the live cases wait for the projector to notice new
   events. The projector suite's handlers are not idempotent, so an event applied twice shows.
+- ``RelayContract``: store → relay → broker; implement ``open_broker`` (as ``BrokerContract``).
+- ``ConsumerContract``: store → relay → broker → consumer → store; implement ``open_broker``
+  and ``send_malformed``. ``LostAcks`` wraps a subscriber so that each message's first ack is
+  lost after its handler committed.
 """
 
 from forze_projections.testing.checkpoints import CheckpointStoreContract
+from forze_projections.testing.consumer import ConsumerContract
+from forze_projections.testing.consumer_support import LostAcks
 from forze_projections.testing.projector import ProjectorContract
 from forze_projections.testing.projector_support import (
     HISTORY,
@@ -50,7 +56,9 @@ __all__ = [
     "TALLIES",
     "Book",
     "CheckpointStoreContract",
+    "ConsumerContract",
     "Flaky",
+    "LostAcks",
     "Pause",
     "ProjectorContract",
     "ReadModelStoreContract",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from abc import ABC, abstractmethod
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,6 +15,9 @@ from forze.contracts import (
 from forze.domain.errors import InvalidInputError
 
 __all__ = ["CheckpointStoreContract"]
+
+_CLOCKS = timedelta(seconds=1)
+"""How far the store's clock (a database server's) may be from this process's."""
 
 
 class CheckpointStoreContract(ABC):
@@ -90,3 +94,23 @@ class CheckpointStoreContract(ABC):
             with pytest.raises(InvalidInputError, match="checkpoint position"):
                 await checkpoints.save("other", position)  # type: ignore[arg-type]
         assert await checkpoints.load("other") == 0
+
+    async def test_moved_at_tells_when_the_checkpoint_last_moved_forward(
+        self, checkpoints: CheckpointStore
+    ) -> None:
+        assert await checkpoints.moved_at("relay") is None
+        before = datetime.now(UTC) - _CLOCKS
+        await checkpoints.save("relay", 5)
+        first = await checkpoints.moved_at("relay")
+        assert first is not None
+        assert before <= first <= datetime.now(UTC) + _CLOCKS
+        await asyncio.sleep(0.02)
+        await checkpoints.save("relay", 5)
+        await checkpoints.save("relay", 3)
+        assert await checkpoints.moved_at("relay") == first  # saves that did not move it
+        await checkpoints.save("relay", 6)
+        moved = await checkpoints.moved_at("relay")
+        assert moved is not None
+        assert moved > first
+        await checkpoints.reset("relay")
+        assert await checkpoints.moved_at("relay") is None

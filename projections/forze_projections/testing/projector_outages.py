@@ -100,9 +100,45 @@ class OutageCases(ProjectorFactory):
             await asyncio.sleep(0.1)
             outage.down = False
             await eventually(projected, "the events appended during the outage projected")
-            assert (await states(projector))["tallies"] is ProjectionState.LIVE
+
+            async def live() -> bool:  # the documents commit a moment before it says so
+                return (await states(projector))["tallies"] is ProjectionState.LIVE
+
+            await eventually(live, "the projection live again")
             assert projector.error("tallies") is None
         assert await backend.failures("tallies") == []
+
+    async def test_a_projections_status_shows_the_outage_it_retries_and_keeps_it_once_past(
+        self, events: EventStore, backend: ProjectionBackend
+    ) -> None:
+        outage = Outage(events)
+        feed = await append(events, *numbered(2))
+
+        async def projected() -> bool:
+            return await _documents_if_live(backend) == fold(feed)
+
+        async with Projector(outage, backend, [tallies()]) as projector:
+            await eventually(projected, "the first events projected")
+            (before,) = await projector.status()
+            outage.down = True
+            feed = await append(events, *numbered(4)[2:])
+            await outage.refused_once()
+            await asyncio.sleep(0.1)  # it backs off and retries, refused again
+            outage.down = False  # the status reads the store too
+            (retrying,) = await projector.status()
+            await eventually(projected, "the events appended during the outage projected")
+            (resumed,) = await projector.status()
+        assert (before.last_error, before.last_error_at) == (None, None)
+        assert before.moved_at is not None
+        assert retrying.error is None
+        assert retrying.state is not ProjectionState.FAILED
+        assert retrying.last_error == "EventStoreUnavailable: the server is restarting"
+        assert retrying.last_error_at is not None
+        assert retrying.last_error_at > before.moved_at  # current: after its last progress
+        assert (resumed.error, resumed.last_error) == (None, retrying.last_error)
+        assert resumed.last_error_at is not None
+        assert resumed.moved_at is not None
+        assert resumed.moved_at > resumed.last_error_at  # kept, older than the progress since
 
     async def test_a_handler_meeting_an_unavailable_store_is_not_skipped(
         self, events: EventStore, backend: ProjectionBackend

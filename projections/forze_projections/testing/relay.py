@@ -29,12 +29,13 @@ from forze_eventstore import InMemoryEventStore
 from forze_projections.backend import ProjectionBackend
 from forze_projections.memory_backend import InMemoryProjectionBackend
 from forze_projections.testing.relay_cases import RelayCases
+from forze_projections.testing.relay_status_cases import RelayStatusCases
 from forze_projections.testing.relay_support import RelayRig
 
 __all__ = ["RelayContract"]
 
 
-class RelayContract(RelayCases, ABC):
+class RelayContract(RelayCases, RelayStatusCases, ABC):
     """Store → relay → broker, on a real broker (see the module)."""
 
     lanes = 4

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from forze.contracts import NewEvent
@@ -98,6 +96,7 @@ class RelayCases:
         (failure,) = await relay.failures()
         assert (failure.position, failure.stream_id) == (big, "order-1")
         assert "refused" in failure.error
+        assert (status.last_error or "").startswith("skipped: ")
         rest = [e for e in await recorded(rig.events) if e.position != big]
         arrivals = rig.arrivals()
         await arrivals.until([str(e.event_id) for e in rest])
@@ -166,18 +165,6 @@ class RelayCases:
             assert (status.holder, status.checkpoint, status.lag_events) == ("relay-a", 3, 0)
             assert not status.stalled
         assert (await relay.status()).state is ProjectionState.STOPPED
-
-    async def test_a_relay_behind_an_event_older_than_its_stall_seconds_is_stalled(
-        self, rig: RelayRig
-    ) -> None:
-        relay = rig.relay(stall_seconds=0.05)
-        await rig.events.append("order-1", [NewEvent("Placed", {"n": 1})])
-        await asyncio.sleep(0.15)
-        behind = await relay.status()
-        assert (behind.stalled, behind.lag_events) == (True, 1)
-        assert behind.lag_seconds >= 0.05
-        caught_up = await relay.catch_up()
-        assert (caught_up.stalled, caught_up.lag_events) == (False, 0)
 
     async def test_of_two_relays_of_one_name_one_publishes_and_the_other_takes_over_when_it_stops(
         self, rig: RelayRig

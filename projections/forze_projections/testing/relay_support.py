@@ -21,6 +21,7 @@ __all__ = [
     "Arrivals",
     "RelayRig",
     "FlakyPublisher",
+    "GatedPublisher",
     "append_interleaved",
     "envelope_matches",
     "recorded",
@@ -161,6 +162,40 @@ class FlakyPublisher:
                 raise BrokerUnavailable(f"connection lost (test, call {self.calls})")
         await self.inner.publish(messages[half:])
         self.accepted += [m.id for m in messages[half:]]
+
+    async def close(self) -> None:
+        """Nothing to close: the real publisher is the test's."""
+
+
+class GatedPublisher:
+    """Wraps a real publisher: every call takes ``delay`` seconds longer, and between
+    :meth:`block` and :meth:`release` every call hangs (``hang``) or fails at once with a
+    transient ``BrokerUnavailable`` (a broker refusing connections); ``failed`` counts those."""
+
+    def __init__(self, inner: Publisher, *, delay: float = 0.0, hang: bool = True) -> None:
+        self.inner, self.delay, self.hang = inner, delay, hang
+        self.failed = 0
+        self._open = asyncio.Event()
+        self._open.set()
+
+    def block(self) -> None:
+        """From now on, calls hang or fail until :meth:`release`."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Let calls through again (a hanging one goes on)."""
+        self._open.set()
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Publish through the real publisher, unless blocked (see the class)."""
+        if not self._open.is_set():
+            if not self.hang:
+                self.failed += 1
+                raise BrokerUnavailable("the broker refuses connections (test)")
+            await self._open.wait()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        await self.inner.publish(messages)
 
     async def close(self) -> None:
         """Nothing to close: the real publisher is the test's."""
