@@ -529,3 +529,16 @@ async def test_a_consumer_keeps_a_streams_order_through_retries_and_other_stream
         assert all(b_during_backoff) if window == 16 else not all(b_during_backoff)
         assert failures[1] - failures[0] >= 0.25  # the back-off was waited
         assert await peek_dead_letters(settings, dead_letter_queue_of(sub.queue)) == []
+
+
+async def test_a_closed_publisher_refuses_to_publish_rather_than_reconnect_quietly() -> None:
+    async with subscription() as (settings, sub, _):
+        publisher = RabbitPublisher(settings)
+        sent = message(1, destination="orders.placed")
+        await publisher.publish([sent])
+        await publisher.close()
+        with pytest.raises(BrokerUnavailable, match="closed") as refused:
+            await publisher.publish([message(2, destination="orders.placed")])
+        await publisher.close()  # still idempotent
+        assert refused.value.transient is False
+        assert await queue_ids(settings, sub.queue) == [sent.id]

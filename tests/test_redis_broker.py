@@ -17,7 +17,7 @@ import pytest
 from redis.asyncio import Redis
 
 from forze.contracts import Message
-from forze.domain.errors import BrokerUnavailable, MessageRefused
+from forze.domain.errors import BrokerUnavailable, InvalidInputError, MessageRefused
 from forze.testing.contracts import BrokerContract, BrokerUnderTest
 from forze.testing.contracts.broker import message, receive_all
 from forze_projections.testing import ConsumerContract, RelayContract
@@ -192,6 +192,23 @@ async def test_publishing_with_maxlen_trims_the_stream_to_about_that_length() ->
         finally:
             await publisher.close()
         assert await admin.xlen(stream) < 1000
+
+
+async def test_a_closed_publisher_refuses_to_publish_rather_than_reconnect_quietly() -> None:
+    async with streams() as (admin, stream, _, _made):
+        publisher = RedisStreamPublisher(connect(REDIS_URL))
+        await publisher.publish([message(1, destination=stream)])
+        await publisher.close()
+        with pytest.raises(BrokerUnavailable, match="closed") as refused:
+            await publisher.publish([message(2, destination=stream)])
+        await publisher.close()  # still idempotent
+        assert refused.value.transient is False
+        assert await admin.xlen(stream) == 1
+
+
+def test_a_negative_maxlen_is_refused_with_a_typed_error() -> None:
+    with pytest.raises(InvalidInputError, match="maxlen"):
+        RedisStreamPublisher(connect(REDIS_URL), maxlen=-1)
 
 
 async def test_entries_carry_the_envelope_as_ce_fields_and_the_body_as_data() -> None:

@@ -64,9 +64,13 @@ class RabbitPublisher:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
 
     async def publish(self, messages: Sequence[Message]) -> None:
-        """Send ``messages``; return once the broker confirmed all of them."""
+        """Send ``messages``; return once the broker confirmed all of them. After
+        :meth:`close`, a lasting ``BrokerUnavailable`` (it never reconnects by itself)."""
+        if self._closed:
+            raise BrokerUnavailable("the RabbitMQ publisher is closed", transient=False)
         if not messages:
             return
         timeout = self._settings.timeout_seconds
@@ -88,7 +92,8 @@ class RabbitPublisher:
             raise refusal
 
     async def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection (idempotent); the publisher cannot be used again."""
+        self._closed = True
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None:
             async with translated("closing", self._settings.timeout_seconds):
@@ -96,6 +101,8 @@ class RabbitPublisher:
 
     async def _open(self) -> AbstractChannel:
         async with self._lock:
+            if self._closed:
+                raise BrokerUnavailable("the RabbitMQ publisher is closed", transient=False)
             if self._connection is None:
                 self._connection = await connect(self._settings)
             if self._channel is None:

@@ -8,7 +8,12 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT
 
 from forze.contracts import Message
-from forze.domain.errors import InvalidInputError, MalformedMessage, MessageRefused
+from forze.domain.errors import (
+    BrokerUnavailable,
+    InvalidInputError,
+    MalformedMessage,
+    MessageRefused,
+)
 from forze_redis import _entries
 from forze_redis._connection import DEFAULT_TIMEOUT, guarded
 
@@ -47,12 +52,16 @@ class RedisStreamPublisher:
         self._default_stream = default_stream
         self._max_bytes = max_message_bytes
         self._timeout = timeout_seconds
+        self._closed = False
         self._trim: tuple[EncodableT, ...] = () if maxlen is None else (b"MAXLEN", b"~", maxlen)
         if maxlen is not None and maxlen < 0:
             raise InvalidInputError(f"maxlen must be >= 0, not {maxlen}")
 
     async def publish(self, messages: Sequence[Message]) -> None:
-        """See ``Publisher.publish``: returns once every entry was appended."""
+        """See ``Publisher.publish``: returns once every entry was appended. After
+        :meth:`close`, a lasting ``BrokerUnavailable`` (it never reconnects by itself)."""
+        if self._closed:
+            raise BrokerUnavailable("the Redis stream publisher is closed", transient=False)
         entries: list[tuple[str, list[EncodableT]]] = []
         refused: MessageRefused | None = None
         for message in messages:
@@ -93,5 +102,6 @@ class RedisStreamPublisher:
             raise MessageRefused(message.id, str(error)) from None
 
     async def close(self) -> None:
-        """Close the client's connections (idempotent)."""
+        """Close the client's connections (idempotent); the publisher cannot be used again."""
+        self._closed = True
         await self._client.aclose()
