@@ -164,11 +164,11 @@ class Consumer:
                     if self._stopping.is_set():
                         break
                     retried_after = await self._handle(lane[0])
-                retried = lane.popleft().message.id
+                handled = lane.popleft().message.id
                 self._done(1)
                 if retried_after is not None and lane:
-                    later = [d for d in lane if d.message.id != retried]
-                    again = [d for d in lane if d.message.id == retried]
+                    later = [d for d in lane if d.message.id != handled]
+                    again = [d for d in lane if d.message.id == handled]
                     lane.clear()
                     lane.extend(again)
                     self._done(len(later))
