@@ -23,6 +23,7 @@ from forze.testing.contracts import BrokerContract, BrokerUnderTest
 from forze.testing.contracts.broker import message, receive_all
 from forze_projections.testing import ConsumerContract, RelayContract
 from forze_sqs import (
+    SqsDelivery,
     SqsPublisher,
     SqsSettings,
     SqsSubscriber,
@@ -402,3 +403,56 @@ async def test_a_message_never_settled_is_moved_by_the_redrive_policy() -> None:
         await last.close()
     dead = await peek_dead_letters(SETTINGS, dead_letter_queue_of(queue))
     assert [(m.id, reason) for m, reason in dead] == [(sent.id, "redrive policy")]
+
+
+async def test_acks_settled_together_are_deleted_in_batches_of_up_to_ten() -> None:
+    queue = await new_queue(fifo=False)
+    publisher = SqsPublisher(SETTINGS)
+    try:
+        await publisher.publish([message(n, key=f"k{n}", destination=queue) for n in range(25)])
+    finally:
+        await publisher.close()
+    subscriber = SqsSubscriber(SETTINGS, SqsSubscription(queue, extend_visibility=False))
+    calls: list[tuple[str, int]] = []
+    call = subscriber._connection.call  # counting the calls on the wire
+
+    async def counted(operation: str, **params: Any) -> dict[str, Any]:
+        calls.append((operation, len(params.get("Entries", ()))))
+        return await call(operation, **params)
+
+    subscriber._connection.call = counted  # type: ignore[method-assign]
+    try:
+        got = await receive_all(subscriber, 25, ack=False)
+        await asyncio.gather(*(delivery.ack() for delivery in got))
+    finally:
+        await subscriber.close()
+    deletes = [entries for operation, entries in calls if operation.startswith("delete")]
+    assert sum(deletes) == 25
+    assert len(deletes) <= 4
+    assert max(deletes) <= 10
+    async with raw_client() as client:
+        url = (await client.get_queue_url(QueueName=queue))["QueueUrl"]
+        found = await client.receive_message(QueueUrl=url, WaitTimeSeconds=0, VisibilityTimeout=0)
+    assert found.get("Messages", []) == []
+
+
+async def test_an_ack_sqs_rejects_fails_alone_and_the_others_of_its_batch_are_deleted() -> None:
+    queue = await new_queue(fifo=False)
+    publisher = SqsPublisher(SETTINGS)
+    try:
+        await publisher.publish([message(n, key=f"k{n}", destination=queue) for n in range(3)])
+    finally:
+        await publisher.close()
+    subscriber = SqsSubscriber(SETTINGS, SqsSubscription(queue, extend_visibility=False))
+    try:
+        got = await receive_all(subscriber, 3, ack=False)
+        assert isinstance(got[1], SqsDelivery)
+        got[1].receipt = "not-a-receipt-handle"
+        outcomes = await asyncio.gather(*(d.ack() for d in got), return_exceptions=True)
+    finally:
+        await subscriber.close()
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "NoneType",
+        "BrokerUnavailable",
+        "NoneType",
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from redis.typing import EncodableT, FieldT
+from redis.typing import EncodableT
 
 from forze.contracts import Message
 from forze.domain.errors import MalformedMessage
@@ -17,15 +17,21 @@ REASON_FIELD = "reason"
 ATTEMPTS_FIELD = "attempts"
 
 RawFields = Mapping[bytes, bytes]
-EntryFields = dict[FieldT, EncodableT]
+
+_DATA_FIELD_BYTES = DATA_FIELD.encode()
 
 
-def encode_entry(message: Message) -> EntryFields:
-    """The fields of the stream entry carrying ``message`` (``MalformedMessage`` if it cannot)."""
-    fields: EntryFields = {}
-    fields.update(to_headers(message, HEADER_PREFIX))
-    fields[DATA_FIELD] = message.data
-    return fields
+def entry_arguments(message: Message) -> list[EncodableT]:
+    """``*`` (a new entry id) then the entry's field names and values, flat and already bytes
+    (so redis-py's encoder passes them through: a tenth of a publish's cost otherwise)."""
+    arguments: list[EncodableT] = [b"*"]
+    append = arguments.append
+    for name, value in to_headers(message, HEADER_PREFIX).items():
+        append(name.encode())
+        append(value.encode())
+    append(_DATA_FIELD_BYTES)
+    append(message.data)
+    return arguments
 
 
 def text(value: bytes | str) -> str:

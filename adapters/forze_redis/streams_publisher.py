@@ -94,10 +94,7 @@ class RedisStreamPublisher:
         if len(message.data) > self._max_bytes:
             raise MessageRefused(message.id, f"{len(message.data)} bytes is over {self._max_bytes}")
         try:
-            arguments: list[EncodableT] = [b"*"]
-            for pair in _entries.encode_entry(message).items():
-                arguments.extend(pair)
-            return arguments
+            return _entries.entry_arguments(message)
         except MalformedMessage as error:
             raise MessageRefused(message.id, str(error)) from None
 

@@ -15,6 +15,7 @@ from forze.domain.errors import BrokerUnavailable, MalformedMessage
 
 from ._attributes import REASON, received_message
 from ._client import SqsConnection, SqsSettings
+from ._deletes import DeleteBatcher
 from ._gate import KeyGate
 from .delivery import SqsDelivery
 
@@ -52,8 +53,9 @@ class SqsSubscription:
 class SqsSubscriber:
     """Receives from one SQS queue (each instance one consumer of it).
 
-    ``attempt`` is SQS's ApproximateReceiveCount. ``ack`` deletes the message (:meth:`ack_all`
-    deletes many in DeleteMessageBatch calls); ``retry(delay)`` sets its visibility timeout to
+    ``attempt`` is SQS's ApproximateReceiveCount. ``ack`` deletes the message, in
+    DeleteMessageBatch calls shared by the acks that arrive together (each still returns once
+    its message is deleted); ``retry(delay)`` sets its visibility timeout to
     the delay; ``dead_letter(reason)`` sends a copy with the reason in the
     ``forze_dead_letter_reason`` attribute to the dead-letter queue and then deletes it (the
     queue's own redrive policy catches the messages no consumer ever settles). A message that
@@ -66,6 +68,7 @@ class SqsSubscriber:
         self._subscription = subscription
         self._unsettled: set[SqsDelivery] = set()
         self._gate: KeyGate[SqsDelivery] = KeyGate()
+        self._deletes = DeleteBatcher(self._delete_batch)
         self._closed = False
 
     async def receive(
@@ -111,20 +114,6 @@ class SqsSubscriber:
             given = self._gate.ready(limit)
         return given
 
-    async def ack_all(self, deliveries: Sequence[SqsDelivery]) -> None:
-        """Ack ``deliveries`` in DeleteMessageBatch calls of up to 10."""
-        url = await self._connection.queue_url(self._subscription.queue)
-        for start in range(0, len(deliveries), 10):
-            chunk = deliveries[start : start + 10]
-            for delivery in chunk:
-                delivery.settling()
-            entries = [{"Id": str(i), "ReceiptHandle": d.receipt} for i, d in enumerate(chunk)]
-            result = await self._connection.call(
-                "delete_message_batch", QueueUrl=url, Entries=entries
-            )
-            if result.get("Failed"):
-                raise BrokerUnavailable(f"SQS did not delete: {result['Failed']}")
-
     async def close(self) -> None:
         """Stop; unsettled deliveries become visible again at once (idempotent)."""
         if self._closed:
@@ -138,6 +127,7 @@ class SqsSubscriber:
                     await self.change_visibility(delivery.receipt, 0)
         finally:
             self._unsettled.clear()
+            await self._deletes.wait_idle()  # acks already asked for are answered first
             await self._connection.close()
 
     async def _receive(self, count: int, wait: int) -> list[Mapping[str, Any]]:
@@ -187,9 +177,13 @@ class SqsSubscriber:
             await self.change_visibility(delivery.receipt, 0)
 
     async def delete(self, receipt: str) -> None:
-        """DeleteMessage of the message received with ``receipt``."""
+        """Delete the message received with ``receipt`` (in a DeleteMessageBatch it may share
+        with other deletes asked for meanwhile); returns once SQS deleted it."""
+        await self._deletes.delete(receipt)
+
+    async def _delete_batch(self, entries: list[dict[str, str]]) -> dict[str, Any]:
         url = await self._connection.queue_url(self._subscription.queue)
-        await self._connection.call("delete_message", QueueUrl=url, ReceiptHandle=receipt)
+        return await self._connection.call("delete_message_batch", QueueUrl=url, Entries=entries)
 
     async def change_visibility(self, receipt: str, seconds: int) -> None:
         """ChangeMessageVisibility of the message received with ``receipt``."""
