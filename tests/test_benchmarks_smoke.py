@@ -39,6 +39,12 @@ MESSAGING_EXPECTED = {
     },
 }
 
+SAGAS_EXPECTED = {
+    "starts": {"dispatcher", "raw"},
+    "no-temporal": {"dispatcher"},
+    **{f"latency-{kind}": {"p50-ms", "p99-ms", "max-ms"} for kind in ("start", "signal", "step")},
+}
+
 
 def run_benchmark(script: str, events: int, expected: dict[str, set[str]], *options: str) -> str:
     """Run ``script --events N --json [options]``; check its JSON last line; return everything
@@ -87,3 +93,10 @@ def test_messaging_benchmark_reports_relay_and_raw_throughput_and_latency_on_eve
     options = ("--sqs-events", "30", "--seconds", "0.3", "--sqs-rate", "20")
     printed = run_benchmark("messaging.py", 200, MESSAGING_EXPECTED, *options)
     assert "relay/raw" in printed  # the table and its targets came before the JSON line
+
+
+def test_sagas_benchmark_reports_dispatcher_and_raw_starts_and_latency() -> None:
+    """Runs on the Temporal dev server of the tests, on a task queue and workflow ids of its
+    own."""
+    printed = run_benchmark("sagas.py", 8, SAGAS_EXPECTED, "--seconds", "1", "--rate", "10")
+    assert "dispatcher/raw" in printed  # the table and its target came before the JSON line

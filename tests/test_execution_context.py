@@ -89,6 +89,9 @@ class RecordingSagaRunner:
     async def deliver(self, saga: str, key: str, event: RecordedEvent) -> None:
         self.delivered.append((saga, key, event))
 
+    async def counts(self, saga: str) -> dict[str, int]:
+        return {}
+
 
 def full_module(store: InMemoryEventStore | None = None) -> DepsModule:
     """Every port the tests use, command ports included."""

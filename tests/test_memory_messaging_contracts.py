@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
 
-from forze.contracts import IdempotencyStore, Message, RecordedEvent, SagaRunner
-from forze.domain.errors import InvalidInputError, WiringError
+from forze.contracts import IdempotencyStore, Message
+from forze.domain.errors import InvalidInputError
 from forze.testing.contracts import (
     BrokerContract,
     BrokerUnderTest,
     IdempotencyStoreContract,
     ManualClock,
-    SagaHandler,
-    SagaRunnerContract,
-    recorded_event,
 )
 from forze_mock import InMemoryBroker
-from forze_mock.memory_messaging import InMemoryIdempotencyStore, InProcessSagaRunner
+from forze_mock.memory_messaging import InMemoryIdempotencyStore
 from forze_projections.testing import ConsumerContract, RelayContract
 
 
@@ -111,46 +108,3 @@ class TestInMemoryConsumerContract(ConsumerContract):
                 )
             ]
         )
-
-
-class TestInProcessSagaRunner(SagaRunnerContract):
-    """The contract, plus registration, started instances and handler failures."""
-
-    def make_runner(self, handlers: Mapping[str, SagaHandler]) -> SagaRunner:
-        runner = InProcessSagaRunner()
-        for saga, handler in handlers.items():
-            runner.register(saga, handler)
-        return runner
-
-    async def test_registering_a_saga_twice_raises_wiring_error(self) -> None:
-        runner = InProcessSagaRunner()
-        runner.register("shipping", self.recording([], "shipping"))
-        with pytest.raises(WiringError, match="already registered"):
-            runner.register("shipping", self.recording([], "shipping"))
-
-    async def test_instances_lists_started_keys_in_start_order(self) -> None:
-        runner = InProcessSagaRunner()
-        runner.register("shipping", self.recording([], "shipping"))
-        assert runner.instances("shipping") == []
-        for key in ("order-2", "order-1", "order-2"):
-            await runner.deliver("shipping", key, recorded_event(key, 1))
-        assert runner.instances("shipping") == ["order-2", "order-1"]
-        with pytest.raises(WiringError):
-            runner.instances("billing")
-
-    async def test_a_failed_event_is_handled_again_when_redelivered(self) -> None:
-        attempts: list[str] = []
-
-        async def flaky(key: str, event: RecordedEvent) -> None:
-            attempts.append(key)
-            if len(attempts) == 1:
-                raise RuntimeError("transient")
-
-        runner = InProcessSagaRunner()
-        runner.register("shipping", flaky)
-        event = recorded_event("order-1", 1)
-        with pytest.raises(RuntimeError, match="transient"):
-            await runner.deliver("shipping", "order-1", event)
-        await runner.deliver("shipping", "order-1", event)
-        await runner.deliver("shipping", "order-1", event)
-        assert attempts == ["order-1", "order-1"]

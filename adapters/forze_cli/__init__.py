@@ -25,7 +25,8 @@ from forze_cli.projections_cmd import (
     projections_command,
     write_table,
 )
-from forze_cli.relays_cmd import RELAY_PREFIX, relays_status
+from forze_cli.relays_cmd import CONSUMER_COLUMNS, RELAY_PREFIX, consumer_rows, relays_status
+from forze_cli.sagas_cmd import SAGA_PREFIX, sagas_status
 
 __all__ = [
     "DEMO_APPLICATION_ID",
@@ -37,8 +38,12 @@ __all__ = [
     "load_projections",
     "open_projector",
     "projections_command",
+    "CONSUMER_COLUMNS",
     "RELAY_PREFIX",
+    "SAGA_PREFIX",
+    "consumer_rows",
     "relays_status",
+    "sagas_status",
     "write_table",
     "DemoConfig",
     "DemoReport",

@@ -15,6 +15,7 @@ from forze_cli.feed import tail_feed
 from forze_cli.inspect_store import list_streams, show_stream
 from forze_cli.projections_cmd import DEFAULT_PROJECTIONS, projections_command
 from forze_cli.relays_cmd import RELAYS_STATUS_HELP, relays_status
+from forze_cli.sagas_cmd import SAGAS_STATUS_HELP, sagas_status
 
 __all__ = ["build_parser", "main"]
 
@@ -174,6 +175,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="report a relay stalled when it is behind and its checkpoint has not moved for"
         " longer (default 60)",
     )
+    sagas = commands.add_parser("sagas", help="status of the saga dispatchers and instances")
+    saga_actions = sagas.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    saga_actions.required = True
+    saga_status = saga_actions.add_parser(
+        "status",
+        help="checkpoint, lag, stalled and errors of every dispatcher; instances by status",
+        description=SAGAS_STATUS_HELP,
+    )
+    saga_status.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
+    saga_status.add_argument(
+        "--stall-seconds",
+        type=_positive_seconds,
+        default=60.0,
+        help="report a dispatcher stalled when it is behind and its checkpoint has not moved"
+        " for longer (default 60)",
+    )
+    saga_status.add_argument("--temporal", type=_text, help="HOST:PORT of the Temporal frontend")
+    saga_status.add_argument("--namespace", type=_text, default="default", help="its namespace")
+    saga_status.add_argument("--task-queue", type=_text, help="count this task queue's only")
+    saga_status.add_argument(
+        "--saga", dest="sagas", action="append", type=_text, default=[], help="a saga to count"
+    )
     return parser
 
 
@@ -215,6 +238,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "relays":
             asyncio.run(
                 relays_status(arguments.db, sys.stdout, stall_seconds=arguments.stall_seconds)
+            )
+            return 0
+        if arguments.command == "sagas":
+            asyncio.run(
+                sagas_status(
+                    arguments.db,
+                    sys.stdout,
+                    stall_seconds=arguments.stall_seconds,
+                    temporal=arguments.temporal,
+                    namespace=arguments.namespace,
+                    task_queue=arguments.task_queue,
+                    sagas=arguments.sagas,
+                )
             )
             return 0
         if arguments.command == "feed":

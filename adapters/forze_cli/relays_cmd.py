@@ -11,7 +11,13 @@ from forze_cli.projections_cmd import write_table
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
 from forze_projections import ProjectionFailure, SQLiteProjectionBackend, feed_lag, stuck_seconds
 
-__all__ = ["RELAY_PREFIX", "RELAYS_STATUS_HELP", "relays_status"]
+__all__ = [
+    "CONSUMER_COLUMNS",
+    "RELAYS_STATUS_HELP",
+    "RELAY_PREFIX",
+    "consumer_rows",
+    "relays_status",
+]
 
 RELAY_PREFIX = "relay:"
 """The prefix of a relay's checkpoint and lease names (``Relay.checkpoint_name``)."""
@@ -38,14 +44,28 @@ async def relays_status(path: Path, out: TextIO, *, stall_seconds: float) -> Non
     """Print each relay's checkpoint, head, lag, how long ago its checkpoint moved, whether it
     is stalled, its holder, refused messages and last recorded failure (``RELAYS_STATUS_HELP``
     says what each column means). Reads the file without changing it."""
+    rows = await consumer_rows(path, RELAY_PREFIX, stall_seconds=stall_seconds)
+    if not rows:
+        out.write("no relay has published from this file yet\n")
+        return
+    write_table(("RELAY", *CONSUMER_COLUMNS, "REFUSED", "ERROR"), rows, out)
+
+
+CONSUMER_COLUMNS = ("CHECKPOINT", "HEAD", "LAG_ANY", "LAG_ANY_S", "MOVED_S", "STALLED", "HOLDER")
+"""The columns every feed consumer's status line has between its name and its failures."""
+
+
+async def consumer_rows(path: Path, prefix: str, *, stall_seconds: float) -> list[tuple[str, ...]]:
+    """A status line for each feed consumer of the file whose checkpoint or lease name starts
+    with ``prefix``: its name, ``CONSUMER_COLUMNS``, its failure count and last failure."""
     require_store_file(path)
     db = SQLiteDatabase(path, read_only=True)
     try:
         events, backend = SQLiteEventStore(db), SQLiteProjectionBackend(db)
         checkpoints = await backend.checkpoints.all()
         named = {*checkpoints, *await backend.leases.names()}
-        rows = []
-        for name in sorted(n for n in named if n.startswith(RELAY_PREFIX)):
+        rows: list[tuple[str, ...]] = []
+        for name in sorted(n for n in named if n.startswith(prefix)):
             position = checkpoints.get(name, 0)
             lag = await feed_lag(events, position)
             moved_at = await backend.checkpoints.moved_at(name)
@@ -55,7 +75,7 @@ async def relays_status(path: Path, out: TextIO, *, stall_seconds: float) -> Non
             failures = await backend.failures(name)
             rows.append(
                 (
-                    name.removeprefix(RELAY_PREFIX),
+                    name.removeprefix(prefix),
                     str(position),
                     str(lag.head),
                     str(lag.events),
@@ -69,22 +89,7 @@ async def relays_status(path: Path, out: TextIO, *, stall_seconds: float) -> Non
             )
     finally:
         db.close()
-    if not rows:
-        out.write("no relay has published from this file yet\n")
-        return
-    header = (
-        "RELAY",
-        "CHECKPOINT",
-        "HEAD",
-        "LAG_ANY",
-        "LAG_ANY_S",
-        "MOVED_S",
-        "STALLED",
-        "HOLDER",
-        "REFUSED",
-        "ERROR",
-    )
-    write_table(header, rows, out)
+    return rows
 
 
 def _error(failure: ProjectionFailure, checkpoint: int) -> str:

@@ -7,7 +7,8 @@ from forze_mock.memory_broker import (
     InMemorySubscriber,
     topic_matches,
 )
-from forze_mock.memory_messaging import InMemoryIdempotencyStore, InProcessSagaRunner, SagaHandler
+from forze_mock.memory_messaging import InMemoryIdempotencyStore
+from forze_mock.memory_sagas import InProcessSagaRunner
 from forze_mock.memory_storage import Clock, InMemoryCache, InMemoryCounter, InMemoryObjectStorage
 from forze_mock.module import MockDepsModule
 
@@ -24,5 +25,4 @@ __all__ = [
     "InProcessSagaRunner",
     "MockDepsModule",
     "topic_matches",
-    "SagaHandler",
 ]

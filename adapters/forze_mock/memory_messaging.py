@@ -1,31 +1,21 @@
-"""In-memory idempotency store and an in-process saga runner.
+"""The in-memory idempotency store.
 
-Apart from running saga handlers, no method awaits while it reads and writes its state, so each
+No method awaits while it reads and writes its state, so each
 operation is atomic with respect to other asyncio tasks of the same event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
-from forze.contracts import RecordedEvent
-from forze.domain.errors import InvalidInputError, WiringError
+from forze.domain.errors import InvalidInputError
 from forze_mock.memory_storage import Clock, _expiry_of
 
-__all__ = [
-    "InMemoryIdempotencyStore",
-    "InProcessSagaRunner",
-    "SagaHandler",
-]
-
-SagaHandler = Callable[[str, RecordedEvent], Awaitable[None]]
-"""Handles one event for the saga instance named by the first argument (its key)."""
+__all__ = ["InMemoryIdempotencyStore"]
 
 
 @dataclass(slots=True)
@@ -84,53 +74,3 @@ class InMemoryIdempotencyStore:
     async def release(self, key: str) -> None:
         """Drop the claim (and any result) so that the key can be reserved again."""
         self._claims.pop(key, None)
-
-
-@dataclass(slots=True)
-class _Instance:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    handled: set[UUID] = field(default_factory=set)
-
-
-class InProcessSagaRunner:
-    """A :class:`forze.contracts.SagaRunner` that runs registered saga handlers in-process.
-
-    An instance ``(saga, key)`` starts with the first delivery to it. Events of one instance are
-    handled one at a time, in delivery order; instances never wait for each other. An event id
-    an instance handled successfully is remembered for the life of the runner, so delivering
-    it again does nothing. When a handler raises, the error propagates to the caller of
-    ``deliver`` and the event is not marked handled, so a redelivery runs it again.
-    """
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, SagaHandler] = {}
-        self._instances: dict[str, dict[str, _Instance]] = {}
-
-    def register(self, saga: str, handler: SagaHandler) -> None:
-        """Run ``handler`` for the events delivered to ``saga``; ``WiringError`` if taken."""
-        if saga in self._handlers:
-            raise WiringError(f"saga {saga!r} is already registered")
-        self._handlers[saga] = handler
-        self._instances[saga] = {}
-
-    async def deliver(self, saga: str, key: str, event: RecordedEvent) -> None:
-        """Run the saga's handler for instance ``key`` unless it already handled ``event``."""
-        handler = self._handler(saga)
-        instance = self._instances[saga].setdefault(key, _Instance())
-        async with instance.lock:
-            if event.event_id in instance.handled:
-                return
-            await handler(key, event)
-            instance.handled.add(event.event_id)
-
-    def instances(self, saga: str) -> list[str]:
-        """The keys of the started instances of ``saga``, in the order they started."""
-        self._handler(saga)
-        return list(self._instances[saga])
-
-    def _handler(self, saga: str) -> SagaHandler:
-        handler = self._handlers.get(saga)
-        if handler is None:
-            known = ", ".join(sorted(self._handlers)) or "none"
-            raise WiringError(f"no saga {saga!r} is registered (registered: {known})")
-        return handler

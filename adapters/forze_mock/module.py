@@ -12,16 +12,12 @@ from forze.execution import (
     OBJECTS,
     PUBLISHER,
     READ_MODELS,
-    SAGAS,
     SNAPSHOTS,
     DepsModule,
 )
 from forze_eventstore import EventSourcedRepositories, InMemoryEventStore, InMemorySnapshotStore
 from forze_mock.memory_broker import InMemoryBroker
-from forze_mock.memory_messaging import (
-    InMemoryIdempotencyStore,
-    InProcessSagaRunner,
-)
+from forze_mock.memory_messaging import InMemoryIdempotencyStore
 from forze_mock.memory_storage import InMemoryCache, InMemoryCounter, InMemoryObjectStorage
 from forze_projections import PROJECTION_BACKEND, InMemoryProjectionBackend
 
@@ -51,7 +47,6 @@ class MockDepsModule(DepsModule):
         self.cache = InMemoryCache()
         self.counter = InMemoryCounter()
         self.objects = InMemoryObjectStorage()
-        self.sagas = InProcessSagaRunner()
         self.provide(EVENT_STORE, self.events)
         self.provide(SNAPSHOTS, self.snapshots)
         self.provide_factory(
@@ -68,4 +63,3 @@ class MockDepsModule(DepsModule):
         self.provide(CACHE, self.cache)
         self.provide(COUNTER, self.counter)
         self.provide(OBJECTS, self.objects)
-        self.provide(SAGAS, self.sagas)

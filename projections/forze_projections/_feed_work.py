@@ -8,6 +8,7 @@ the state shown in its status. A work says what to read and what to do with each
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Sequence
 from typing import Protocol
 
@@ -17,7 +18,7 @@ from forze_projections._held_lease import HeldLease
 from forze_projections.errors import EventFailed
 from forze_projections.status import FailurePolicy
 
-__all__ = ["FeedRun", "FeedWork", "is_transient"]
+__all__ = ["FeedRun", "FeedWork", "first_failure", "is_transient"]
 
 
 class FeedRun(Protocol):
@@ -90,3 +91,28 @@ class FeedWork(Protocol):
 def is_transient(error: BaseException) -> bool:
     """Whether ``error`` is a passing outage of the store or a broker (try again later)."""
     return isinstance(error, EventStoreUnavailable | BrokerUnavailable) and error.transient
+
+
+def first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error a failed group of concurrent lanes raises: a failure on an event first,
+    then an outage, then anything else (a bug)."""
+    leaves = list(_leaves(group))
+    for wanted in (
+        lambda e: isinstance(e, EventFailed),
+        is_transient,
+        lambda e: not isinstance(e, asyncio.CancelledError),
+    ):
+        for leaf in leaves:
+            if wanted(leaf):
+                return leaf
+    return leaves[0]
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            found.extend(_leaves(error))
+        else:
+            found.append(error)
+    return found

@@ -13,7 +13,8 @@ from forze.contracts import Message, Publisher, RecordedEvent
 from forze.domain.errors import MessageRefused
 from forze.messaging import message_of
 from forze_projections._batches import failure_record
-from forze_projections._feed_work import is_transient
+from forze_projections._feed_service import CheckpointedWork
+from forze_projections._feed_work import first_failure
 from forze_projections._held_lease import HeldLease
 from forze_projections.backend import ProjectionBackend
 from forze_projections.errors import EventFailed
@@ -53,7 +54,7 @@ class RelayCounts:
 
 
 @dataclass(frozen=True, slots=True)
-class RelayWork:
+class RelayWork(CheckpointedWork):
     """``FeedWork`` of one relay: publish each page, then save the checkpoint (see ``Relay``)."""
 
     name: str
@@ -68,36 +69,10 @@ class RelayWork:
     categories: Collection[str] | None
     counts: RelayCounts = field(default_factory=RelayCounts)
 
-    @property
-    def version(self) -> int:
-        """Relays have one version."""
-        return 1
-
-    @property
-    def checkpoint_name(self) -> str:
-        """The relay's checkpoint: its lease name."""
-        return self.name
-
-    async def checkpoint(self) -> int:
-        """The position up to which the broker accepted every event of the relay."""
-        return await self.backend.checkpoints.load(self.name)
-
     async def begin(self, held: HeldLease) -> _RelayRun:
         """Start a run from the checkpoint."""
         held.check()
         return _RelayRun(self, held)
-
-    async def start_over(self, held: HeldLease, number: int | None) -> None:
-        """Back to position 0 (every event is published again), marking request ``number``."""
-        async with self.backend.unit():
-            await held.fence()
-            await self.backend.checkpoints.reset(self.name)
-            if number is not None:
-                await self.backend.leases.finish_rebuild(self.name, held.owner, number)
-
-    async def record_failure(self, failure: EventFailed) -> None:
-        """Keep the failure in the backend's failures, under the relay's name."""
-        await self.backend.record_failure(failure_record(failure))
 
     def message(self, event: RecordedEvent) -> Message:
         """The message that carries ``event`` (``RelayFailed`` when routing it fails)."""
@@ -152,7 +127,7 @@ class _RelayRun:
                 for lane_items in lanes.values():
                     group.create_task(self._publish_lane(lane_items))
         except BaseExceptionGroup as failed:
-            raise _first(failed) from None
+            raise first_failure(failed) from None
 
     async def _publish_lane(self, items: list[tuple[Message, RecordedEvent]]) -> None:
         """Publish ``items`` in order; a refused message follows the policy (``skip``: recorded
@@ -172,28 +147,3 @@ class _RelayRun:
                 self.skipped.append(failure)
                 work.counts.last_refused = (f"skipped: {failure}", datetime.now(UTC))
                 rest = rest[at + 1 :]
-
-
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error a failed group of lanes raises: a failure on an event first, then an outage,
-    then anything else (a bug)."""
-    leaves = list(_leaves(group))
-    for wanted in (
-        lambda e: isinstance(e, EventFailed),
-        is_transient,
-        lambda e: not isinstance(e, asyncio.CancelledError),
-    ):
-        for leaf in leaves:
-            if wanted(leaf):
-                return leaf
-    return leaves[0]
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    found: list[BaseException] = []
-    for error in group.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            found.extend(_leaves(error))
-        else:
-            found.append(error)
-    return found

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 
 from forze.contracts import EventStore, Publisher, RecordedEvent
 from forze.domain.errors import InvalidInputError
 from forze_eventstore import DEFAULT_LIMITS
-from forze_projections._feed_loop import FeedLoop
+from forze_projections._feed_service import FeedService
 from forze_projections._relay_work import (
     RelayCounts,
     RelayFailed,
@@ -19,12 +17,8 @@ from forze_projections._relay_work import (
     Router,
     parallel_calls,
 )
-from forze_projections._runners import Runners
 from forze_projections.backend import ProjectionBackend
-from forze_projections.errors import ProjectionFailure
-from forze_projections.lag import feed_lag, stuck_seconds
-from forze_projections.leases import check_lease_terms
-from forze_projections.projector import ProgressCallback, default_owner
+from forze_projections.projector import ProgressCallback
 from forze_projections.status import FailurePolicy, ProjectionState
 
 __all__ = ["SKIP_REFUSED", "Relay", "RelayFailed", "RelayStatus", "topic"]
@@ -76,7 +70,7 @@ class RelayStatus:
     """When ``last_error`` happened (UTC)."""
 
 
-class Relay:
+class Relay(FeedService):
     """Publishes the events of the log to a broker: the outbox without a second write.
 
     A relay is a feed consumer with its own checkpoint (``relay:<name>`` on ``backend``). It
@@ -143,15 +137,11 @@ class Relay:
         if stall_seconds <= 0:
             raise InvalidInputError("stall_seconds must be > 0")
         self.name = name
-        self.owner = default_owner() if owner is None else owner
-        check_lease_terms(self.owner, lease_seconds)
-        self.events, self.backend, self.publisher = events, backend, publisher
-        self.stall_seconds = stall_seconds
-        self.on_progress = on_progress
-        self.batch_size, self.page_bytes, self.lanes = batch_size, page_bytes, lanes
+        self.publisher = publisher
+        self.lanes = lanes
         destination = route
         router: Router = (lambda _: destination) if isinstance(destination, str) else destination
-        self._work = RelayWork(
+        self._relay = RelayWork(
             name=f"relay:{name}",
             backend=backend,
             publisher=publisher,
@@ -164,53 +154,26 @@ class Relay:
             categories=None if categories is None else tuple(categories),
             counts=RelayCounts(),
         )
-        self._runners = Runners(
+        super().__init__(
             events,
-            backend.leases,
-            [self._work.name],
-            owner=self.owner,
+            backend,
+            self._relay,
+            owner=owner,
             lease_seconds=lease_seconds,
-            loop=self._loop,
-            progress=lambda: self.on_progress,
+            batch_size=batch_size,
+            page_bytes=page_bytes,
+            stall_seconds=stall_seconds,
+            on_progress=on_progress,
         )
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def checkpoint_name(self) -> str:
-        """The name of the relay's checkpoint and lease: ``relay:<name>``."""
-        return self._work.name
-
-    async def run(self) -> None:
-        """Publish while this relay holds its lease (standing by otherwise) until :meth:`stop`."""
-        self._runners.stopping.clear()
-        await self._runners.serve(self._work)
-
-    def stop(self) -> None:
-        """Finish the page in flight, then stop (releasing the lease)."""
-        self._runners.stopping.set()
 
     async def __aenter__(self) -> Relay:
-        self._runners.stopping.clear()
-        self._task = asyncio.create_task(self._runners.serve(self._work), name=self.name)
+        await self._enter()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        task, self._task = self._task, None
-        if task is not None:
-            await task
 
     async def catch_up(self) -> RelayStatus:
         """Publish every event up to the current head (or wait for the runner holding the
         lease to), then return the status. Raises the failure that stopped it here."""
-        if self._task is None:
-            self._runners.stopping.clear()
-        await self._runners.bring_up(self._work, rebuild=None)
+        await self._catch_up()
         return await self.status()
 
     async def replay(self) -> RelayStatus:
@@ -220,75 +183,34 @@ class Relay:
         if self._task is None:
             self._runners.stopping.clear()
         leases = self.backend.leases
-        number = await leases.request_rebuild(self._work.name)
-        local = self._runners.held.get(self._work.name)
+        name = self.checkpoint_name
+        number = await leases.request_rebuild(name)
+        local = self._runners.held.get(name)
         if local is not None:
-            found = await leases.read(self._work.name)
+            found = await leases.read(name)
             if found is not None:
                 local.note(found)
-        await self._runners.bring_up(self._work, rebuild=number)
+        await self._runners.bring_up(self._relay, rebuild=number)
         return await self.status()
-
-    async def wait_until(
-        self,
-        position: int,
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 - the wait's own deadline, as documented
-    ) -> None:
-        """Wait until the broker has accepted every event of the relay up to ``position``;
-        ``TimeoutError`` after ``timeout`` seconds, the relay's failure if it stopped."""
-        async with asyncio.timeout(timeout):
-            delay = 0.002
-            while await self._work.checkpoint() < position:
-                error = self._runners.error(self._work.name)
-                if error is not None:
-                    raise error
-                await self._runners.pause(delay)
-                delay = min(delay * 2, 0.1)
-
-    async def failures(self) -> list[ProjectionFailure]:
-        """The events this relay skipped or stopped on (any process), oldest first."""
-        return await self.backend.failures(self._work.name)
 
     async def status(self) -> RelayStatus:
         """Checkpoint, lag (events and seconds), state, stalled, errors, holder and counts."""
-        work = self._work
-        checkpoint = await work.checkpoint()
-        lag = await feed_lag(
-            self.events, checkpoint, event_types=work.event_types, categories=work.categories
-        )
-        moved_at = await self.backend.checkpoints.moved_at(work.checkpoint_name)
-        error = self._runners.error(work.name)
-        noted = [self._runners.last_errors.get(work.name), work.counts.last_refused]
-        last_error, last_error_at = max(
-            (found for found in noted if found is not None),
-            key=lambda found: found[1],
-            default=(None, None),
-        )
-        lease = await self.backend.leases.read(work.name)
+        counts = self._relay.counts
+        found = await self._service_status([counts.last_refused])
+        last_error, last_error_at = found.last_error or (None, None)
         return RelayStatus(
             name=self.name,
-            checkpoint=checkpoint,
-            head=lag.head,
-            lag_events=lag.events,
-            lag_seconds=lag.seconds,
-            state=self._runners.states[work.name],
-            stalled=stuck_seconds(lag, moved_at) > self.stall_seconds,
-            error=None if error is None else str(error),
-            holder=None if lease is None else lease.holder,
-            published=work.counts.published,
-            refused=work.counts.refused,
-            moved_at=moved_at,
+            checkpoint=found.checkpoint,
+            head=found.head,
+            lag_events=found.lag_events,
+            lag_seconds=found.lag_seconds,
+            state=found.state,
+            stalled=found.stalled,
+            error=found.error,
+            holder=found.holder,
+            published=counts.published,
+            refused=counts.refused,
+            moved_at=found.moved_at,
             last_error=last_error,
             last_error_at=last_error_at,
-        )
-
-    def _loop(self) -> FeedLoop:
-        return FeedLoop(
-            events=self.events,
-            batch_size=self.batch_size,
-            page_bytes=self.page_bytes,
-            stopping=self._runners.stopping,
-            on_progress=self.on_progress,
-            on_batch=self._runners.batched,
         )

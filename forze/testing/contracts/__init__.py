@@ -7,12 +7,7 @@ use them from test code only.
 """
 
 from forze.testing.contracts.broker import BrokerContract, BrokerUnderTest, message
-from forze.testing.contracts.messaging import (
-    IdempotencyStoreContract,
-    SagaHandler,
-    SagaRunnerContract,
-    recorded_event,
-)
+from forze.testing.contracts.messaging import IdempotencyStoreContract, recorded_event
 from forze.testing.contracts.storage import (
     CacheContract,
     CounterContract,
@@ -28,8 +23,6 @@ __all__ = [
     "BrokerContract",
     "BrokerUnderTest",
     "message",
-    "SagaRunnerContract",
     "ManualClock",
-    "SagaHandler",
     "recorded_event",
 ]

@@ -1,4 +1,5 @@
-"""Contract suites for :class:`IdempotencyStore` and :class:`SagaRunner` (brokers: ``broker``).
+"""The contract suite for :class:`IdempotencyStore` (brokers: ``broker``; sagas:
+``forze_projections.testing.sagas``).
 
 An adapter's test module subclasses a suite as ``Test<Adapter>`` and implements its abstract
 factory methods. Hooks with a default (``let_time_pass``, ``wait_until_handled``) suit
@@ -9,27 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
 
-from forze.contracts import IdempotencyStore, RecordedEvent, SagaRunner
-from forze.domain.errors import WiringError
+from forze.contracts import IdempotencyStore, RecordedEvent
 
-__all__ = [
-    "IdempotencyStoreContract",
-    "SagaHandler",
-    "SagaRunnerContract",
-    "recorded_event",
-]
+__all__ = ["IdempotencyStoreContract", "recorded_event"]
 
 TTL = 1.0
 """The time-to-live the idempotency suite uses, in seconds."""
-
-SagaHandler = Callable[[str, RecordedEvent], Awaitable[None]]
-"""Handles one event for the saga instance whose key is the first argument."""
 
 
 def recorded_event(
@@ -143,104 +134,3 @@ class IdempotencyStoreContract(ABC):
         await self.let_time_pass(TTL * 1.2)
         assert await store.result("k") == {"done": True}
         assert await store.reserve("k") is False
-
-
-class SagaRunnerContract(ABC):
-    """Behaviour every :class:`forze.contracts.SagaRunner` adapter has.
-
-    :meth:`make_runner` receives one handler per saga name; the adapter must run a saga's
-    handler with the instance key and event for each effective delivery.
-    """
-
-    @abstractmethod
-    def make_runner(self, handlers: Mapping[str, SagaHandler]) -> SagaRunner:
-        """A new runner on which exactly the sagas in ``handlers`` are registered."""
-
-    async def wait_until_handled(self, runner: SagaRunner) -> None:
-        """Wait until ``runner`` has handled every delivery so far (in-process: at once)."""
-        await asyncio.sleep(0)
-
-    def recording(self, log: list[tuple[str, str, UUID]], saga: str) -> SagaHandler:
-        """A handler appending ``(saga, key, event_id)`` to ``log`` for each handled event."""
-
-        async def handle(key: str, event: RecordedEvent) -> None:
-            log.append((saga, key, event.event_id))
-
-        return handle
-
-    async def test_an_instance_handles_the_events_delivered_to_it_in_order(self) -> None:
-        log: list[tuple[str, str, UUID]] = []
-        runner = self.make_runner({"shipping": self.recording(log, "shipping")})
-        events = [recorded_event("order-1", v) for v in (1, 2, 3)]
-        for event in events:
-            await runner.deliver("shipping", "order-1", event)
-        await self.wait_until_handled(runner)
-        assert log == [("shipping", "order-1", event.event_id) for event in events]
-
-    async def test_redelivering_an_event_to_an_instance_has_no_further_effect(self) -> None:
-        log: list[tuple[str, str, UUID]] = []
-        runner = self.make_runner({"shipping": self.recording(log, "shipping")})
-        first, second = recorded_event("order-1", 1), recorded_event("order-1", 2)
-        for event in (first, first, second, first, second):
-            await runner.deliver("shipping", "order-1", event)
-        await self.wait_until_handled(runner)
-        assert [event_id for _, _, event_id in log] == [first.event_id, second.event_id]
-
-    async def test_concurrent_duplicate_deliveries_are_handled_once(self) -> None:
-        log: list[tuple[str, str, UUID]] = []
-        recorder = self.recording(log, "shipping")
-
-        async def slow(key: str, event: RecordedEvent) -> None:
-            await asyncio.sleep(0.01)
-            await recorder(key, event)
-
-        runner = self.make_runner({"shipping": slow})
-        event = recorded_event("order-1", 1)
-        await asyncio.gather(*(runner.deliver("shipping", "order-1", event) for _ in range(10)))
-        await self.wait_until_handled(runner)
-        assert log == [("shipping", "order-1", event.event_id)]
-
-    async def test_one_event_delivered_to_several_instances_reaches_each(self) -> None:
-        log: list[tuple[str, str, UUID]] = []
-        runner = self.make_runner({"shipping": self.recording(log, "shipping")})
-        event = recorded_event("order-1", 1)
-        await runner.deliver("shipping", "order-1", event)
-        await runner.deliver("shipping", "order-2", event)
-        await self.wait_until_handled(runner)
-        assert sorted(key for _, key, _ in log) == ["order-1", "order-2"]
-
-    async def test_sagas_sharing_a_key_are_different_instances(self) -> None:
-        log: list[tuple[str, str, UUID]] = []
-        runner = self.make_runner(
-            {"shipping": self.recording(log, "shipping"), "billing": self.recording(log, "billing")}
-        )
-        event = recorded_event("order-1", 1)
-        await runner.deliver("shipping", "order-1", event)
-        await runner.deliver("billing", "order-1", event)
-        await self.wait_until_handled(runner)
-        assert sorted(saga for saga, _, _ in log) == ["billing", "shipping"]
-
-    async def test_instances_of_one_saga_run_independently(self) -> None:
-        b_handled = asyncio.Event()
-
-        async def handle(key: str, event: RecordedEvent) -> None:
-            if key == "a":
-                await b_handled.wait()
-            else:
-                b_handled.set()
-
-        runner = self.make_runner({"shipping": handle})
-        async with asyncio.timeout(5):
-            await asyncio.gather(
-                runner.deliver("shipping", "a", recorded_event("order-a", 1)),
-                runner.deliver("shipping", "b", recorded_event("order-b", 1)),
-            )
-            await self.wait_until_handled(runner)
-        assert b_handled.is_set()
-
-    async def test_delivering_to_a_saga_that_is_not_registered_raises_wiring_error(
-        self,
-    ) -> None:
-        runner = self.make_runner({"shipping": self.recording([], "shipping")})
-        with pytest.raises(WiringError):
-            await runner.deliver("billing", "order-1", recorded_event("order-1", 1))

@@ -1,0 +1,59 @@
+"""``forze sagas status``: each saga dispatcher of a SQLite file, and instances on Temporal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from forze_cli.projections_cmd import write_table
+from forze_cli.relays_cmd import CONSUMER_COLUMNS, consumer_rows
+
+__all__ = ["SAGAS_STATUS_HELP", "SAGA_PREFIX", "sagas_status"]
+
+SAGA_PREFIX = "saga:"
+"""The prefix of a dispatcher's checkpoint and lease names (``SagaDispatcher.checkpoint_name``)."""
+
+SAGAS_STATUS_HELP = """\
+Each saga dispatcher that ran on the file, read without changing it, with the columns of
+`forze relays status` (CHECKPOINT, HEAD, LAG_ANY, LAG_ANY_S, MOVED_S, STALLED, HOLDER), SKIPPED
+(the events it recorded as failures) and ERROR (the last of them; "stopped at" while its
+checkpoint is before that event). With --temporal and --saga, the instances of each saga named
+on that server, by status (running, completed, compensated, failed), from Temporal's
+visibility store (it lags the workflows by a moment; the namespace needs the ForzeSaga and
+ForzeSagaOutcome search attributes)."""
+
+
+async def sagas_status(
+    path: Path,
+    out: TextIO,
+    *,
+    stall_seconds: float,
+    temporal: str | None = None,
+    namespace: str = "default",
+    task_queue: str | None = None,
+    sagas: Sequence[str] = (),
+) -> None:
+    """Print each dispatcher's line, then (with ``temporal``) each saga's instance counts."""
+    rows = await consumer_rows(path, SAGA_PREFIX, stall_seconds=stall_seconds)
+    if rows:
+        write_table(("DISPATCHER", *CONSUMER_COLUMNS, "SKIPPED", "ERROR"), rows, out)
+    else:
+        out.write("no saga dispatcher has run on this file yet\n")
+    if temporal is None or not sagas:
+        return
+    counts = await _instance_counts(temporal, namespace, task_queue, sagas)
+    out.write("\n")
+    header = ("SAGA", "RUNNING", "COMPLETED", "COMPENSATED", "FAILED")
+    write_table(header, [(saga, *map(str, found)) for saga, found in counts], out)
+
+
+async def _instance_counts(
+    address: str, namespace: str, task_queue: str | None, sagas: Sequence[str]
+) -> list[tuple[str, tuple[int, ...]]]:
+    from forze_temporal import count_instances  # temporalio only when asked for
+
+    return [
+        (saga, await count_instances(address, saga, namespace=namespace, task_queue=task_queue))
+        for saga in sagas
+    ]
