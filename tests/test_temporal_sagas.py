@@ -10,9 +10,13 @@ from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
-from forze.execution import Runtime
+from temporalio.client import WorkflowExecutionStatus
+
+from forze.execution import Runtime, build_runtime
+from forze_eventstore import InMemoryEventStore, event_store_module
 from forze_projections.sagas import Saga
-from forze_projections.testing.sagas import RunnerUnderTest, SagaRunnerContract
+from forze_projections.testing.saga_samples import TRIP_SAGA
+from forze_projections.testing.sagas import RunnerUnderTest, SagaRig, SagaRunnerContract
 from forze_temporal import SagaWorker, TemporalSagaRunner, ensure_search_attributes
 from tests.temporal_support import temporal_client, time_skipping_env
 
@@ -61,3 +65,56 @@ class TestTemporalSagaRunnerOnTheDevServer(SagaRunnerContract):
 
         async with SagaWorker(client, runtime, sagas, task_queue=queue):
             yield RunnerUnderTest(runner, advance, runner.instance)
+
+
+async def test_an_instance_continued_as_new_keeps_its_state_and_the_events_it_handled() -> None:
+    events = InMemoryEventStore(poll_interval=0.02)
+    queue = f"renew-{uuid4().hex[:8]}"
+    async with (
+        build_runtime(event_store_module(events)) as runtime,
+        time_skipping_env() as env,
+    ):
+        runner = TemporalSagaRunner(
+            env.client,
+            [TRIP_SAGA],
+            task_queue=queue,
+            search_attributes=False,
+            continue_as_new_after=1,
+        )
+        rig = SagaRig(events, runtime, RunnerUnderTest(runner, env.sleep, runner.instance))
+        async with SagaWorker(env.client, runtime, [TRIP_SAGA], task_queue=queue):
+            requested = await rig.request("t1")
+            await rig.settled("t1", lambda s: s.steps >= 2 and bool(s.timers))
+            await runner.deliver(TRIP_SAGA.name, "t1", requested)  # after the renewal
+            await rig.pay("t1")
+            found = await rig.settled("t1", lambda s: s.status != "running")
+            history = await env.client.get_workflow_handle("trip-t1").fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.continued_execution_run_id, "the last run continued an earlier one"
+    assert (found.status, found.state["handled"]) == ("completed", 2)
+    assert await rig.bookings("t1") == ["HotelReserved", "FlightBooked"]
+
+
+async def test_a_cancelled_instance_undoes_its_completed_steps_newest_first() -> None:
+    events = InMemoryEventStore(poll_interval=0.02)
+    queue = f"cancel-{uuid4().hex[:8]}"
+    async with (
+        build_runtime(event_store_module(events)) as runtime,
+        time_skipping_env() as env,
+    ):
+        runner = TemporalSagaRunner(
+            env.client, [TRIP_SAGA], task_queue=queue, search_attributes=False
+        )
+        rig = SagaRig(events, runtime, RunnerUnderTest(runner, env.sleep, runner.instance))
+        async with SagaWorker(env.client, runtime, [TRIP_SAGA], task_queue=queue):
+            await rig.request("t1")
+            await rig.settled("t1", lambda s: s.steps >= 2 and bool(s.timers))
+            await runner.cancel(TRIP_SAGA.name, "t1")
+            status = await runner.status_of(TRIP_SAGA.name, "t1")
+            deadline = asyncio.get_running_loop().time() + 20
+            while status != WorkflowExecutionStatus.CANCELED:
+                assert asyncio.get_running_loop().time() < deadline, f"still {status}"
+                await asyncio.sleep(0.05)
+                status = await runner.status_of(TRIP_SAGA.name, "t1")
+            bookings = await rig.bookings("t1")
+    assert bookings == ["HotelReserved", "FlightBooked", "FlightCancelled", "HotelCancelled"]
