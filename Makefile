@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck contracts pytest bench clean services
+.PHONY: demo test lint typecheck contracts docs pytest bench clean services
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,16 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
+# The documentation site (mkdocs.yml), built strictly: a broken link, anchor or API reference
+# fails. Its log is shown only then: `--quiet` would hide warnings from `--strict` as well.
+docs: $(STAMP)
+	@log=$$(NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site 2>&1) \
+		|| { printf '%s\n' "$$log"; exit 1; }
+
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck contracts services pytest
+test: lint typecheck contracts services docs pytest
 
 bench: $(STAMP) services
 	$(BIN)/python benchmarks/eventstore.py

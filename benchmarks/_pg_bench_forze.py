@@ -18,7 +18,7 @@ from forze_examples.bank.account import ACCOUNTS, Account
 from forze_examples.bank.events import AccountOpened, MoneyDeposited
 from forze_examples.bank.read_model import BALANCES, BALANCES_PROJECTION
 from forze_postgres import PostgresDatabase, PostgresEventStore, PostgresProjectionBackend
-from forze_postgres import table_of as rm_table_of
+from forze_postgres.adapter_kit import table_of as rm_table_of
 from forze_projections import ProjectionProgress, Projector
 
 if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is sys.path[0]

@@ -12,6 +12,10 @@ Scenarios (events per second; ``--events`` is the total per scenario, 10 per agg
 * ``load``: every aggregate's full history replayed into an aggregate object.
 * ``feed``: the whole global feed read from position 0 in pages of 1000.
 
+During both append scenarios a ticker task sleeps 1 ms in a loop and records how late it wakes
+up: the run prints the event loop's worst and 99th-percentile stall, which shows whether the
+store's commits (fsync) block the loop that every other task of the process shares.
+
 Implementations: ``forze-sqlite`` and ``forze-memory`` (``SQLiteEventStore`` on a temporary
 file and ``InMemoryEventStore``, through ``EventSourcedRepository``), and the baselines
 ``eventsourcing-sqlite`` and ``eventsourcing-memory`` (an eventsourcing 9 ``Application`` with
@@ -24,8 +28,9 @@ import asyncio
 import platform
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -38,12 +43,8 @@ from eventsourcing.domain import event
 
 from forze.contracts import EventStore, ExpectedVersion, ExpectedVersionArg, NewEvent
 from forze.domain import Aggregate, AggregateSpec, DomainError, DomainEvent, EventType
-from forze_eventstore import (
-    SCHEMA_VERSION_KEY,
-    EventSourcedRepository,
-    InMemoryEventStore,
-    SQLiteEventStore,
-)
+from forze_eventstore import EventSourcedRepository, InMemoryEventStore, SQLiteEventStore
+from forze_eventstore.adapter_kit import SCHEMA_VERSION_KEY
 from forze_eventstore.sqlite_db import Synchronous
 
 if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is sys.path[0]
@@ -68,6 +69,51 @@ IMPLEMENTATIONS = ["forze-sqlite", "eventsourcing-sqlite", "forze-memory", "even
 
 Record = Callable[[str, int, float], None]
 """Takes (scenario, events, seconds); a no-op during warm-up."""
+
+TICK = 0.001
+"""The stall ticker's sleep: how often it checks that the event loop still serves it."""
+
+
+class Stalls:
+    """How late the stall ticker woke up, in seconds, once per tick."""
+
+    def __init__(self) -> None:
+        self.lateness: list[float] = []
+
+    def worst_ms(self) -> float:
+        """The longest time the event loop served no other task (beyond the tick)."""
+        return 1000 * max(self.lateness, default=0.0)
+
+    def p99_ms(self) -> float:
+        """The 99th percentile of the lateness."""
+        ordered = sorted(self.lateness)
+        return 1000 * ordered[int(0.99 * (len(ordered) - 1))] if ordered else 0.0
+
+    def shown(self) -> str:
+        return f"worst {self.worst_ms():.1f} ms, p99 {self.p99_ms():.2f} ms"
+
+
+@asynccontextmanager
+async def stall_ticker() -> AsyncIterator[Stalls]:
+    """Run a task that sleeps ``TICK`` in a loop and records how late it wakes up: a blocking
+    call on the event loop's thread (a commit's fsync, a lock wait) shows as lateness."""
+    stalls = Stalls()
+    started = [time.perf_counter()]
+    """When the tick in progress began (the ticker may not even have run once yet)."""
+
+    async def tick() -> None:
+        while True:
+            started[0] = time.perf_counter()
+            await asyncio.sleep(TICK)
+            stalls.lateness.append(max(0.0, time.perf_counter() - started[0] - TICK))
+
+    async with asyncio.TaskGroup() as group:
+        ticker = group.create_task(tick())
+        try:
+            yield stalls
+        finally:
+            stalls.lateness.append(max(0.0, time.perf_counter() - started[0] - TICK))
+            ticker.cancel()
 
 
 def _skip(scenario: str, count: int, seconds: float) -> None:
@@ -198,18 +244,20 @@ async def forze_feed(store: EventStore) -> int:
 
 async def forze_scenarios(
     store: EventStore, raw_store: EventStore, aggregates: int, record: Record
-) -> None:
+) -> dict[str, Stalls]:
     ids = [uuid4().hex for _ in range(aggregates)]
     total = aggregates * EVENTS_PER_AGGREGATE
     repo = EventSourcedRepository(ACCOUNTS, store)
 
-    with Stopwatch() as watch:
-        count = await forze_commands(repo, ids)
+    with Stopwatch() as watch:  # collects garbage first: the ticker starts after
+        async with stall_ticker() as append_stalls:
+            count = await forze_commands(repo, ids)
     record("append", count, watch.seconds)
 
     plan = raw_plan([uuid4().hex for _ in range(aggregates)])
     with Stopwatch() as watch:
-        count = await forze_raw(raw_store, plan)
+        async with stall_ticker() as raw_stalls:
+            count = await forze_raw(raw_store, plan)
     record("append-raw", count, watch.seconds)
 
     with Stopwatch() as watch:
@@ -221,9 +269,13 @@ async def forze_scenarios(
         count = await forze_feed(store)
     _check("forze feed", count, total)
     record("feed", count, watch.seconds)
+    return {"append": append_stalls, "append-raw": raw_stalls}
 
 
-async def run_forze(name: str, open_store: OpenStore, aggregates: int, results: Results) -> None:
+async def run_forze(
+    name: str, open_store: OpenStore, aggregates: int, results: Results
+) -> dict[str, Stalls]:
+    """Measure ``name``; return the event loop's stalls during its append scenarios."""
     progress(f"{name}: warm-up")
     with open_store("warmup") as store, open_store("warmup-raw") as raw_store:
         await forze_scenarios(store, raw_store, WARMUP_AGGREGATES, _skip)
@@ -233,7 +285,10 @@ async def run_forze(name: str, open_store: OpenStore, aggregates: int, results: 
 
     progress(f"{name}: measuring")
     with open_store("main") as store, open_store("raw") as raw_store:
-        await forze_scenarios(store, raw_store, aggregates, record)
+        stalls = await forze_scenarios(store, raw_store, aggregates, record)
+    for scenario, found in stalls.items():
+        progress(f"  {scenario:<12} {name:<22} event loop stalls: {found.shown()}")
+    return stalls
 
 
 # --- eventsourcing -------------------------------------------------------------------------
@@ -394,12 +449,17 @@ def main(argv: list[str] | None = None) -> int:
             return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 
         es_sqlite = run_es("eventsourcing-sqlite", es_sqlite_env, aggregates, results)
-        asyncio.run(run_forze("forze-sqlite", forze_sqlite(folder), aggregates, results))
+        stalls = asyncio.run(run_forze("forze-sqlite", forze_sqlite(folder), aggregates, results))
         run_es("eventsourcing-memory", es_memory_env, aggregates, results)
         asyncio.run(run_forze("forze-memory", forze_memory, aggregates, results))
         forze_sqlite_pragmas = forze_pragmas(folder)
 
     add_notes(results, aggregates, folder, forze_sqlite_pragmas, es_sqlite)
+    results.note(
+        "Event loop stalls of forze-sqlite (a task sleeping 1 ms in a loop; how late it woke):"
+        + "; ".join(f" {scenario} {found.shown()}" for scenario, found in stalls.items())
+        + "."
+    )
     results.print(
         BASELINE,
         as_json=args.json,

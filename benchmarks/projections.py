@@ -43,13 +43,8 @@ from forze_eventstore.sqlite_db import Synchronous
 from forze_examples.bank.account import ACCOUNTS
 from forze_examples.bank.events import AccountOpened, MoneyDeposited, MoneyWithdrawn
 from forze_examples.bank.read_model import BALANCES, BALANCES_PROJECTION
-from forze_projections import (
-    Projection,
-    ProjectionProgress,
-    Projector,
-    SQLiteProjectionBackend,
-    table_of,
-)
+from forze_projections import Projection, ProjectionProgress, Projector, SQLiteProjectionBackend
+from forze_projections.adapter_kit import table_of
 
 if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is sys.path[0]
     from benchmarks._harness import Results, Stopwatch, base_parser, progress

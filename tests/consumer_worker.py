@@ -27,8 +27,8 @@ from typing import Any
 from forze import Backoff, Consumer, ConsumerSettings, ExecutionContext, Message, build_runtime
 from forze.contracts import Subscriber
 from forze.messaging import message_data
-from forze_eventstore import sqlite_module
 from forze_examples.bank import ACCOUNTS
+from forze_projections import sqlite_module
 from forze_rabbitmq import RabbitSettings, RabbitSubscriber, RabbitSubscription
 from forze_redis import RedisStreamSubscriber, connect
 from forze_sqs import SqsSettings, SqsSubscriber, SqsSubscription

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from forze import Backoff, InvalidInputError
-from forze_eventstore import outage_delay
+from forze_eventstore.adapter_kit import outage_delay
 
 
 def test_waits_double_from_the_first_up_to_the_longest() -> None:

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from forze import CHECKPOINTS, EVENT_STORE, READ_MODELS, DomainError, Runtime, build_runtime
+from forze import EVENT_STORE, READ_MODELS, DomainError, Runtime, build_runtime
 from forze import retry_on_conflict as retry
+from forze.adapter_kit import CHECKPOINTS
 from forze.testing import UsecaseScenario, given
 from forze_examples.bank import (
     ACCOUNTS,
@@ -65,7 +66,7 @@ class TestAccountAggregate:
         given(ACCOUNTS, OPENED, sent).when(lambda a: a.send_transfer("t1", "2", 5)).then()
 
     def test_a_snapshot_restores_the_same_state(self) -> None:
-        account = given(ACCOUNTS, OPENED, MoneyDeposited(amount=7)).state()
+        account = given(ACCOUNTS, OPENED, MoneyDeposited(amount=7)).state
         copy = ACCOUNTS.factory("1")
         copy.restore_snapshot(account.snapshot_state())
         assert copy.snapshot_state() == account.snapshot_state()
@@ -149,7 +150,7 @@ class TestBankUsecases:
             [BALANCES_PROJECTION],
             batch_size=2,
         )
-        (status,) = (await projector.catch_up()).values()
+        (status,) = await projector.catch_up()
         assert (status.checkpoint, status.lag_events) == (status.head, 0)
         a = await runtime.execute(GET_BALANCE, GetBalance(account_id="a"))
         b = await runtime.execute(GET_BALANCE, GetBalance(account_id="b"))

@@ -6,7 +6,7 @@ import pytest
 
 from forze.contracts import ReadModelSpec, ReadModelStore
 from forze_eventstore import SQLiteDatabase
-from forze_projections import (
+from forze_projections.adapter_kit import (
     BufferedReadModelStores,
     InMemoryReadModelStores,
     SQLiteReadModelStores,

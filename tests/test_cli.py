@@ -11,7 +11,7 @@ import pytest
 
 from forze import NewEvent
 from forze_cli import main
-from forze_cli.feed import tail_feed
+from forze_cli._feed import tail_feed
 from forze_eventstore import SQLiteEventStore
 
 
@@ -164,7 +164,7 @@ def test_projections_status_reset_and_rebuild_manage_the_demo_read_model(
     name, version, live, checkpoint, head, lag, *_ = _status_row(capsys)
     assert (name, version, live, lag) == ("account_balances", "v1", "v1", "0")
     assert checkpoint == head
-    assert main(["projections", "reset", "account_balances", *db]) == 0
+    assert main(["projections", "reset", "account_balances", "--yes", *db]) == 0
     assert "checkpoint 0" in capsys.readouterr().out
     assert main(["projections", "status", *db]) == 0
     row = _status_row(capsys)

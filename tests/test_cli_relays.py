@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from forze.contracts import NewEvent
-from forze_cli.main import main
+from forze_cli._main import main
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
 from forze_mock import InMemoryBroker
 from forze_projections import (
@@ -74,7 +74,7 @@ def test_relay_status_shows_each_relays_checkpoint_lag_and_stall_from_another_pr
     path = tmp_path / "store.sqlite"
     asyncio.run(_published_file(path, appended=7, relayed=5))
     shown = subprocess.run(
-        [sys.executable, "-m", "forze_cli.main", "relays", "status", "--db", str(path)],
+        [sys.executable, "-m", "forze_cli._main", "relays", "status", "--db", str(path)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from forze import NewEvent
 from forze_cli import main
-from forze_cli.demo_file import DEMO_APPLICATION_ID
+from forze_cli._demo_file import DEMO_APPLICATION_ID
 from forze_eventstore import SQLiteEventStore
 from tests.sqlite_support import foreign_database
 

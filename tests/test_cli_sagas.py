@@ -11,7 +11,7 @@ import pytest
 
 from forze.contracts import NewEvent
 from forze.execution import build_runtime
-from forze_cli.main import main
+from forze_cli._main import main
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore, event_store_module
 from forze_mock import InProcessSagaRunner
 from forze_projections import FailurePolicy, SQLiteProjectionBackend

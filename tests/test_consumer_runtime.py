@@ -23,7 +23,6 @@ from forze import (
     Consumer,
     ConsumerSettings,
     DuplicateEventIdError,
-    EventIds,
     EventStoreUnavailable,
     ExecutionContext,
     Message,
@@ -34,6 +33,7 @@ from forze import (
     idempotent,
     message_data,
 )
+from forze.adapter_kit import EventIds
 from forze.messaging import MessageHandler
 from forze_eventstore import InMemoryEventStore, event_store_module
 from forze_examples.bank import (

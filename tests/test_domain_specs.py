@@ -25,7 +25,9 @@ from forze.domain.errors import (
     ForzeError,
     InvalidInputError,
     SerializationError,
+    WiringError,
 )
+from forze.testing import given
 
 
 class Deposited(DomainEvent):
@@ -266,6 +268,35 @@ def test_events_emitted_after_replay_are_pending_on_top_of_the_stored_version() 
     assert account.balance == 6
     assert account.version == 1
     assert account.pending_events == (Withdrawn(amount=4),)
+
+
+def test_an_aggregate_declared_by_a_spec_emits_the_event_classes_the_spec_declares() -> None:
+    account = account_spec().new("42")
+
+    account.deposit(10)
+    account.withdraw(3)
+
+    assert account.pending_events == (Deposited(amount=10), Withdrawn(amount=3))
+
+
+def test_emitting_an_event_class_the_spec_does_not_declare_is_a_wiring_error() -> None:
+    account = account_spec(events=(DEPOSITED,)).new("42")
+
+    with pytest.raises(WiringError) as refused:
+        account.emit(Withdrawn(amount=1))
+
+    assert str(refused.value) == (
+        "Account emitted Withdrawn, an event class that AggregateSpec 'account' does not"
+        " declare: add EventType('<stored name>', Withdrawn) to the spec's events"
+    )
+    assert account.applied == []
+    assert account.pending_events == ()
+
+
+def test_a_given_aggregate_refuses_to_emit_an_event_class_the_spec_does_not_declare() -> None:
+    given(account_spec(events=(DEPOSITED,)), Deposited(amount=5)).when(
+        lambda account: account.withdraw(1)
+    ).then_raises(WiringError, match="Account emitted Withdrawn")
 
 
 def test_an_aggregate_does_not_take_snapshots_by_default() -> None:

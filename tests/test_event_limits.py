@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from forze import InvalidInputError
-from forze_eventstore import EventLimits, nesting_depth
+from forze_eventstore import EventLimits
+from forze_eventstore.adapter_kit import nesting_depth
 
 _json = st.recursive(
     st.integers(-9, 9) | st.text("[{x", max_size=3),

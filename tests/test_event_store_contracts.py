@@ -9,13 +9,13 @@ from pathlib import Path
 
 from forze.contracts import EventStore, SnapshotStore
 from forze_eventstore import (
-    DEFAULT_LIMITS,
     EventLimits,
     InMemoryEventStore,
     InMemorySnapshotStore,
     SQLiteEventStore,
     SQLiteSnapshotStore,
 )
+from forze_eventstore.adapter_kit import DEFAULT_LIMITS
 from forze_eventstore.testing import EventStoreContract, SnapshotStoreContract
 
 

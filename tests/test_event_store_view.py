@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from forze import EventStoreView, NewEvent, ReadOnlyEventStore, ReadOnlyOperationError
+from forze import NewEvent, ReadOnlyOperationError
+from forze.adapter_kit import EventStoreView, ReadOnlyEventStore
 from forze.contracts import EventStore
 from forze_eventstore import InMemoryEventStore
 

@@ -8,7 +8,14 @@ from typing import Any, TypeVar, cast
 
 import pytest
 
-from forze.contracts import AggregateRepository, EventIds, Message, NewEvent, RecordedEvent
+from forze.contracts import (
+    AggregateRepository,
+    EventIds,
+    Message,
+    NewEvent,
+    RecordedEvent,
+    UnitOfWork,
+)
 from forze.domain import Aggregate, AggregateSpec, DomainEvent, EventType
 from forze.domain.errors import ConcurrencyError, DomainError, ReadOnlyOperationError
 from forze.execution import (
@@ -66,6 +73,11 @@ class RecordingRepositories:
         self.calls.append((spec.name, metadata))
         return cast("AggregateRepository[A]", object())
 
+    def unit_of_work(
+        self, *, metadata: Mapping[str, Any] | None = None, event_ids: EventIds | None = None
+    ) -> UnitOfWork:
+        raise NotImplementedError("these tests open no unit of work")
+
 
 class RecordingPublisher:
     """A ``Publisher`` that keeps what it was given."""
@@ -115,10 +127,11 @@ async def run(
     *,
     kind: OperationKind = OperationKind.COMMAND,
     payload: Any = None,
+    name: str = "op",
     **context: str,
 ) -> Any:
-    """Execute ``handler`` as a one-off usecase of ``kind``."""
-    usecase: Usecase[Any, Any] = Usecase("op", handler, kind)
+    """Execute ``handler`` as a one-off usecase ``name`` of ``kind``."""
+    usecase: Usecase[Any, Any] = Usecase(name, handler, kind)
     return await runtime.execute(usecase, payload, **context)
 
 
@@ -490,10 +503,10 @@ def test_retry_on_conflict_needs_at_least_one_attempt(attempts: int) -> None:
 
 
 class Deposit:
-    """A payload whose type name the log mentions."""
+    """A payload, whose type the log leaves out: it names the usecase."""
 
 
-async def test_logging_middleware_logs_a_success_with_the_correlation_id(
+async def test_logging_middleware_logs_a_success_with_the_usecase_and_correlation_id(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="forze.usecase")
@@ -502,18 +515,20 @@ async def test_logging_middleware_logs_a_success_with_the_correlation_id(
         return "done"
 
     async with build_runtime(full_module(), middleware=[logging_middleware()]) as runtime:
-        result = await run(runtime, handler, payload=Deposit(), correlation_id="corr-ok")
+        result = await run(
+            runtime, handler, payload=Deposit(), name="accounts.deposit", correlation_id="corr-ok"
+        )
 
     assert result == "done"
     records = [r for r in caplog.records if r.name == "forze.usecase"]
     assert len(records) == 1
     assert records[0].levelno == logging.INFO
-    assert "Deposit" in records[0].getMessage()
+    assert records[0].getMessage().startswith("accounts.deposit done in ")
     assert "done" in records[0].getMessage()
     assert "corr-ok" in records[0].getMessage()
 
 
-async def test_logging_middleware_logs_a_failure_with_the_correlation_id_and_reraises(
+async def test_logging_middleware_logs_a_failure_with_the_usecase_and_correlation_id_and_reraises(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="forze.usecase")
@@ -523,14 +538,19 @@ async def test_logging_middleware_logs_a_failure_with_the_correlation_id_and_rer
 
     async with build_runtime(full_module(), middleware=[logging_middleware()]) as runtime:
         with pytest.raises(DomainError, match="account is frozen"):
-            await run(runtime, handler, payload=Deposit(), correlation_id="corr-bad")
+            await run(
+                runtime,
+                handler,
+                payload=Deposit(),
+                name="accounts.deposit",
+                correlation_id="corr-bad",
+            )
 
     records = [r for r in caplog.records if r.name == "forze.usecase"]
     assert len(records) == 1
     assert records[0].levelno == logging.WARNING
     message = records[0].getMessage()
-    assert "Deposit" in message
-    assert "failed" in message
+    assert message.startswith("accounts.deposit failed after ")
     assert "account is frozen" in message
     assert "corr-bad" in message
 

@@ -7,7 +7,8 @@ import pytest
 
 from forze import InvalidInputError
 from forze.contracts import NewEvent
-from forze_eventstore import CutPage, EventLimits
+from forze_eventstore import EventLimits
+from forze_eventstore.adapter_kit import CutPage
 from forze_postgres import PostgresEventStore
 from forze_postgres._event_ddl import migrations
 from tests.postgres_support import fresh_schema

@@ -12,7 +12,8 @@ import pytest
 
 from forze import ConcurrencyError, InvalidInputError
 from forze.contracts import EventStore, NewEvent
-from forze_eventstore import DEFAULT_LIMITS, EventLimits
+from forze_eventstore import EventLimits
+from forze_eventstore.adapter_kit import DEFAULT_LIMITS
 from forze_eventstore.testing import EventStoreContract
 from forze_postgres import PostgresEventStore
 from forze_postgres._event_ddl import migrations

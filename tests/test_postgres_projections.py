@@ -18,7 +18,7 @@ from forze import (
     WiringError,
 )
 from forze.contracts import EventStore
-from forze_cli import YieldingEventStore
+from forze_cli._latency import YieldingEventStore
 from forze_postgres import (
     PostgresDatabase,
     PostgresEventStore,

@@ -17,8 +17,8 @@ from forze_postgres import (
     PostgresEventStore,
     PostgresProjectionBackend,
     PostgresReadModelStore,
-    table_of,
 )
+from forze_postgres.adapter_kit import table_of
 from forze_projections import Projection, Projector
 from tests.postgres_support import fresh_schema
 

@@ -12,7 +12,8 @@ import pytest
 
 from forze import InvalidInputError, WiringError
 from forze.contracts import EventStore, ExpectedVersion, NewEvent
-from forze_eventstore import DEFAULT_LIMITS, EventLimits
+from forze_eventstore import EventLimits
+from forze_eventstore.adapter_kit import DEFAULT_LIMITS
 from forze_eventstore.testing import EventStoreContract
 from forze_postgres import (
     PostgresDatabase,

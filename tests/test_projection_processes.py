@@ -199,7 +199,7 @@ async def test_a_rebuild_from_another_process_while_a_service_follows_ends_with_
             ]
             code, out, err = await cli("projections", "status", *db)
             assert (code, "service" in out) == (0, True), (out, err)
-            code, out, err = await cli("projections", "reset", "tallies", *db)
+            code, out, err = await cli("projections", "reset", "tallies", "--yes", *db)
             assert code == 2
             assert "run by service" in err
             code, out, err = await cli("projections", "rebuild", "tallies", *db)

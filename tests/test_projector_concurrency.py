@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from forze import NewEvent
-from forze_cli import YieldingEventStore
+from forze_cli._latency import YieldingEventStore
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
 from forze_projections import Projector, SQLiteProjectionBackend
 from tests.test_inline_projection import TALLIES, TALLY

@@ -9,13 +9,8 @@ from pydantic import BaseModel
 
 from forze.contracts import NewEvent, Query, ReadModelSpec, ReadModelStores, RecordedEvent
 from forze_eventstore import InMemoryEventStore
-from forze_projections import (
-    DocumentCache,
-    InMemoryProjectionBackend,
-    InMemoryReadModelStore,
-    Projection,
-    Projector,
-)
+from forze_projections import DocumentCache, InMemoryProjectionBackend, Projection, Projector
+from forze_projections.adapter_kit import InMemoryReadModelStore
 
 
 class Count(BaseModel):

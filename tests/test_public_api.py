@@ -1,8 +1,11 @@
-"""Every package's public API is explicit, importable, documented and complete.
+"""Every package's public API is explicit, importable, documented and curated.
 
-Add a package to ``PACKAGES`` to hold it to the same rules. A public (non-underscore) class or
-function defined in a package's submodules must be exported from the package's top level,
-except in ``testing`` subpackages, which are imported by their own path.
+The top level of a package is what an application needs; what only adapter authors need lives
+in the package's one kit module (``KITS``); everything else is private. So a public class or
+function defined in a package's public submodules must be exported either from the top level
+or from the kit, never both, and the top level holds nothing that ``__all__`` does not list
+(as httpx's ``test_exported_members`` checks). Add a package to ``PACKAGES`` to hold it to the
+same rules. ``testing`` subpackages are imported by their own path and are not walked.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -29,28 +33,36 @@ PACKAGES: list[str] = [
     "forze_redis",
     "forze_sqs",
     "forze_temporal",
-    "forze_cli",
     "forze_examples.bank",
     "forze_examples.fulfilment",
 ]
-"""Top-level packages whose public API is checked."""
+"""Packages whose public API is checked."""
+
+KITS: dict[str, str] = {
+    "forze": "forze.adapter_kit",
+    "forze_eventstore": "forze_eventstore.adapter_kit",
+    "forze_projections": "forze_projections.adapter_kit",
+    "forze_projections.sagas": "forze_projections.sagas.engine",
+    "forze_postgres": "forze_postgres.adapter_kit",
+}
+"""Package → its one module of what adapter authors need (a saga runner's parts, for sagas)."""
 
 SKIPPED_MODULES = "*.testing*"
 # Private modules (a name starting with ``_``) are skipped too.
-"""Modules (``fnmatch`` pattern) whose public names need not be exported from the top level."""
+"""Modules (``fnmatch`` pattern) whose public names need not be exported."""
 
-AUTHOR_MODULES: list[str] = ["forze_projections.sagas.engine"]
-"""Modules that are the one explicit place of what adapter authors need (a runner's parts):
-their public names are exported by their own ``__all__``, not by the package's top level."""
-
-KNOWN_OMISSIONS: dict[str, frozenset[str]] = {}
-"""``module.name`` of public classes/functions known to be missing from the top-level API."""
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def _exports(package: ModuleType) -> list[str]:
-    exported = getattr(package, "__all__", None)
-    assert isinstance(exported, list | tuple), f"{package.__name__} has no __all__"
+def _exports(module: ModuleType) -> list[str]:
+    exported = getattr(module, "__all__", None)
+    assert isinstance(exported, list | tuple), f"{module.__name__} has no __all__"
     return list(exported)
+
+
+def _kit_exports(package: ModuleType) -> set[str]:
+    kit = KITS.get(package.__name__)
+    return set() if kit is None else set(_exports(importlib.import_module(kit)))
 
 
 def _raise_import_error(name: str) -> None:
@@ -59,19 +71,18 @@ def _raise_import_error(name: str) -> None:
 
 
 def _submodules(package: ModuleType) -> Iterator[ModuleType]:
-    """Every module of ``package`` (the package itself included) outside ``testing``."""
+    """Every public module of ``package`` (the package itself included) outside ``testing``."""
     yield package
     for info in pkgutil.walk_packages(
         package.__path__, f"{package.__name__}.", onerror=_raise_import_error
     ):
-        private = info.name.rpartition(".")[2].startswith("_")
-        if private or fnmatch.fnmatch(info.name, SKIPPED_MODULES):
+        if any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        if fnmatch.fnmatch(info.name, SKIPPED_MODULES):
             continue
         nested = [name for name in PACKAGES if name.startswith(f"{package.__name__}.")]
-        if info.name in AUTHOR_MODULES or any(
-            info.name == name or info.name.startswith(f"{name}.") for name in nested
-        ):
-            continue  # a public subpackage, or the adapter authors' module: checked on its own
+        if any(info.name == name or info.name.startswith(f"{name}.") for name in nested):
+            continue  # a public subpackage: checked on its own
         yield importlib.import_module(info.name)
 
 
@@ -92,9 +103,26 @@ def _own_docstring(value: object) -> str:
     return (inspect.getdoc(value) or "").strip()
 
 
+def _undocumented(module: ModuleType) -> list[str]:
+    return [
+        name
+        for name in _exports(module)
+        if _is_class_or_function(getattr(module, name))
+        and not _own_docstring(getattr(module, name))
+    ]
+
+
 @pytest.fixture(params=PACKAGES)
 def package(request: pytest.FixtureRequest) -> ModuleType:
     """Each checked package, imported."""
+    name = request.param
+    assert isinstance(name, str)
+    return importlib.import_module(name)
+
+
+@pytest.fixture(params=sorted(KITS.values()))
+def kit(request: pytest.FixtureRequest) -> ModuleType:
+    """Each adapter authors' kit module, imported."""
     name = request.param
     assert isinstance(name, str)
     return importlib.import_module(name)
@@ -108,29 +136,33 @@ def test_the_public_api_lists_no_name_twice(package: ModuleType) -> None:
     assert twice == [], f"{package.__name__}.__all__ lists these more than once: {twice}"
 
 
-def test_every_exported_name_is_importable_from_the_top_level(package: ModuleType) -> None:
-    missing = [name for name in _exports(package) if not hasattr(package, name)]
+def test_the_top_level_holds_exactly_what_all_lists(package: ModuleType) -> None:
+    public = {
+        name
+        for name, value in vars(package).items()
+        if not name.startswith("_") and not inspect.ismodule(value)
+    }
 
-    assert missing == [], f"{package.__name__}.__all__ names what it does not have: {missing}"
-    namespace: dict[str, object] = {}
-    exec(f"from {package.__name__} import *", namespace)
-    assert set(_exports(package)) <= set(namespace)
+    assert sorted(public - set(_exports(package))) == [], "public but not in __all__"
+    assert sorted(set(_exports(package)) - public) == [], "in __all__ but not defined"
 
 
 def test_every_exported_class_and_function_has_a_docstring(package: ModuleType) -> None:
-    undocumented = [
-        name
-        for name in _exports(package)
-        if _is_class_or_function(getattr(package, name))
-        and not _own_docstring(getattr(package, name))
-    ]
-
-    assert undocumented == [], f"{package.__name__} exports undocumented: {undocumented}"
+    assert _undocumented(package) == [], f"{package.__name__} exports undocumented names"
 
 
-def test_every_public_class_and_function_of_a_submodule_is_exported(package: ModuleType) -> None:
-    exported = set(_exports(package))
-    known = KNOWN_OMISSIONS.get(package.__name__, frozenset())
+def test_a_kit_exports_documented_names_the_top_level_does_not(kit: ModuleType) -> None:
+    package = importlib.import_module(next(p for p, k in KITS.items() if k == kit.__name__))
+    exported = _exports(kit)
+
+    assert [name for name in exported if not hasattr(kit, name)] == []
+    assert _undocumented(kit) == [], f"{kit.__name__} exports undocumented names"
+    assert sorted(set(exported) & set(_exports(package))) == [], "exported twice"
+    assert (kit.__doc__ or "").strip(), f"{kit.__name__} says nothing of who it is for"
+
+
+def test_every_public_class_and_function_is_exported_once(package: ModuleType) -> None:
+    exported = set(_exports(package)) | _kit_exports(package)
     missing: list[str] = []
     for module in _submodules(package):
         for name, value in vars(module).items():
@@ -138,11 +170,13 @@ def test_every_public_class_and_function_of_a_submodule_is_exported(package: Mod
                 continue
             if getattr(value, "__module__", None) != module.__name__:
                 continue  # imported from elsewhere, checked where it is defined
-            qualified = f"{module.__name__}.{name}"
-            if name not in exported and qualified not in known:
-                missing.append(qualified)
+            if name not in exported:
+                missing.append(f"{module.__name__}.{name}")
 
-    assert missing == [], f"{package.__name__}.__all__ is missing: {sorted(missing)}"
+    assert missing == [], (
+        f"public names of {package.__name__} in neither its top level nor its kit:"
+        f" {sorted(missing)} (export them, or make them private with a leading underscore)"
+    )
 
 
 def test_the_walk_finds_the_submodules_and_skips_testing(package: ModuleType) -> None:
@@ -152,17 +186,10 @@ def test_the_walk_finds_the_submodules_and_skips_testing(package: ModuleType) ->
     assert not any(fnmatch.fnmatch(name, SKIPPED_MODULES) for name in names)
 
 
-@pytest.mark.parametrize("name", AUTHOR_MODULES)
-def test_an_adapter_authors_module_exports_and_documents_every_public_name(name: str) -> None:
-    module = importlib.import_module(name)
-    exported = set(_exports(module))
-    defined = [
-        key
-        for key, value in vars(module).items()
-        if not key.startswith("_")
-        and _is_class_or_function(value)
-        and getattr(value, "__module__", None) == name
-    ]
-    assert sorted(set(defined) - exported) == [], f"{name}.__all__ is missing names"
-    undocumented = [key for key in exported if not _own_docstring(getattr(module, key, None))]
-    assert [k for k in undocumented if _is_class_or_function(getattr(module, k))] == []
+def test_the_command_line_package_exposes_only_its_entry_point() -> None:
+    cli = importlib.import_module("forze_cli")
+    modules = [info.name for info in pkgutil.iter_modules(cli.__path__)]
+
+    assert _exports(cli) == ["main"]
+    assert modules, "forze_cli has modules"
+    assert [name for name in modules if not name.startswith("_")] == []

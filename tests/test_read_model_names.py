@@ -24,7 +24,7 @@ from forze.domain.errors import InvalidInputError
 from forze_eventstore import SQLiteDatabase
 from forze_postgres import PostgresDatabase
 from forze_postgres.read_models import PostgresReadModelStore
-from forze_projections import SQLiteReadModelStore
+from forze_projections.adapter_kit import SQLiteReadModelStore
 from forze_projections.testing.read_model_names import unchecked_spec
 from tests.postgres_support import fresh_schema
 

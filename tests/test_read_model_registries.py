@@ -9,7 +9,7 @@ from forze import WiringError
 from forze.contracts import ReadModelSpec, ReadModelStores
 from forze_eventstore import SQLiteDatabase
 from forze_postgres import PostgresReadModelStores
-from forze_projections import InMemoryReadModelStores, SQLiteReadModelStores
+from forze_projections.adapter_kit import InMemoryReadModelStores, SQLiteReadModelStores
 from tests.postgres_support import fresh_schema
 
 

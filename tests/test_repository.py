@@ -82,6 +82,20 @@ class TestLoadingAndSaving:
             async with repo.create("a") as account:
                 account.open("bob")
 
+    async def test_an_aggregate_it_makes_refuses_an_event_its_spec_does_not_declare(self) -> None:
+        opened_only = AggregateSpec(
+            ACCOUNTS.name, ACCOUNTS.factory, (EventType("AccountOpened", AccountOpened),)
+        )
+        repo = EventSourcedRepository(opened_only, InMemoryEventStore())
+        async with repo.create("a") as account:
+            account.open("ann")
+
+        with pytest.raises(WiringError, match="Account emitted MoneyDeposited, an event class"):
+            async with repo.edit("a") as account:
+                account.deposit(5)
+
+        assert await repo.history("a") == [AccountOpened(owner="ann", overdraft_limit=0)]
+
     async def test_an_edit_that_raises_saves_nothing(self) -> None:
         repo = repository()
         await open_with_deposits(repo, 1)
@@ -239,6 +253,14 @@ class TestCodec:
     def test_an_unknown_type_is_a_clear_error_naming_where_it_is(self) -> None:
         with pytest.raises(UnknownEventTypeError, match=r"'Vanished'.*position 7"):
             self.codec.decode(recorded({}, event_type="Vanished"))
+
+    def test_an_unknown_type_says_to_declare_it_in_the_spec_that_records_it(self) -> None:
+        with pytest.raises(UnknownEventTypeError) as unknown:
+            self.codec.decode(recorded({}, event_type="Vanished"))
+        assert str(unknown.value).endswith(
+            ": add EventType('Vanished', <its class>) to the events of the AggregateSpec that"
+            " records it, and pass that spec to the repository, projection or saga that reads it"
+        )
 
     def test_data_from_a_newer_schema_is_refused(self) -> None:
         with pytest.raises(SerializationError, match="schema version 4"):

@@ -12,7 +12,8 @@ from uuid import uuid4
 import pytest
 from pydantic import BaseModel
 
-from forze import AGGREGATES, ConcurrencyError, SagaRunner
+from forze import AGGREGATES, ConcurrencyError
+from forze.adapter_kit import SagaRunner
 from forze.execution import ExecutionContext, Runtime, Usecase, build_runtime
 from forze_eventstore import InMemoryEventStore, event_store_module
 from forze_mock import InProcessSagaRunner

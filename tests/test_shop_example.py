@@ -22,12 +22,12 @@ from forze import (
     Backoff,
     ConcurrencyError,
     DomainError,
-    EventIds,
     EventStoreUnavailable,
     ExecutionContext,
     Handler,
     RecordedEvent,
 )
+from forze.adapter_kit import EventIds
 from forze_examples.shop import (
     CHARGE_LIMIT,
     ORDERS,

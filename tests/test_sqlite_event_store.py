@@ -30,10 +30,10 @@ async def test_reopening_a_store_does_not_migrate_twice(tmp_path: Path) -> None:
         async with SQLiteEventStore(path) as store:
             await store.append("s-1", new_events(1))
     with SQLiteDatabase(path) as database:
-        assert database.read("SELECT version FROM forze_migrations WHERE component = 'events'") == [
-            (1,)
-        ]
-        assert database.read("SELECT COUNT(*) FROM forze_events") == [(3,)]
+        assert await database.read(
+            "SELECT version FROM forze_migrations WHERE component = 'events'"
+        ) == [(1,)]
+        assert await database.read("SELECT COUNT(*) FROM forze_events") == [(3,)]
 
 
 async def test_a_subscriber_sees_events_written_through_another_connection(

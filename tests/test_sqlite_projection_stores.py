@@ -250,7 +250,7 @@ class TestSQLiteSpecifics(_Database):
 
     async def test_indexed_fields_get_an_expression_index(self) -> None:
         SQLiteReadModelStore(self.db, BOOKS)
-        rows = self.db.read(
+        rows = await self.db.read(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? ORDER BY name",
             ("forze_rm_contract_books",),
         )
@@ -276,7 +276,7 @@ class TestSQLiteSpecifics(_Database):
 
         with pytest.raises(RuntimeError, match="rolled back"):
             await failing_batch()
-        assert self.db.read("SELECT name FROM sqlite_master WHERE type = 'table'") == [
+        assert await self.db.read("SELECT name FROM sqlite_master WHERE type = 'table'") == [
             ("forze_migrations",)
         ]
         store = made[0]

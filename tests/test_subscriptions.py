@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from forze import Backoff, EventStoreUnavailable
 from forze.contracts import RecordedEvent
-from forze_eventstore import CommitSignal, CutPage, catch_up_then_live, outage_delay
+from forze_eventstore import catch_up_then_live
+from forze_eventstore.adapter_kit import CommitSignal, CutPage, outage_delay
 
 
 def _event(position: int) -> RecordedEvent:

@@ -50,7 +50,7 @@ async def test_ports_and_specs_keep_their_types() -> None:
 
 
 def test_aggregate_scenarios_return_the_aggregate_type() -> None:
-    account = given(ACCOUNTS, AccountOpened(owner="a", overdraft_limit=0)).state()
+    account = given(ACCOUNTS, AccountOpened(owner="a", overdraft_limit=0)).state
     assert_type(account, Account)
     assert account.opened
 

@@ -1,23 +1,19 @@
 """PostgreSQL adapters (asyncpg): event store, read models, checkpoints, projections."""
 
-from forze_postgres.checkpoints import LazyMigration, PostgresCheckpointStore
+from forze_postgres.checkpoints import PostgresCheckpointStore
 from forze_postgres.database import PostgresDatabase
-from forze_postgres.errors import translated
-from forze_postgres.event_store import PostgresAppendHook, PostgresEventStore
+from forze_postgres.event_store import PostgresEventStore
 from forze_postgres.inline import add_postgres_inline_projection
 from forze_postgres.leases import PostgresLeases
 from forze_postgres.module import postgres_module
-from forze_postgres.projections import PostgresProjectionBackend, table_of
+from forze_postgres.projections import PostgresProjectionBackend
 from forze_postgres.read_models import (
     PostgresReadModelStore,
     PostgresReadModelStores,
-    drop_table,
 )
 from forze_postgres.snapshots import PostgresSnapshotStore
 
 __all__ = [
-    "LazyMigration",
-    "PostgresAppendHook",
     "PostgresCheckpointStore",
     "PostgresDatabase",
     "PostgresEventStore",
@@ -27,8 +23,5 @@ __all__ = [
     "PostgresReadModelStores",
     "PostgresSnapshotStore",
     "add_postgres_inline_projection",
-    "drop_table",
     "postgres_module",
-    "table_of",
-    "translated",
 ]

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from forze.contracts import AppendResult, ExpectedVersionArg, NewEvent, RecordedEvent
 from forze.domain.errors import ConcurrencyError
-from forze_eventstore import StoredId, check_expected_version, idempotent_result
+from forze_eventstore.adapter_kit import StoredId, check_expected_version, idempotent_result
 from forze_postgres._driver import Connection, asyncpg, is_open, savepoint
 from forze_postgres._event_rows import decode_rows
 from forze_postgres._event_sql import Statements

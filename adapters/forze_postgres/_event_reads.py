@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from forze.contracts import RecordedEvent
-from forze_eventstore import check_read_all, check_read_stream
+from forze_eventstore.adapter_kit import check_read_all, check_read_stream
 from forze_eventstore.limits import check_max_bytes
 from forze_postgres._event_rows import decode_page
 from forze_postgres._event_sql import Statements

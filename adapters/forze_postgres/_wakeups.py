@@ -20,7 +20,7 @@ import contextlib
 import time
 from typing import Any
 
-from forze_eventstore import CommitSignal
+from forze_eventstore.adapter_kit import CommitSignal
 from forze_postgres._driver import is_open
 from forze_postgres._event_sql import listeners_lock
 from forze_postgres.database import PostgresDatabase

@@ -13,9 +13,9 @@ from forze.contracts import (
     RecordedEvent,
 )
 from forze.domain.errors import EventStoreUnavailable
-from forze_eventstore import (
+from forze_eventstore import EventLimits
+from forze_eventstore.adapter_kit import (
     DEFAULT_LIMITS,
-    EventLimits,
     check_read_all,
     check_read_stream,
     subscribe_to,

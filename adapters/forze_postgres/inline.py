@@ -9,7 +9,8 @@ from forze.domain.errors import WiringError
 from forze_postgres._driver import Connection
 from forze_postgres.event_store import PostgresEventStore
 from forze_postgres.projections import PostgresProjectionBackend
-from forze_projections import InlineHook, Projection, register_inline
+from forze_projections import Projection
+from forze_projections.adapter_kit import InlineHook, register_inline
 
 __all__ = ["add_postgres_inline_projection"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from forze.contracts import EventStore
@@ -18,9 +18,11 @@ from forze.execution import (
 from forze_eventstore import EventCodec, EventSourcedRepositories
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.event_store import PostgresEventStore
+from forze_postgres.inline import add_postgres_inline_projection
 from forze_postgres.projections import PostgresProjectionBackend
 from forze_postgres.snapshots import PostgresSnapshotStore
-from forze_projections import PROJECTION_BACKEND
+from forze_projections import PROJECTION_BACKEND, Projection, ProjectionBackend, ProjectorOptions
+from forze_projections.adapter_kit import provide_projector
 
 __all__ = ["postgres_module"]
 
@@ -32,13 +34,21 @@ def postgres_module(
     tenant: str | None = None,
     max_connections: int = 10,
     codec: EventCodec | None = None,
+    projections: Sequence[Projection] = (),
+    inline: Sequence[Projection] = (),
+    run_projectors: bool = True,
+    projector: ProjectorOptions | None = None,
     name: str = "postgres",
 ) -> DepsModule:
     """Open a pool to ``dsn`` for the runtime's lifetime and provide every PostgreSQL adapter.
 
     The event store's tables are migrated when the runtime starts; the pool (and the
     LISTEN connection) close when it stops. Provides the event store, repositories,
-    snapshots, the projection backend, its checkpoints and its live read models.
+    snapshots, the projection backend, its checkpoints and its live read models and, with
+    ``projections`` or ``inline``, the ``PROJECTOR`` that keeps them filled: ``projections``
+    follow the feed in the background, one process at a time each (see
+    ``forze_projections.provide_projector``; ``run_projectors=False`` only builds them), and
+    ``inline`` projections commit in each append's transaction.
 
     Tenancy (see ``PostgresDatabase``): a schema per tenant is ``schema="tenant_acme"``; the
     tenant-column layout, where tenants share the schema's tables, is ``tenant="acme"``.
@@ -74,4 +84,21 @@ def postgres_module(
     module.provide_factory(PROJECTION_BACKEND, backend)
     module.provide_factory(READ_MODELS, lambda resolve: resolve(PROJECTION_BACKEND).serving())
     module.provide_factory(CHECKPOINTS, lambda resolve: resolve(PROJECTION_BACKEND).checkpoints)
+    if projections or inline:
+        provide_projector(
+            module,
+            projections,
+            inline=inline,
+            add_inline=_add_inline,
+            options=projector,
+            run=run_projectors,
+        )
     return module
+
+
+async def _add_inline(
+    store: EventStore, backend: ProjectionBackend, projection: Projection
+) -> None:
+    assert isinstance(store, PostgresEventStore)
+    assert isinstance(backend, PostgresProjectionBackend)
+    await add_postgres_inline_projection(store, backend, projection)

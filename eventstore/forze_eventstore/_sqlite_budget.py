@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from forze.contracts import RecordedEvent
-from forze.domain.errors import EventStoreUnavailable
 from forze_eventstore.limits import CutPage
 from forze_eventstore.sqlite_db import SQLiteDatabase
 
 __all__ = ["read_page"]
 
 
-def read_page(
+async def read_page(
     db: SQLiteDatabase,
     sql: str,
     parameters: Sequence[object],
@@ -23,23 +23,27 @@ def read_page(
 ) -> list[RecordedEvent]:
     """The events ``decode`` makes of the rows of ``sql`` (data and metadata texts third and
     fourth) up to the first that brings their texts to ``max_bytes``: a ``CutPage`` when
-    that left rows out. Rows are fetched one at a time, so those left out are never loaded."""
+    that left rows out. Rows are fetched one at a time (on the database's worker), so those
+    left out are never loaded; they are decoded on the caller's thread."""
     if max_bytes is None:
-        return decode(db.read(sql, parameters))
+        return decode(await db.read(sql, parameters))
+    rows, cut = await db.read_with(partial(_fetch_within, sql, parameters, max_bytes))
+    return CutPage(decode(rows)) if cut else decode(rows)
+
+
+def _fetch_within(
+    sql: str, parameters: Sequence[object], max_bytes: int, connection: sqlite3.Connection
+) -> tuple[list[Any], bool]:
+    """The rows up to ``max_bytes`` and whether rows were left out after them."""
     rows: list[Any] = []
     total = 0
+    cursor = connection.execute(sql, parameters)
     try:
-        cursor = db.connection.execute(sql, parameters)
-        try:
-            for row in cursor:
-                rows.append(row)
-                total += len(row[2]) + len(row[3])
-                if total >= max_bytes:
-                    if cursor.fetchone() is not None:
-                        return CutPage(decode(rows))
-                    break
-        finally:
-            cursor.close()
-    except sqlite3.Error as error:
-        raise EventStoreUnavailable(f"SQLite {db.path!r}: {error}") from error
-    return decode(rows)
+        for row in cursor:
+            rows.append(row)
+            total += len(row[2]) + len(row[3])
+            if total >= max_bytes:
+                return rows, cursor.fetchone() is not None
+    finally:
+        cursor.close()
+    return rows, False

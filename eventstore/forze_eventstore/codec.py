@@ -73,8 +73,10 @@ class EventCodec:
         """The envelope for ``event``, its schema version stamped in the metadata."""
         event_type = self._by_class.get(type(event))
         if event_type is None:
+            name = type(event).__name__
             raise InvalidInputError(
-                f"event class {type(event).__name__} has no type name: add an EventType for it"
+                f"event class {name} has no type name: add EventType('<stored name>', {name})"
+                " to the events of its AggregateSpec"
             )
         stamped = dict(metadata or {})
         stamped[SCHEMA_VERSION_KEY] = event_type.schema_version

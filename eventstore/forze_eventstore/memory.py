@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Collection, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
@@ -15,6 +14,7 @@ from forze.contracts import (
     RecordedEvent,
     category_of,
 )
+from forze_eventstore._json import raw_decode
 from forze_eventstore.limits import (
     DEFAULT_LIMITS,
     EventLimits,
@@ -122,8 +122,8 @@ class InMemoryEventStore:
             RecordedEvent(
                 event_id=event.event_id,
                 event_type=event.event_type,
-                data=json.loads(data),
-                metadata=json.loads(metadata),
+                data=raw_decode(data)[0],  # dump_json's text: one object, nothing around
+                metadata=raw_decode(metadata)[0],
                 stream_id=stream_id,
                 version=actual + offset,
                 position=position + offset,

@@ -14,7 +14,7 @@ from forze_eventstore.snapshots import SQLiteSnapshotStore
 from forze_eventstore.sqlite import SQLiteEventStore
 from forze_eventstore.sqlite_db import SQLiteDatabase, Synchronous
 
-__all__ = ["event_store_module", "sqlite_module"]
+__all__ = ["event_store_module", "sqlite_events_module"]
 
 
 def event_store_module(
@@ -33,7 +33,7 @@ def event_store_module(
     return module
 
 
-def sqlite_module(
+def sqlite_events_module(
     path: str | Path,
     *,
     synchronous: Synchronous = "FULL",

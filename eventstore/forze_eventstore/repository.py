@@ -36,13 +36,14 @@ from forze.domain.values import DomainEvent
 from forze.execution.backoff import Backoff
 from forze_eventstore._input import MAX_VERSION, check_at_most
 from forze_eventstore.codec import EventCodec
+from forze_eventstore.unit_of_work import EventSourcedUnitOfWork
 
 __all__ = ["EventSourcedRepositories", "EventSourcedRepository"]
 
 A = TypeVar("A", bound=Aggregate[Any])
 R = TypeVar("R")
 
-_CONFLICTS = Backoff(0.002, 0.2, jitter=0.5)
+_CONFLICTS = Backoff(0.002, 0.2, jitter=1.0)
 """Waits between the retries of ``execute`` after a ``ConcurrencyError`` (jittered, so that
 the writers that collided do not collide again)."""
 
@@ -97,7 +98,7 @@ class EventSourcedRepository(Generic[A]):
                 raise InvalidInputError(f"at_version must be an int >= 1, got {at_version!r}")
             check_at_most(at_version, MAX_VERSION, "at_version")
         stream_id = self._spec.stream_id(aggregate_id)
-        aggregate = self._spec.factory(aggregate_id)
+        aggregate = self._spec.new(aggregate_id)
         start = await self._restore_snapshot(aggregate, stream_id, at_version)
         limit = None if at_version is None else at_version - start + 1
         recorded = await self._store.read_stream(stream_id, from_version=start, limit=limit)
@@ -131,18 +132,27 @@ class EventSourcedRepository(Generic[A]):
         expected: ExpectedVersionArg = aggregate.version or ExpectedVersion.NO_STREAM
         state = self._snapshot_due(aggregate, len(pending))
         result, replayed = await self._append(stream_id, pending, expected)
-        aggregate.mark_saved(result.version)
-        if replayed:
-            state = None
-        if state is not None and self._snapshots is not None:
-            snapshot = Snapshot(stream_id, result.version, self._spec.snapshot_version, state)
-            try:
-                await self._snapshots.save(snapshot)
-            except ForzeError as error:
-                log.warning(
-                    "snapshot of %s at version %d not saved: %s", stream_id, result.version, error
-                )
+        await self._saved(aggregate, result, None if replayed else state)
         return result
+
+    async def _saved(
+        self, aggregate: A, result: AppendResult, state: Mapping[str, Any] | None
+    ) -> None:
+        """Mark ``aggregate``'s pending events stored by ``result``; store the snapshot
+        ``state`` due at that version, if any (a failed snapshot write is only logged)."""
+        aggregate.mark_saved(result.version)
+        if state is None or self._snapshots is None:
+            return
+        snapshot = Snapshot(result.stream_id, result.version, self._spec.snapshot_version, state)
+        try:
+            await self._snapshots.save(snapshot)
+        except ForzeError as error:
+            log.warning(
+                "snapshot of %s at version %d not saved: %s",
+                result.stream_id,
+                result.version,
+                error,
+            )
 
     def _snapshot_due(self, aggregate: A, pending: int) -> Mapping[str, Any] | None:
         every = self._spec.snapshot_every
@@ -169,7 +179,7 @@ class EventSourcedRepository(Generic[A]):
     @asynccontextmanager
     async def create(self, aggregate_id: str) -> AsyncIterator[A]:
         """See ``AggregateRepository.create``."""
-        aggregate = self._spec.factory(aggregate_id)
+        aggregate = self._spec.new(aggregate_id)
         self._spec.stream_id(aggregate_id)
         yield aggregate
         await self.save(aggregate)
@@ -180,7 +190,7 @@ class EventSourcedRepository(Generic[A]):
             try:
                 aggregate = await self.load(aggregate_id)
             except StreamNotFound:
-                aggregate = self._spec.factory(aggregate_id)
+                aggregate = self._spec.new(aggregate_id)
             result = action(aggregate)
             try:
                 await self.save(aggregate)
@@ -214,13 +224,8 @@ class EventSourcedRepository(Generic[A]):
         self, stream_id: str, events: Sequence[DomainEvent], expected: ExpectedVersionArg
     ) -> tuple[AppendResult, bool]:
         """Encode and append ``events``; the result, and whether it was a replay's."""
-        metadata = {**self._metadata, "occurred_at": datetime.now(UTC).isoformat()}
         source = self._event_ids
-        ids = None if source is None else source.ids(stream_id, len(events))
-        encoded = [
-            self._codec.encode(event, metadata, event_id=None if ids is None else ids[n])
-            for n, event in enumerate(events)
-        ]
+        encoded = self._encoded(stream_id, events)
         try:
             result = await self._store.append(stream_id, encoded, expected)
         except (ConcurrencyError, DuplicateEventIdError):
@@ -238,6 +243,17 @@ class EventSourcedRepository(Generic[A]):
         if source is not None:
             source.saved(stream_id, len(events))
         return result, False
+
+    def _encoded(self, stream_id: str, events: Sequence[DomainEvent]) -> list[NewEvent]:
+        """``events`` as envelopes, stamped with this repository's metadata and, with
+        ``event_ids``, the next derived ids of ``stream_id`` (not counted as saved yet)."""
+        metadata = {**self._metadata, "occurred_at": datetime.now(UTC).isoformat()}
+        source = self._event_ids
+        ids = None if source is None else source.ids(stream_id, len(events))
+        return [
+            self._codec.encode(event, metadata, event_id=None if ids is None else ids[n])
+            for n, event in enumerate(events)
+        ]
 
     async def _earlier(self, stream_id: str, first: NewEvent) -> AppendResult | None:
         """The result of the earlier append whose first event had ``first``'s id, if this
@@ -293,6 +309,17 @@ class EventSourcedRepositories:
         self._codec = codec
         self._codecs: dict[str, EventCodec] = {}
         self._specs: dict[str, AggregateSpec[Any]] = {}
+
+    @property
+    def store(self) -> EventStore:
+        """The event store every repository of this registry reads and appends to."""
+        return self._store
+
+    def unit_of_work(
+        self, *, metadata: Mapping[str, Any] | None = None, event_ids: EventIds | None = None
+    ) -> EventSourcedUnitOfWork:
+        """See ``AggregateRepositories.unit_of_work``: the unit appends to :attr:`store`."""
+        return EventSourcedUnitOfWork(self, metadata=metadata, event_ids=event_ids)
 
     def __call__(
         self,

@@ -7,7 +7,7 @@ re-appends behave identically everywhere (memory, SQLite, Postgres, ...).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from forze_eventstore._input import (
     check_text,
     refuse_unstorable,
 )
+from forze_eventstore._json import plain_json, raw_decode
 from forze_eventstore._resent import difference
 from forze_eventstore.limits import DEFAULT_LIMITS, EventLimits, check_names
 
@@ -36,8 +37,9 @@ __all__ = [
     "check_read_stream",
     "check_text",
     "dump_json",
-    "refuse_unstorable",
     "idempotent_result",
+    "raw_decode",
+    "refuse_unstorable",
     "validate_append",
     "validate_batch",
 ]
@@ -58,14 +60,21 @@ class StoredId(NamedTuple):
 
 
 def dump_json(value: Mapping[str, Any], *, what: str) -> str:
-    """Serialise a mapping to compact JSON, or raise ``InvalidInputError`` naming ``what``."""
+    """Serialise a mapping to compact JSON, or raise ``InvalidInputError`` naming ``what``.
+
+    The text is the standard library's (``separators=(",", ":")``, non-ASCII as ``\\u``
+    escapes, key order kept), written by msgspec when ``forze_eventstore._json.plain_json``
+    proves it writes the same, so stored texts, their sizes and what is refused do not depend
+    on which wrote them."""
     if type(value) is not dict and not isinstance(value, Mapping):
         raise InvalidInputError(f"{what} must be a mapping, not {type(value).__name__}")
     if not value:
         return "{}"
     try:
-        _check_keys(value)
-        text = _encode(value)
+        text = plain_json(value) if type(value) is dict else None
+        if text is None:  # the standard library decides, as it always has
+            _check_keys(value)
+            text = _encode(value)
     except (TypeError, ValueError) as error:
         raise InvalidInputError(f"{what} is not JSON-serialisable: {error}") from None
     except RecursionError:
@@ -108,35 +117,13 @@ def _refuse(value: object) -> object:
     raise TypeError(f"{type(value).__name__} {value!r} is not a JSON value")
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_refuse)
-"""One encoder for every call (``json.dumps`` with options builds a new one each time)."""
+_encode = json.JSONEncoder(
+    separators=(",", ":"), allow_nan=False, check_circular=False, default=_refuse
+).encode
+"""One encoder for every call (``json.dumps`` with options builds a new one each time).
 
-_make_c_encoder: Callable[..., Callable[[Any, int], list[str]]] | None = getattr(
-    json.encoder, "c_make_encoder", None
-)
-_C_ENCODER = (
-    None
-    if _make_c_encoder is None
-    else _make_c_encoder(
-        None,  # no circular-reference markers: a cycle ends in RecursionError instead
-        _refuse,
-        json.encoder.encode_basestring_ascii,
-        None,  # indent
-        ":",
-        ",",
-        False,  # sort_keys
-        False,  # skipkeys
-        False,  # allow_nan
-    )
-)
-"""``_ENCODER``'s C encoder, built once: ``JSONEncoder.encode`` builds one per call."""
-
-
-def _encode(value: Mapping[str, Any]) -> str:
-    """``_ENCODER.encode(value)``, through the C encoder built once when there is one."""
-    if _C_ENCODER is None:
-        return _ENCODER.encode(value)
-    return "".join(_C_ENCODER(value, 0))
+Compact, non-ASCII escaped (``\\uXXXX``), key order kept; without circular-reference
+markers, so a value that contains itself ends in ``RecursionError`` (refused above)."""
 
 
 def validate_append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from functools import partial
 from pathlib import Path
 
 from forze.contracts import Snapshot
@@ -97,19 +98,21 @@ class SQLiteSnapshotStore:
     async def save(self, snapshot: Snapshot) -> None:
         """See ``SnapshotStore.save``."""
         state = check_snapshot(snapshot)
-        async with self.db.transaction() as connection:
-            connection.execute(
+        await self.db.write(
+            partial(
+                _execute,
                 "INSERT INTO forze_snapshots (stream_id, version, schema_version, state)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (stream_id) DO UPDATE SET"
                 " version = excluded.version, schema_version = excluded.schema_version,"
                 " state = excluded.state WHERE excluded.version >= forze_snapshots.version",
                 (snapshot.stream_id, snapshot.version, snapshot.schema_version, state),
             )
+        )
 
     async def load(self, stream_id: str) -> Snapshot | None:
         """See ``SnapshotStore.load``."""
         check_snapshot_stream_id(stream_id)
-        rows = self.db.read(
+        rows = await self.db.read(
             "SELECT version, schema_version, state FROM forze_snapshots WHERE stream_id = ?",
             (stream_id,),
         )
@@ -121,10 +124,15 @@ class SQLiteSnapshotStore:
     async def delete(self, stream_id: str) -> None:
         """See ``SnapshotStore.delete``."""
         check_snapshot_stream_id(stream_id)
-        async with self.db.transaction() as connection:
-            connection.execute("DELETE FROM forze_snapshots WHERE stream_id = ?", (stream_id,))
+        await self.db.write(
+            partial(_execute, "DELETE FROM forze_snapshots WHERE stream_id = ?", (stream_id,))
+        )
 
     def close(self) -> None:
         """Close the database when this store opened it."""
         if self._owns_db:
             self.db.close()
+
+
+def _execute(sql: str, parameters: tuple[object, ...], connection: sqlite3.Connection) -> None:
+    connection.execute(sql, parameters)

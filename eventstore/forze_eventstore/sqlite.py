@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
@@ -45,6 +46,9 @@ AppendHook = Callable[[Sequence[RecordedEvent]], Awaitable[None]]
 """Runs inside an append's transaction with the events it stores (see ``add_append_hook``)."""
 
 _COLUMNS = "event_id, event_type, data, metadata, stream_id, version, position, recorded_at"
+_Row = tuple[int, str, int, bytes, str, str, str, str, int]
+"""An inserted row: position, stream_id, version, event_id, event_type, category, data,
+metadata, recorded_at."""
 
 
 def _create_events(connection: sqlite3.Connection) -> None:
@@ -75,7 +79,9 @@ class SQLiteEventStore:
     Positions are assigned inside ``BEGIN IMMEDIATE`` transactions, which SQLite runs one at a
     time, so commit order is position order and readers can never see a gap fill in later.
     Subscribers in this process are woken on commit; writes from other processes are picked up
-    by polling every ``poll_interval`` seconds.
+    by polling every ``poll_interval`` seconds. No call blocks the event loop: SQLite runs on
+    the database's worker threads (see ``SQLiteDatabase``), and an append is one job there
+    (begin, version check, insert, commit) unless append hooks await inside its transaction.
 
     ``read_only=True`` (for a path) inspects an existing store without changing the file (see
     ``SQLiteDatabase``); a file that is not a forze store raises ``EventStoreUnavailable``.
@@ -129,54 +135,74 @@ class SQLiteEventStore:
         for event, (data, metadata) in zip(events, encoded, strict=True):
             check_encoded(stream_id, event, data, metadata, self._limits)
         recorded_at = int(datetime.now(UTC).timestamp() * 1_000_000)
-        async with self.db.transaction() as connection:
-            row = connection.execute(
-                "SELECT MAX(version) FROM forze_events WHERE stream_id = ?", (stream_id,)
-            ).fetchone()
-            actual = row[0] or 0
-            try:
-                check_expected_version(stream_id, expected_version, actual)
-            except ConcurrencyError:
-                original = self._idempotent(connection, stream_id, events, expected_version, actual)
-                if original is not None:
-                    return original
-                raise
-            head = connection.execute("SELECT MAX(position) FROM forze_events").fetchone()[0] or 0
-            rows = [
-                (
-                    head + offset,
-                    stream_id,
-                    actual + offset,
-                    event.event_id.bytes,
-                    event.event_type,
-                    category,
-                    data,
-                    metadata,
-                    recorded_at,
-                )
-                for offset, (event, (data, metadata)) in enumerate(
-                    zip(events, encoded, strict=True), 1
-                )
-            ]
-            try:
-                connection.executemany(
-                    "INSERT INTO forze_events (position, stream_id, version, event_id, event_type,"
-                    " category, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            except sqlite3.IntegrityError:
-                original = self._idempotent(connection, stream_id, events, expected_version, actual)
-                if original is not None:
-                    return original
-                raise
-            if self._hooks:
-                recorded = _decode_page(
-                    [(r[3], r[4], r[6], r[7], r[1], r[2], r[0], r[8]) for r in rows]
-                )
-                for hook in self._hooks:
-                    await hook(recorded)
+        insert = partial(
+            self._insert, stream_id, events, expected_version, category, encoded, recorded_at
+        )
+        if not self._hooks:  # nothing to await inside: one job on the database's worker
+            result, rows = await self.db.write(insert)
+        else:
+            async with self.db.transaction() as connection:
+                result, rows = insert(connection)
+                if rows:
+                    recorded = _decode_page(
+                        [(r[3], r[4], r[6], r[7], r[1], r[2], r[0], r[8]) for r in rows]
+                    )
+                    for hook in self._hooks:
+                        await hook(recorded)
+        if rows:
             self.db.after_commit(self._signal.notify)
-        return AppendResult(stream_id, actual + len(events), head + len(events))
+        return result
+
+    def _insert(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersionArg,
+        category: str,
+        encoded: list[tuple[str, str]],
+        recorded_at: int,
+        connection: sqlite3.Connection,
+    ) -> tuple[AppendResult, list[_Row]]:
+        """Check the expected version and insert the events, inside the append's transaction:
+        the result and the rows inserted (none when the append was already stored)."""
+        row = connection.execute(
+            "SELECT MAX(version) FROM forze_events WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        actual = row[0] or 0
+        try:
+            check_expected_version(stream_id, expected_version, actual)
+        except ConcurrencyError:
+            original = self._idempotent(connection, stream_id, events, expected_version, actual)
+            if original is not None:
+                return original, []
+            raise
+        head = connection.execute("SELECT MAX(position) FROM forze_events").fetchone()[0] or 0
+        rows = [
+            (
+                head + offset,
+                stream_id,
+                actual + offset,
+                event.event_id.bytes,
+                event.event_type,
+                category,
+                data,
+                metadata,
+                recorded_at,
+            )
+            for offset, (event, (data, metadata)) in enumerate(zip(events, encoded, strict=True), 1)
+        ]
+        try:
+            connection.executemany(
+                "INSERT INTO forze_events (position, stream_id, version, event_id, event_type,"
+                " category, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except sqlite3.IntegrityError:
+            original = self._idempotent(connection, stream_id, events, expected_version, actual)
+            if original is not None:
+                return original, []
+            raise
+        return AppendResult(stream_id, actual + len(events), head + len(events)), rows
 
     async def append_many(
         self, appends: Sequence[tuple[str, Sequence[NewEvent], ExpectedVersionArg]]
@@ -251,7 +277,7 @@ class SQLiteEventStore:
             )
             start = 1 if from_version is None else from_version
         parameters = (stream_id, start, -1 if limit is None else limit)
-        return read_page(self.db, sql, parameters, max_bytes, _decode_page)
+        return await read_page(self.db, sql, parameters, max_bytes, _decode_page)
 
     async def read_all(
         self,
@@ -276,7 +302,7 @@ class SQLiteEventStore:
         parameters.append(-1 if limit is None else limit)
         sql = f"SELECT {_COLUMNS} FROM forze_events WHERE {' AND '.join(where)}"
         sql += " ORDER BY position LIMIT ?"
-        return read_page(self.db, sql, parameters, max_bytes, _decode_page)
+        return await read_page(self.db, sql, parameters, max_bytes, _decode_page)
 
     def subscribe(
         self,
@@ -300,7 +326,7 @@ class SQLiteEventStore:
     async def stream_version(self, stream_id: str) -> int:
         """See ``EventStore.stream_version``."""
         check_read_stream(stream_id, None, None)
-        rows = self.db.read(
+        rows = await self.db.read(
             "SELECT MAX(version) FROM forze_events WHERE stream_id = ?", (stream_id,)
         )
         return int(rows[0][0] or 0)
@@ -308,17 +334,17 @@ class SQLiteEventStore:
     async def count_events(self, *, after: int = 0) -> int:
         """See ``EventStore.count_events``."""
         check_read_all(after, None, None, None)
-        rows = self.db.read("SELECT COUNT(*) FROM forze_events WHERE position > ?", (after,))
+        rows = await self.db.read("SELECT COUNT(*) FROM forze_events WHERE position > ?", (after,))
         return int(rows[0][0])
 
     async def head_position(self) -> int:
         """See ``EventStore.head_position``."""
-        rows = self.db.read("SELECT MAX(position) FROM forze_events")
+        rows = await self.db.read("SELECT MAX(position) FROM forze_events")
         return int(rows[0][0] or 0)
 
     async def list_streams(self, *, limit: int | None = None) -> list[tuple[str, int]]:
         """Every stream id with its version, sorted by id (for inspection tools)."""
-        rows = self.db.read(
+        rows = await self.db.read(
             "SELECT stream_id, MAX(version) FROM forze_events GROUP BY stream_id"
             " ORDER BY stream_id LIMIT ?",
             (-1 if limit is None else limit,),

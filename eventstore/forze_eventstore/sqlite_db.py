@@ -2,27 +2,54 @@
 
 The event store, snapshot store, checkpoints and read models of one file share a connection so
 that their writes can commit in one transaction (projections commit their checkpoint with their
-read-model writes). Work runs on the calling thread: the file is embedded and statements are
-short. A write transaction belongs to one asyncio task at a time (see ``transaction``).
+read-model writes). A write transaction belongs to one asyncio task at a time (see
+``transaction``).
+
+Nothing that can block runs on the event loop's thread, and a store call costs at most one
+thread round trip:
+
+- ``BEGIN IMMEDIATE`` (which waits up to ``busy_timeout_ms`` for another process's write lock)
+  and ``COMMIT`` (which syncs the WAL to disk) run on the writer's worker thread
+  (``_sqlite_worker``). The statements of an open transaction run on the owning task's thread,
+  between them: the transaction holds the write lock, so they wait for no lock and sync
+  nothing. A store call that needs no ``await`` inside its transaction sends begin, statements
+  and commit as one job (:meth:`write`).
+- Reads run on the calling thread, with no hop, on a read connection of its own (one per
+  thread that reads: in practice the loop's, so none is ever used by two threads at once). In
+  WAL mode such a reader sees the last commit, never another task's open transaction, and
+  never waits for a writer, so a read of a page is CPU and page-cache work like any other on
+  the loop. The owner of the transaction reads on the writer's connection, so it sees its own
+  writes. A ``":memory:"`` database cannot have a second connection (SQLite's shared in-memory
+  databases lock whole tables instead), so it is a private file in a temporary folder, without
+  syncing, removed on close.
+- A ``read_only`` database has no thread at all: it never writes, and its reads wait for no
+  writer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
+import shutil
 import sqlite3
+import tempfile
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
 
 from forze.domain.errors import EventStoreUnavailable, ReadOnlyOperationError, WiringError
-from forze_eventstore._sqlite_readonly import (
-    FileState,
-    companions_exist,
-    connect_read_only,
-    file_state,
+from forze_eventstore._sqlite_worker import (
+    Job,
+    Lane,
+    Readers,
+    connect_writer,
+    open_read_only,
+    open_reader,
+    wait_to_end,
 )
 
 __all__ = ["Migration", "SQLiteDatabase", "Synchronous"]
@@ -30,6 +57,18 @@ __all__ = ["Migration", "SQLiteDatabase", "Synchronous"]
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 Migration = Callable[[sqlite3.Connection], None]
 """One schema step; applied once, in order, inside a transaction."""
+Setup = Callable[[sqlite3.Connection], None]
+"""Prepares a connection (defines SQL functions); run on each connection the database opens."""
+
+T = TypeVar("T")
+
+
+def _close_all(lanes: list[Lane], readers: Readers, folders: list[str]) -> None:
+    for lane in lanes:
+        lane.close()
+    readers.close()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class SQLiteDatabase:
@@ -39,11 +78,22 @@ class SQLiteDatabase:
     every commit, so an append that returned survives power loss; ``NORMAL`` is faster and
     survives a crash of the process but may lose the last commits on power loss.
 
+    Every commit runs on the writer's worker thread, whatever the mode.
+
     ``read_only=True`` inspects an existing file without changing it: no table is created, the
     journal mode is left alone, no file appears beside it (see the ``_sqlite_readonly`` module),
     a read-only medium works, and a write raises ``ReadOnlyOperationError``.
     Stores created on it check that their schema is there instead of migrating it.
+
+    Reads use the calling thread's own connection (see the module): call the async methods
+    from the event loop's thread. :meth:`close` stops the worker thread; a call still pending
+    then raises ``EventStoreUnavailable``. A database dropped without closing stops it when
+    collected.
     """
+
+    _main: Lane
+    """The writer's connection and thread (writable databases only: a read-only one starts
+    no thread)."""
 
     def __init__(
         self,
@@ -55,69 +105,100 @@ class SQLiteDatabase:
     ) -> None:
         self.path = str(path)
         self.read_only = read_only
-        self._busy_timeout_ms = busy_timeout_ms
         self._after_commit: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
-        self._snapshot: FileState | None = None
-        """The file's state when opened ``immutable``: a read after it changed is run again."""
-        if read_only:
-            self._connection = self._open_read_only()
-            return
-        target = self.path if self.path in ("", ":memory:") else os.fsencode(self.path)
+        self._setups: list[Setup] = []
+        self._lanes: list[Lane] = []
+        """The writer's (none when read-only)."""
+        folders: list[str] = []
+        file = self.path
+        """The file opened: a temporary one for ``":memory:"``."""
+        if not read_only and self.path in ("", ":memory:"):
+            folders.append(tempfile.mkdtemp(prefix="forze-memory-"))
+            file = f"{folders[0]}/memory.sqlite"
+            synchronous = "OFF"
+        self._readers = Readers(
+            self.path,
+            partial(open_read_only, self.path, busy_timeout_ms)
+            if read_only
+            else partial(open_reader, self.path, file, busy_timeout_ms),
+            self._setups,
+        )
+        self._finalizer = weakref.finalize(self, _close_all, self._lanes, self._readers, folders)
         try:
-            self._connection = sqlite3.connect(
-                target, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as error:
-            raise EventStoreUnavailable(
-                f"cannot open SQLite database {self.path!r}: {error}"
-            ) from error
-        try:
-            self.connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            if self.path != ":memory:":
-                self.connection.execute("PRAGMA journal_mode = WAL")
-            self.connection.execute(f"PRAGMA synchronous = {synchronous}")
-            self.connection.execute(
-                "CREATE TABLE IF NOT EXISTS forze_migrations ("
-                " component TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID"
-            )
-        except sqlite3.Error as error:
-            self.connection.close()
-            raise EventStoreUnavailable(
-                f"cannot open SQLite database {self.path!r}: {error}"
-            ) from error
+            if read_only:
+                self._readers.connection()  # fails now if the file cannot be read
+            else:
+                self._main = Lane(f"forze-sqlite {self.path}", self.path)
+                self._lanes.append(self._main)
+                self._main.connection = connect_writer(
+                    self.path, file, busy_timeout_ms, synchronous
+                )
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The open connection; a read-only one is reopened first if a writer changed the file
-        since it was opened ``immutable``, so that reads see the writer's commits."""
-        if self._changed():
-            self._connection.close()
-            self._connection = self._open_read_only()
-        return self._connection
+        """The connection writes use, for statements inside the calling task's transaction; a
+        read-only database's, for the calling thread (reopened first if a writer changed the
+        file since it was opened ``immutable``, so that reads see the writer's commits)."""
+        if self.read_only:
+            return self._readers.connection()
+        return self._writer()
 
-    def _open_read_only(self) -> sqlite3.Connection:
-        state = file_state(self.path)
-        connection, immutable = connect_read_only(self.path, self._busy_timeout_ms)
-        self._snapshot = state if immutable else None
+    def _writer(self) -> sqlite3.Connection:
+        connection = self._main.connection
+        if connection is None:
+            raise EventStoreUnavailable(f"SQLite {self.path!r} is closed")
         return connection
 
-    def _changed(self) -> bool:
-        """Whether the file changed since it was opened ``immutable`` (a writer appeared)."""
-        return self._snapshot is not None and (
-            file_state(self.path) != self._snapshot or companions_exist(self.path)
-        )
+    # -- set-up (synchronous: stores call these when they are created) -----------------------
+
+    def prepare(self, setup: Setup) -> None:
+        """Run ``setup`` on every connection of this database, now and whenever one opens
+        (once per function: preparing again with the same one does nothing). Read
+        connections run it before their next read."""
+        if setup in self._setups:
+            return
+        self._setups.append(setup)
+        if not self.read_only:
+            self.call(setup)
+
+    def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the writer's connection and wait for it, blocking the calling thread:
+        for the set-up stores make when they are created. Inside the calling task's open
+        transaction it runs there; otherwise it joins whatever transaction is open. On a
+        read-only database it runs on the calling thread's connection."""
+        if self.read_only:
+            return self._readers.read(work)
+        if self.in_transaction:
+            return self._translated(work, self._writer())
+        return self._main.worker.call(lambda: self._translated(work, self._writer()))
+
+    def _translated(self, work: Callable[[sqlite3.Connection], T], connection: Any) -> T:
+        try:
+            result: T = work(connection)
+        except sqlite3.Error as error:
+            raise EventStoreUnavailable(f"SQLite {self.path!r}: {error}") from error
+        return result
 
     def schema_version(self, component: str) -> int:
         """The schema version of ``component`` stored in the file (0 when it has none)."""
-        tables = self.read(
+        return self.call(partial(self._schema_of, component))
+
+    @staticmethod
+    def _schema_of(component: str, connection: sqlite3.Connection) -> int:
+        tables = connection.execute(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'forze_migrations'"
-        )
-        if not tables[0][0]:
+        ).fetchone()
+        if not tables[0]:
             return 0
-        rows = self.read("SELECT version FROM forze_migrations WHERE component = ?", (component,))
-        return 0 if not rows else int(rows[0][0])
+        row = connection.execute(
+            "SELECT version FROM forze_migrations WHERE component = ?", (component,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
 
     def migrate(self, component: str, steps: Sequence[Migration]) -> int:
         """Apply the steps of ``component`` not applied yet; return its schema version.
@@ -128,24 +209,24 @@ class SQLiteDatabase:
             raise WiringError("create SQLite stores before a transaction of their database runs")
         if self.read_only:
             return self._check_schema(component, len(steps))
-        self._begin()
-        try:
-            row = self.connection.execute(
-                "SELECT version FROM forze_migrations WHERE component = ?", (component,)
-            ).fetchone()
-            current = 0 if row is None else int(row[0])
-            if current > len(steps):
-                raise self._newer(component, current, len(steps))
-            for step in steps[current:]:
-                step(self.connection)
-            if len(steps) > current:
-                self.connection.execute(
-                    "INSERT OR REPLACE INTO forze_migrations (component, version) VALUES (?, ?)",
-                    (component, len(steps)),
-                )
-        except BaseException as error:
-            self._rollback(error)
-        self._commit()
+        return self._main.worker.call(
+            partial(self._in_transaction, partial(self._apply, component, steps))
+        )
+
+    def _apply(self, component: str, steps: Sequence[Migration], connection: Any) -> int:
+        row = connection.execute(
+            "SELECT version FROM forze_migrations WHERE component = ?", (component,)
+        ).fetchone()
+        current = 0 if row is None else int(row[0])
+        if current > len(steps):
+            raise self._newer(component, current, len(steps))
+        for step in steps[current:]:
+            step(connection)
+        if len(steps) > current:
+            connection.execute(
+                "INSERT OR REPLACE INTO forze_migrations (component, version) VALUES (?, ?)",
+                (component, len(steps)),
+            )
         return max(current, len(steps))
 
     def _check_schema(self, component: str, known: int) -> int:
@@ -174,6 +255,8 @@ class SQLiteDatabase:
             transient=False,
         )
 
+    # -- writes ---------------------------------------------------------------------------------
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``) owned by the calling task.
@@ -182,75 +265,155 @@ class SQLiteDatabase:
         handlers) never lets another task's writes slip into it; the owner's nested calls join
         it. Callbacks registered with :meth:`after_commit` run once the outermost one commits.
         SQLite errors become ``EventStoreUnavailable``; forze errors pass through. Either way
-        the transaction is rolled back and nothing is written.
+        the transaction is rolled back and nothing is written. Begin and commit run on the
+        worker; the statements of the body run on the caller's thread (see the module).
         """
-        task = asyncio.current_task()
-        if self._owner is not None and self._owner is task:
-            yield self.connection
+        if self.in_transaction:
+            yield self._writer()
             return
+        self._check_writable()
+        committed = False
         async with self._lock:
-            self._owner = task
+            self._owner = asyncio.current_task()
             try:
-                self._begin()
                 try:
-                    yield self.connection
+                    await self._main.worker.run_to_end(self._begin)
+                    yield self._writer()
                 except BaseException as error:
-                    self._rollback(error)
-                self._commit()
+                    await self._roll_back(error)
+                commit = self._main.worker.start(self._commit)
+                try:
+                    await wait_to_end(commit)
+                finally:
+                    ended = commit.future  # the one that got the outcome
+                    committed = ended.done() and not ended.cancelled() and ended.exception() is None
             finally:
                 self._owner = None
-        callbacks, self._after_commit = self._after_commit, []
-        for callback in callbacks:
-            callback()
+                callbacks, self._after_commit = self._after_commit, []
+        if committed:
+            for callback in callbacks:
+                callback()
 
-    @property
-    def in_transaction(self) -> bool:
-        """Whether the calling task holds this database's write transaction."""
-        return self._owner is not None and self._owner is asyncio.current_task()
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in a write transaction and return its result.
 
-    def _begin(self) -> None:
+        Inside the calling task's open transaction ``work`` runs there. Otherwise begin,
+        ``work`` and commit run as one job on the worker, as :meth:`transaction` would with
+        ``work`` as its body (one thread hop instead of two), and :meth:`after_commit` then
+        runs its callback at once.
+        """
+        if self.in_transaction:
+            return self._translated(work, self._writer())
+        self._check_writable()
+        async with self._lock:
+            self._owner = asyncio.current_task()
+            try:
+                job: Job[T] = Job()
+                return await wait_to_end(
+                    self._main.worker.start(partial(self._in_transaction, work, job), job)
+                )
+            finally:
+                self._owner = None
+
+    def _check_writable(self) -> None:
         if self.read_only:
             raise ReadOnlyOperationError(f"SQLite {self.path!r} is open read-only: cannot write")
+
+    def _in_transaction(
+        self, work: Callable[[sqlite3.Connection], T], job: Job[T] | None = None
+    ) -> T:
+        """``work`` between ``BEGIN IMMEDIATE`` and ``COMMIT``, rolled back if it raises (a
+        job on the writer's worker); nothing is written once the caller abandoned the ``job``
+        (cancelled while it waited, for instance for another process's lock)."""
+        if job is not None and job.abandoned:
+            raise asyncio.CancelledError
+        self._begin()
+        return self._then_commit(work, job)
+
+    def _then_commit(self, work: Callable[[sqlite3.Connection], T], job: Job[T] | None = None) -> T:
+        """``work`` in the transaction just begun, then ``COMMIT`` (see ``_in_transaction``)."""
         try:
-            self.connection.execute("BEGIN IMMEDIATE")
+            if job is not None and job.abandoned:
+                raise asyncio.CancelledError
+            result = work(self._writer())
+        except BaseException as error:
+            self._rollback_now()
+            if isinstance(error, sqlite3.Error):
+                raise EventStoreUnavailable(f"SQLite {self.path!r}: {error}") from error
+            raise
+        self._commit()
+        return result
+
+    def _begin(self) -> None:
+        try:
+            self._writer().execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
             raise EventStoreUnavailable(f"SQLite {self.path!r}: {error}") from error
 
     def _commit(self) -> None:
+        connection = self._writer()
         try:
-            self.connection.execute("COMMIT")
+            connection.execute("COMMIT")
         except sqlite3.Error as error:
-            self._rollback(error)
+            self._rollback_now()
+            raise EventStoreUnavailable(f"SQLite {self.path!r}: {error}") from error
 
-    def _rollback(self, error: BaseException) -> NoReturn:
+    def _rollback_now(self) -> None:
+        """Roll back the open transaction, if any; a failure to do so leaves the error that
+        caused it to be raised (closing the connection rolls back anyway)."""
+        connection = self._main.connection
+        if connection is not None and connection.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+
+    async def _roll_back(self, error: BaseException) -> NoReturn:
+        """Roll back on the worker (a ``BEGIN`` may have gone through before a cancellation),
+        then raise ``error``, a SQLite error as ``EventStoreUnavailable``."""
         self._after_commit.clear()
-        if self.connection.in_transaction:
-            self.connection.execute("ROLLBACK")
+        with contextlib.suppress(EventStoreUnavailable):  # closed meanwhile: that rolled back
+            await self._main.worker.run_to_end(self._rollback_now)
         if isinstance(error, sqlite3.Error):
             raise EventStoreUnavailable(f"SQLite {self.path!r}: {error}") from error
         raise error
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` after the current transaction commits (dropped on rollback)."""
-        self._after_commit.append(callback)
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling task holds this database's write transaction."""
+        if self._owner is None:
+            return False
+        try:
+            return self._owner is asyncio.current_task()
+        except RuntimeError:  # no event loop in this thread: no task can hold it
+            return False
 
-    def read(self, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
-        """Run a read-only statement outside a write transaction and return every row."""
-        for _ in range(3):
-            connection = self.connection
-            try:
-                rows = connection.execute(sql, parameters).fetchall()
-            except sqlite3.Error as error:
-                if not self._changed():
-                    raise EventStoreUnavailable(f"SQLite {self.path!r}: {error}") from error
-            else:
-                if not self._changed():
-                    return rows
-        raise EventStoreUnavailable(f"SQLite {self.path!r} kept changing while read")
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the calling task's transaction commits (dropped on rollback);
+        at once when the calling task holds none (its write committed already)."""
+        if self.in_transaction:
+            self._after_commit.append(callback)
+        else:
+            callback()
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def read(self, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
+        """Run a read-only statement and return every row (see :meth:`read_with`)."""
+        return await self.read_with(partial(_fetch_all, sql, parameters))
+
+    async def read_with(self, fetch: Callable[[sqlite3.Connection], T]) -> T:
+        """``fetch(connection)`` on the calling thread, on a connection that only shows
+        committed rows (see the module); the owner of the open transaction sees its own writes.
+        SQLite errors become ``EventStoreUnavailable``."""
+        if self.in_transaction:
+            return self._translated(fetch, self._writer())
+        return self._readers.read(fetch)
+
+    # -- closing --------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
-        self._connection.close()
+        """Stop the worker threads and close the connections (idempotent). A call running on
+        a worker ends first; calls still waiting raise ``EventStoreUnavailable``."""
+        self._finalizer()
 
     def __enter__(self) -> SQLiteDatabase:
         return self
@@ -262,3 +425,7 @@ class SQLiteDatabase:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _fetch_all(sql: str, parameters: Sequence[object], connection: sqlite3.Connection) -> Any:
+    return connection.execute(sql, parameters).fetchall()

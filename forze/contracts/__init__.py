@@ -24,7 +24,7 @@ from forze.contracts.read_models import (
     ReadModelStores,
     SortKey,
 )
-from forze.contracts.repository import AggregateRepositories, AggregateRepository
+from forze.contracts.repository import AggregateRepositories, AggregateRepository, UnitOfWork
 from forze.contracts.sagas import SagaRunner
 from forze.contracts.snapshots import Snapshot, SnapshotStore
 from forze.contracts.storage import Cache, Counter, ObjectStorage
@@ -64,5 +64,6 @@ __all__ = [
     "StoredData",
     "StreamAppend",
     "Subscriber",
+    "UnitOfWork",
     "category_of",
 ]

@@ -12,7 +12,7 @@ from forze.domain.aggregate import Aggregate
 from forze.domain.spec import AggregateSpec
 from forze.domain.values import DomainEvent
 
-__all__ = ["AggregateRepositories", "AggregateRepository"]
+__all__ = ["AggregateRepositories", "AggregateRepository", "UnitOfWork"]
 
 A = TypeVar("A", bound=Aggregate[Any])
 R = TypeVar("R")
@@ -66,6 +66,26 @@ class AggregateRepository(Protocol[A]):
         ...
 
 
+class UnitOfWork(Protocol):
+    """Changes to several aggregates, saved together: all of them or none.
+
+    Aggregates loaded or created through :meth:`aggregates` are tracked (loading one twice
+    gives the same object); :meth:`commit` appends every tracked aggregate's pending events
+    in one atomic ``EventStore.append_many``, each expecting the version it was loaded at, so
+    a concurrent change to any of them raises ``ConcurrencyError`` and stores nothing.
+    """
+
+    def aggregates(self, spec: AggregateSpec[A]) -> AggregateRepository[A]:
+        """The repository of ``spec`` inside this unit: ``save``, ``edit`` and ``create``
+        only track the aggregate; it is stored when the unit commits."""
+        ...
+
+    async def commit(self) -> Sequence[AppendResult]:
+        """Store the pending events of every tracked aggregate atomically; the results of
+        the streams that changed, in the order they were first tracked."""
+        ...
+
+
 class AggregateRepositories(Protocol):
     """Gives the repository of an aggregate spec (``ctx.aggregates(spec)`` uses it)."""
 
@@ -78,4 +98,11 @@ class AggregateRepositories(Protocol):
     ) -> AggregateRepository[A]:
         """The repository for ``spec``; ``metadata`` is stamped on every event it saves, whose
         ids come from ``event_ids`` when given (random otherwise)."""
+        ...
+
+    def unit_of_work(
+        self, *, metadata: Mapping[str, Any] | None = None, event_ids: EventIds | None = None
+    ) -> UnitOfWork:
+        """A new unit of work over this registry's event store, with ``__call__``'s
+        ``metadata`` and ``event_ids``."""
         ...

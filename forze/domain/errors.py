@@ -16,9 +16,10 @@ errors at their boundary so that application code only ever catches these::
     ├── BrokerUnavailable           a message broker cannot be reached or failed
     ├── MessageRefused              a broker refused a message for good (too large, say)
     ├── SerializationError          an event or snapshot cannot be encoded or decoded
-    │   └── UnknownEventTypeError   a stored event type has no class in the codec
+    │   └── UnknownEventTypeError   a stored event type that no spec declares
     ├── ReadOnlyOperationError      a query operation asked for a command port
-    └── WiringError                 the runtime was composed wrongly (missing or duplicate port)
+    └── WiringError                 the runtime was composed wrongly (missing or duplicate port,
+                                    an event class the aggregate's spec does not declare)
 """
 
 from __future__ import annotations
@@ -158,8 +159,9 @@ class SerializationError(ForzeError):
 
 
 class UnknownEventTypeError(SerializationError):
-    """A stored event's type name has no class registered in the codec (``stream_id``,
-    ``version`` and ``position`` say where the event is, when known)."""
+    """A stored event's type name has no class: no ``EventType`` of the specs the codec was
+    made from declares it (``stream_id``, ``version`` and ``position`` say where the event
+    is, when known)."""
 
     def __init__(
         self,
@@ -173,7 +175,11 @@ class UnknownEventTypeError(SerializationError):
         if stream_id is not None:
             at_version = "" if version is None else f", version {version}"
             where = f" (stream {stream_id!r}{at_version}, position {position})"
-        super().__init__(f"unknown event type {event_type!r}{where}: register it in the codec")
+        super().__init__(
+            f"unknown event type {event_type!r}{where}: add EventType({event_type!r}, <its"
+            " class>) to the events of the AggregateSpec that records it, and pass that spec"
+            " to the repository, projection or saga that reads it"
+        )
         self.event_type = event_type
         self.stream_id = stream_id
         self.position = position
@@ -185,4 +191,5 @@ class ReadOnlyOperationError(ForzeError):
 
 
 class WiringError(ForzeError):
-    """The runtime was composed wrongly: a required port is missing or provided twice."""
+    """The runtime was composed wrongly: a required port is missing or provided twice, or an
+    aggregate emitted an event class its spec does not declare."""

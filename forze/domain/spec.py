@@ -77,6 +77,12 @@ class AggregateSpec(Generic[A]):
             by_class[event_type.cls] = event_type
         object.__setattr__(self, "_by_class", by_class)
 
+    def new(self, aggregate_id: str) -> A:
+        """A new, empty aggregate ``aggregate_id`` (made by ``factory``) whose ``emit``
+        refuses an event class this spec does not declare (see ``Aggregate.declared_by``)."""
+        aggregate: A = self.factory(aggregate_id).declared_by(self)
+        return aggregate
+
     def stream_id(self, aggregate_id: str) -> str:
         """The stream holding the aggregate ``aggregate_id``."""
         if not aggregate_id:

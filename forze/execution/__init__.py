@@ -20,11 +20,10 @@ from forze.execution.keys import (
 )
 from forze.execution.middleware import logging_middleware, retry_on_conflict
 from forze.execution.runtime import Runtime, build_runtime
-from forze.execution.usecase import Handler, Middleware, Requirement, Usecase
+from forze.execution.usecase import Handler, Middleware, PortNeed, Requirement, Route, Usecase
 from forze.execution.views import APPENDS, EventStoreView, ReadModelView, ReadOnlyEventStore
 
 __all__ = [
-    "Backoff",
     "AGGREGATES",
     "APPENDS",
     "CACHE",
@@ -38,6 +37,7 @@ __all__ = [
     "READ_MODELS",
     "SAGAS",
     "SNAPSHOTS",
+    "Backoff",
     "DepsModule",
     "EventStoreView",
     "ExecutionContext",
@@ -45,11 +45,13 @@ __all__ = [
     "Middleware",
     "OperationKind",
     "PortKey",
+    "PortNeed",
     "Provider",
     "ReadModelView",
     "ReadOnlyEventStore",
     "Requirement",
     "Resolver",
+    "Route",
     "Runtime",
     "Usecase",
     "build_runtime",

@@ -15,6 +15,8 @@ class Backoff:
     """Waits that start at ``first`` seconds and double after each further failure in a row,
     up to ``longest``; with ``jitter`` (a fraction from 0 to 1) each wait is cut by a random
     part of up to that fraction, so that many retrying callers do not retry in step.
+    ``jitter=1`` is "full jitter" (a wait anywhere from 0 to the exponential bound): what
+    callers competing for one resource need to spread out (``retry_on_conflict`` uses it).
 
     Used by command retries on conflicts, repository retries, subscriptions and projectors
     resuming after a store outage, and the projection failure policy's retries.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import uuid4
@@ -15,10 +17,12 @@ from forze.contracts import (
     EventStore,
     ReadModelReader,
     ReadModelSpec,
+    UnitOfWork,
 )
 from forze.domain.aggregate import Aggregate
 from forze.domain.errors import ReadOnlyOperationError
 from forze.domain.spec import AggregateSpec
+from forze.execution._unit import RoutedUnitOfWork
 from forze.execution.deps import Resolver
 from forze.execution.keys import AGGREGATES, COMMAND_PORTS, EVENT_STORE, READ_MODELS, PortKey
 from forze.execution.views import ReadModelView, ReadOnlyEventStore
@@ -46,7 +50,7 @@ class ExecutionContext:
     every event the operation saves. With ``event_ids`` (a consumer sets it from the message
     id) the events saved through :meth:`aggregates` get ids derived from it instead of random
     ones, so handling the same message again appends nothing new. A ``QUERY`` context refuses
-    command ports.
+    command ports. ``usecase`` is the name of the usecase ``Runtime.execute`` runs in it.
     """
 
     resolve: Resolver
@@ -56,6 +60,7 @@ class ExecutionContext:
     tenant: str | None = None
     actor: str | None = None
     event_ids: EventIds | None = None
+    usecase: str | None = None
 
     def port(self, key: PortKey[T], route: str | None = None) -> T:
         """The port under ``key`` (routed by spec name when ``route`` is given)."""
@@ -79,6 +84,28 @@ class ExecutionContext:
         if self.event_ids is None:
             return repositories(spec, metadata=self.event_metadata())
         return repositories(spec, metadata=self.event_metadata(), event_ids=self.event_ids)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """Change several aggregates and save them together, all or none, when the block
+        ends without an error::
+
+            async with ctx.unit_of_work() as unit:
+                stock = await unit.aggregates(STOCK).load(sku)
+                order = await unit.aggregates(ORDERS).load(order_id)
+                stock.reserve(quantity)
+                order.add_line(sku, quantity)
+
+        Aggregates loaded or created through ``unit.aggregates(spec)`` are appended in one
+        atomic ``append_many`` with this context's metadata (and ``event_ids``), inline
+        projections included; a concurrent change to any of them raises ``ConcurrencyError``
+        and stores nothing (``retry_on_conflict`` runs the usecase again). Every spec must be
+        stored in one event store: another raises ``WiringError``. A query refuses it.
+        ``await unit.commit()`` inside the block commits early and returns what was stored.
+        """
+        unit = RoutedUnitOfWork(self)
+        yield unit
+        await unit.commit()
 
     def read_models(self, spec: ReadModelSpec[M]) -> ReadModelReader[M]:
         """The read model ``spec``, to read: projections write read models, usecases read

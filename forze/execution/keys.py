@@ -29,10 +29,10 @@ __all__ = [
     "IDEMPOTENCY",
     "OBJECTS",
     "PUBLISHER",
-    "PortKey",
     "READ_MODELS",
     "SAGAS",
     "SNAPSHOTS",
+    "PortKey",
 ]
 
 T = TypeVar("T")

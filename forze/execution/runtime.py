@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar
 from uuid import uuid4
@@ -113,14 +114,14 @@ class Runtime:
 
     def _admit(self, usecase: Usecase[Any, Any]) -> PayloadTypes | None:
         """:meth:`check` ``usecase``; the classes its payload may be (``None``: anything)."""
-        for key, route in usecase.requires:
+        for key, route in usecase.needs:
             name = route if route is None or isinstance(route, str) else route.name
             if self._slot_of(key, name) is None:
                 raise WiringError(
                     f"usecase {usecase.name!r} needs port {key}{_route_text(name)}, "
                     "which no module provides"
                 )
-        for key, route in usecase.requires:
+        for key, route in usecase.needs:
             if isinstance(route, str) and key in _SPEC_ROUTED:
                 raise WiringError(
                     f"usecase {usecase.name!r} names the {key} port's spec by its name"
@@ -194,6 +195,7 @@ class Runtime:
             actor=actor,
             event_ids_from=event_ids_from,
         )
+        ctx = replace(ctx, usecase=usecase.name)
         call: Handler = usecase.handler
         for layer in reversed(self._middleware):
             call = _wrap(layer, call)

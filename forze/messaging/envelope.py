@@ -57,8 +57,6 @@ _METADATA_EXTENSIONS = tuple(
 _VALID_EXTENSIONS: set[str] = set(EXTENSIONS)
 """Extension names already checked (a bounded memo: names come from code, not from data)."""
 _VALID_EXTENSIONS_KEPT = 256
-_new_object = object.__new__
-_set = object.__setattr__
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -72,8 +70,8 @@ def message_of(
     """The message carrying ``event`` (ordered by its stream unless ``ordering_key``).
 
     Called once per published event, so it does no more than it must: data a store kept as
-    JSON (``StoredData``) is sent as stored, other data goes through one shared JSON encoder,
-    and the dataclass is built without keyword parsing."""
+    JSON (``StoredData``) is sent as stored, other data goes through one shared JSON
+    encoder."""
     metadata = event.metadata
     extensions = {"streamversion": str(event.version), "position": str(event.position)}
     if metadata:
@@ -81,20 +79,19 @@ def message_of(
             value = metadata.get(key)
             if value is not None:
                 extensions[attribute] = str(value)
-    message: Message = _new_object(Message)
-    _set(message, "id", str(event.event_id))
-    _set(message, "type", event.event_type)
-    _set(message, "source", source)
-    _set(message, "subject", event.stream_id)
-    _set(message, "time", _occurred(metadata.get("occurred_at"), event.recorded_at))
     data = event.data
-    body = data.json if type(data) is StoredData else _encode_json(data)
-    _set(message, "data", body.encode())
-    _set(message, "datacontenttype", "application/json")
-    _set(message, "extensions", extensions)
-    _set(message, "destination", destination)
-    _set(message, "ordering_key", event.stream_id if ordering_key is None else ordering_key)
-    return message
+    return Message(  # positional, in field order: keyword parsing costs a third of the call
+        str(event.event_id),  # id
+        event.event_type,  # type
+        source,
+        event.stream_id,  # subject
+        _occurred(metadata.get("occurred_at"), event.recorded_at),  # time
+        (data.json if type(data) is StoredData else _encode_json(data)).encode(),  # data
+        "application/json",  # datacontenttype
+        extensions,
+        destination,
+        event.stream_id if ordering_key is None else ordering_key,
+    )
 
 
 def to_headers(message: Message, prefix: str) -> dict[str, str]:

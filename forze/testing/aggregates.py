@@ -35,15 +35,18 @@ class AggregateGiven(Generic[A]):
         self._events = events
         self._id = aggregate_id
 
+    @property
     def state(self) -> A:
-        """The aggregate rebuilt from the given history."""
-        aggregate = self._spec.factory(self._id)
+        """The aggregate rebuilt from the given history: a new one on each access, so that
+        what is done to it leaves the scenario as it was."""
+        aggregate = self._spec.new(self._id)
         aggregate.replay(self._events, version=len(self._events))
         return aggregate
 
     def when(self, command: Callable[[A], object]) -> AggregateWhen[A]:
-        """Run ``command`` on the rebuilt aggregate, capturing any error it raises."""
-        aggregate = self.state()
+        """Run ``command`` on the rebuilt aggregate, capturing any error it raises (an event
+        class the spec does not declare raises ``WiringError``)."""
+        aggregate = self.state
         try:
             command(aggregate)
         except Exception as error:

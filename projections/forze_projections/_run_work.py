@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from forze.execution import Backoff
-from forze_eventstore import outage_delay
+from forze_eventstore.adapter_kit import outage_delay
 from forze_projections._feed_loop import FeedLoop, RebuildRequested
 from forze_projections._feed_work import FeedWork, is_transient
 from forze_projections._held_lease import HeldLease

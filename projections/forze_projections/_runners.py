@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from forze.contracts import EventStore
 from forze.domain.errors import EventStoreUnavailable, InvalidInputError
-from forze_eventstore import outage_delay
+from forze_eventstore.adapter_kit import outage_delay
 from forze_projections._feed_loop import FeedLoop
 from forze_projections._feed_work import FeedWork
 from forze_projections._held_lease import HeldLease, standby_pause

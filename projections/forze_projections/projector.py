@@ -12,7 +12,7 @@ from types import TracebackType
 
 from forze.contracts import EventStore
 from forze.domain.errors import InvalidInputError
-from forze_eventstore import DEFAULT_LIMITS
+from forze_eventstore.adapter_kit import DEFAULT_LIMITS
 from forze_projections._feed_loop import FeedLoop
 from forze_projections._held_lease import HeldLease
 from forze_projections._projection_work import ProjectionWork
@@ -128,8 +128,8 @@ class Projector:
         for projection in projections:
             backend.claim(projection.name, projection.read_models)
 
-    async def catch_up(self) -> dict[str, ProjectionStatus]:
-        """Bring every projection to the current head, then return their status.
+    async def catch_up(self) -> list[ProjectionStatus]:
+        """Bring every projection to the current head, then return their :meth:`status`.
 
         A projection that another runner holds is caught up by that runner; this waits for it.
         Raises the first ``ProjectionFailed`` of a projection that stopped on an error here,
@@ -143,7 +143,7 @@ class Projector:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return {status.name: status for status in await self.status()}
+        return await self.status()
 
     async def run(self) -> None:
         """Run every projection whose lease this projector gets, standing by for the others,
@@ -270,7 +270,7 @@ class Projector:
 
     async def status(self) -> list[ProjectionStatus]:
         """Checkpoint, lag (events and seconds behind the head), state, error, last error and
-        lease holder of each."""
+        lease holder of each projection, in the order the projector was given them."""
         found = []
         for projection in self.projections.values():
             checkpoints, checkpoint_name = self.backend.checkpoints, projection.checkpoint_name

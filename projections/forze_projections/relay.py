@@ -8,7 +8,7 @@ from datetime import datetime
 
 from forze.contracts import EventStore, Publisher, RecordedEvent
 from forze.domain.errors import InvalidInputError
-from forze_eventstore import DEFAULT_LIMITS
+from forze_eventstore.adapter_kit import DEFAULT_LIMITS
 from forze_projections._feed_service import FeedService
 from forze_projections._relay_work import (
     RelayCounts,

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from functools import partial
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
 
-from forze.contracts import ReadModelSpec, ReadModelStore
+from forze.contracts import Filter, Page, Query, ReadModelSpec, ReadModelStore
 from forze.domain.errors import InvalidInputError
-from forze_eventstore import Migration, SQLiteDatabase
+from forze_eventstore import SQLiteDatabase
+from forze_eventstore.adapter_kit import Migration
 from forze_projections.errors import ProjectionFailure
 from forze_projections.memory_backend import ReadModelOwners
 from forze_projections.not_yet_live import NotYetLiveStore
@@ -47,6 +49,38 @@ def _create_registry(connection: sqlite3.Connection) -> None:
 
 MIGRATIONS: tuple[Migration, ...] = (_create_registry,)
 """The projection registry's schema steps."""
+
+
+def _set_live(
+    name: str,
+    version: int,
+    read_models: list[tuple[str, str, int]],
+    connection: sqlite3.Connection,
+) -> None:
+    connection.execute(
+        "INSERT INTO forze_projection_live (projection, version) VALUES (?, ?)"
+        " ON CONFLICT (projection) DO UPDATE SET version = excluded.version",
+        (name, version),
+    )
+    connection.executemany(
+        "INSERT INTO forze_read_model_live (read_model, projection, version)"
+        " VALUES (?, ?, ?) ON CONFLICT (read_model) DO UPDATE SET"
+        " projection = excluded.projection, version = excluded.version",
+        read_models,
+    )
+
+
+def _drop_tables(tables: list[str], connection: sqlite3.Connection) -> None:
+    for table in tables:
+        connection.execute(f"DROP TABLE IF EXISTS {quote_identifier(table)}")
+
+
+def _record_failure(row: tuple[object, ...], connection: sqlite3.Connection) -> None:
+    connection.execute(
+        "INSERT INTO forze_projection_failures (projection, position, event_type,"
+        " stream_id, error, at) VALUES (?, ?, ?, ?, ?, ?)",
+        row,
+    )
 
 
 def table_of(spec: ReadModelSpec[Any], version: int) -> str:
@@ -120,55 +154,39 @@ class SQLiteProjectionBackend:
 
     async def live_version(self, name: str) -> int | None:
         """See ``ProjectionBackend.live_version``."""
-        rows = self.db.read(
+        rows = await self.db.read(
             "SELECT version FROM forze_projection_live WHERE projection = ?", (name,)
         )
         return int(rows[0][0]) if rows else None
 
     async def set_live(self, name: str, version: int) -> None:
         """See ``ProjectionBackend.set_live``: the projection and each of its read models."""
-        async with self.db.transaction() as connection:
-            connection.execute(
-                "INSERT INTO forze_projection_live (projection, version) VALUES (?, ?)"
-                " ON CONFLICT (projection) DO UPDATE SET version = excluded.version",
-                (name, version),
-            )
-            connection.executemany(
-                "INSERT INTO forze_read_model_live (read_model, projection, version)"
-                " VALUES (?, ?, ?) ON CONFLICT (read_model) DO UPDATE SET"
-                " projection = excluded.projection, version = excluded.version",
-                [(spec.name, name, version) for spec in self._declared.get(name, ())],
-            )
+        read_models = [(spec.name, name, version) for spec in self._declared.get(name, ())]
+        await self.db.write(partial(_set_live, name, version, read_models))
 
     async def drop(self, name: str, version: int) -> None:
         """See ``ProjectionBackend.drop``: drop the version's tables."""
-        async with self.db.transaction() as connection:
-            for spec in self._declared.get(name, ()):
-                table = table_of(spec, version)
-                connection.execute(f"DROP TABLE IF EXISTS {quote_identifier(table)}")
+        tables = [table_of(spec, version) for spec in self._declared.get(name, ())]
+        await self.db.write(partial(_drop_tables, tables))
 
     async def caught_up(self, name: str, version: int) -> None:
         """See ``ProjectionBackend.caught_up``: nothing is deferred here."""
 
     async def record_failure(self, failure: ProjectionFailure) -> None:
         """See ``ProjectionBackend.record_failure``."""
-        async with self.db.transaction() as connection:
-            connection.execute(
-                "INSERT INTO forze_projection_failures (projection, position, event_type,"
-                " stream_id, error, at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    failure.projection,
-                    failure.position,
-                    failure.event_type,
-                    failure.stream_id,
-                    failure.error,
-                    int(failure.at.timestamp() * 1_000_000),
-                ),
-            )
+        row = (
+            failure.projection,
+            failure.position,
+            failure.event_type,
+            failure.stream_id,
+            failure.error,
+            int(failure.at.timestamp() * 1_000_000),
+        )
+        await self.db.write(partial(_record_failure, row))
 
     async def failures(self, name: str) -> list[ProjectionFailure]:
         """See ``ProjectionBackend.failures``."""
-        rows = self.db.read(
+        rows = await self.db.read(
             "SELECT projection, position, event_type, stream_id, error, at"
             " FROM forze_projection_failures WHERE projection = ? ORDER BY id",
             (name,),
@@ -204,11 +222,54 @@ class _ServingStores:
     def __init__(self, backend: SQLiteProjectionBackend) -> None:
         self._backend = backend
 
-    def __call__(self, spec: ReadModelSpec[M]) -> ReadModelStore[M]:
-        """The live version's store, or a :class:`NotYetLiveStore` before the first."""
-        rows = self._backend.db.read(
-            "SELECT version FROM forze_read_model_live WHERE read_model = ?", (spec.name,)
+    def __call__(self, spec: ReadModelSpec[M]) -> _ServingStore[M]:
+        return _ServingStore(self._backend, spec)
+
+
+class _ServingStore(Generic[M]):
+    """A read model's live version: every call looks the version up (a read on the
+    database's worker), so a cut-over, also one made by another process, is followed at once
+    (a ``NotYetLiveStore`` before the first version)."""
+
+    def __init__(self, backend: SQLiteProjectionBackend, spec: ReadModelSpec[M]) -> None:
+        self._backend, self.spec = backend, spec
+
+    async def _live(self) -> ReadModelStore[M]:
+        rows = await self._backend.db.read(
+            "SELECT version FROM forze_read_model_live WHERE read_model = ?", (self.spec.name,)
         )
         if not rows:
-            return NotYetLiveStore(spec)
-        return self._backend.store(spec, int(rows[0][0]))
+            return NotYetLiveStore(self.spec)
+        return self._backend.store(self.spec, int(rows[0][0]))
+
+    async def get(self, key: str) -> M | None:
+        """See ``ReadModelStore.get``."""
+        return await (await self._live()).get(key)
+
+    async def get_many(self, keys: Collection[str]) -> list[M]:
+        """See ``ReadModelStore.get_many``."""
+        return await (await self._live()).get_many(keys)
+
+    async def upsert(self, document: M) -> None:
+        """See ``ReadModelStore.upsert``."""
+        await (await self._live()).upsert(document)
+
+    async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
+        """See ``ReadModelStore.patch``."""
+        return await (await self._live()).patch(key, changes)
+
+    async def delete(self, key: str) -> bool:
+        """See ``ReadModelStore.delete``."""
+        return await (await self._live()).delete(key)
+
+    async def find(self, query: Query) -> Page[M]:
+        """See ``ReadModelStore.find``."""
+        return await (await self._live()).find(query)
+
+    async def count(self, filters: Sequence[Filter] = ()) -> int:
+        """See ``ReadModelStore.count``."""
+        return await (await self._live()).count(filters)
+
+    async def search(self, text: str, *, limit: int = 20) -> list[M]:
+        """See ``ReadModelStore.search``."""
+        return await (await self._live()).search(text, limit=limit)

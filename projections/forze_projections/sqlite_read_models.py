@@ -4,7 +4,8 @@ Each read model is one table ``(key TEXT PRIMARY KEY, doc TEXT)`` holding the JS
 documents. Filters, sort, keyset paging, counting and search run in SQL over ``json_extract``
 with the in-memory store's semantics (see ``forze_projections.testing``). Writes join the
 transaction of the calling task when one is open, so a projector commits its read-model writes
-and its checkpoint together.
+and its checkpoint together; otherwise each write is one job on the database's worker, and
+reads run on its readers' worker (see ``SQLiteDatabase``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
+from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
@@ -86,17 +88,18 @@ class SQLiteReadModelStore(Generic[M]):
 
     def ensure_table(self) -> None:
         """Create the table and its indexes if missing (inside the open transaction, if any)
-        and define the SQL function search uses.
+        and define the SQL function search uses on the database's connections.
 
-        Every operation runs this again when it finds the table missing (dropped by a reset,
-        by another process, or created in a transaction that rolled back).
+        Blocks until the database's worker ran it (stores are made while wiring). Every
+        operation makes the table again when it finds it missing (dropped by a reset, by
+        another process, or created in a transaction that rolled back).
         """
-        try:
-            register_functions(self.db.connection)
-            for statement in self._schema:
-                self.db.connection.execute(statement)
-        except sqlite3.Error as error:
-            raise EventStoreUnavailable(f"SQLite {self.db.path!r}: {error}") from error
+        self.db.prepare(register_functions)
+        self.db.call(self._create_table)
+
+    def _create_table(self, connection: sqlite3.Connection) -> None:
+        for statement in self._schema:
+            connection.execute(statement)
 
     def _write(self, connection: sqlite3.Connection, sql: str, *values: object) -> sqlite3.Cursor:
         """Run a statement inside the open transaction, creating the table if it is missing."""
@@ -105,18 +108,22 @@ class SQLiteReadModelStore(Generic[M]):
         except sqlite3.OperationalError as error:
             if not _missing_table(error):
                 raise
-        self.ensure_table()
+        self._create_table(connection)
         return connection.execute(sql, values)
 
-    def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
-        """Run a query, creating the table if it is missing."""
+    async def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
+        """Run a query, creating the table if it is missing (in a transaction of its own, so
+        that it commits before the query runs again; a read-only file reports the error)."""
         try:
-            return self.db.read(sql, parameters)
+            return await self.db.read(sql, parameters)
         except EventStoreUnavailable as error:
             if not _missing_table(error.__cause__):
                 raise
-        self.ensure_table()
-        return self.db.read(sql, parameters)
+        if self.db.read_only:
+            self.ensure_table()
+        else:
+            await self.db.write(self._create_table)
+        return await self.db.read(sql, parameters)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -149,14 +156,7 @@ class SQLiteReadModelStore(Generic[M]):
         except PydanticSerializationError as error:
             raise InvalidInputError(f"invalid {self.spec.name} document: {error}") from error
         _, key, text = self._validated(data)
-        async with self.db.transaction() as connection:
-            self._write(
-                connection,
-                f"INSERT INTO {self._quoted} (key, doc) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
-                key,
-                text,
-            )
+        await self._write_rows([(key, text)])
 
     async def upsert_many(self, documents: Sequence[M]) -> None:
         """Insert or replace every document in one statement; nothing is written if one is bad."""
@@ -172,18 +172,20 @@ class SQLiteReadModelStore(Generic[M]):
 
     async def _write_rows(self, rows: list[tuple[str, str]]) -> None:
         """Upsert ``(key, document text)`` rows in one statement, making the table if missing."""
-        async with self.db.transaction() as connection:
-            sql = (
-                f"INSERT INTO {self._quoted} (key, doc) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
-            )
-            try:
-                connection.executemany(sql, rows)
-            except sqlite3.OperationalError as error:
-                if not _missing_table(error):
-                    raise
-                self.ensure_table()
-                connection.executemany(sql, rows)
+        await self.db.write(partial(self._upsert_rows, rows))
+
+    def _upsert_rows(self, rows: list[tuple[str, str]], connection: sqlite3.Connection) -> None:
+        sql = (
+            f"INSERT INTO {self._quoted} (key, doc) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+        )
+        try:
+            connection.executemany(sql, rows)
+        except sqlite3.OperationalError as error:
+            if not _missing_table(error):
+                raise
+            self._create_table(connection)
+            connection.executemany(sql, rows)
 
     async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> None:
         """Store JSON-mode documents already validated against the spec's model (and their
@@ -198,9 +200,14 @@ class SQLiteReadModelStore(Generic[M]):
     async def delete_many(self, keys: Collection[str]) -> None:
         """Delete every document of ``keys`` that exists."""
         checked = [check_key(self.spec.name, key) for key in keys]
-        async with self.db.transaction() as connection:
-            for key in checked:
-                self._write(connection, f"DELETE FROM {self._quoted} WHERE key = ?", key)
+        await self.db.write(partial(self._delete_keys, checked))
+
+    def _delete_keys(self, keys: list[str], connection: sqlite3.Connection) -> int:
+        """Delete the documents of ``keys``; how many existed."""
+        return sum(
+            self._write(connection, f"DELETE FROM {self._quoted} WHERE key = ?", key).rowcount
+            for key in keys
+        )
 
     async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
         """Merge ``changes`` into the document ``key``, validate it, store it and return it."""
@@ -209,31 +216,31 @@ class SQLiteReadModelStore(Generic[M]):
             raise InvalidInputError(f"{self.spec.name} has no fields {unknown}")
         update = jsonable(dict(changes))
         check_key(self.spec.name, key)
-        async with self.db.transaction() as connection:
-            row = self._write(
-                connection, f"SELECT doc FROM {self._quoted} WHERE key = ?", key
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"{self.spec.name} document {key!r} does not exist")
-            model, patched_key, text = self._validated({**json.loads(row[0]), **update})
-            if patched_key != key:
-                raise InvalidInputError(f"{self.spec.name}: patch cannot change the key of {key!r}")
-            self._write(connection, f"UPDATE {self._quoted} SET doc = ? WHERE key = ?", text, key)
+        return await self.db.write(partial(self._patch, key, update))
+
+    def _patch(self, key: str, update: dict[str, Any], connection: sqlite3.Connection) -> M:
+        row = self._write(
+            connection, f"SELECT doc FROM {self._quoted} WHERE key = ?", key
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"{self.spec.name} document {key!r} does not exist")
+        model, patched_key, text = self._validated({**json.loads(row[0]), **update})
+        if patched_key != key:
+            raise InvalidInputError(f"{self.spec.name}: patch cannot change the key of {key!r}")
+        self._write(connection, f"UPDATE {self._quoted} SET doc = ? WHERE key = ?", text, key)
         return model
 
     async def delete(self, key: str) -> bool:
         """Delete the document; ``True`` when one existed."""
         check_key(self.spec.name, key)
-        async with self.db.transaction() as connection:
-            deleted = self._write(connection, f"DELETE FROM {self._quoted} WHERE key = ?", key)
-            return deleted.rowcount > 0
+        return await self.db.write(partial(self._delete_keys, [key])) > 0
 
     # -- reads ------------------------------------------------------------------------------
 
     async def get(self, key: str) -> M | None:
         """A fresh copy of the document with ``key``, or ``None``."""
         check_key(self.spec.name, key)
-        rows = self._read(f"SELECT doc FROM {self._quoted} WHERE key = ?", (key,))
+        rows = await self._read(f"SELECT doc FROM {self._quoted} WHERE key = ?", (key,))
         return self._load(rows[0][0]) if rows else None
 
     async def get_many(self, keys: Collection[str]) -> list[M]:
@@ -244,7 +251,7 @@ class SQLiteReadModelStore(Generic[M]):
             batch = wanted[start : start + _BATCH]
             marks = ", ".join("?" * len(batch))
             sql = f"SELECT key, doc FROM {self._quoted} WHERE key IN ({marks})"
-            found.update(self._read(sql, batch))
+            found.update(await self._read(sql, batch))
         return [self._load(found[key]) for key in wanted if key in found]
 
     async def find(self, query: Query) -> Page[M]:
@@ -258,7 +265,7 @@ class SQLiteReadModelStore(Generic[M]):
             clauses.append(after)
             parameters += after_parameters
         where = " AND ".join(clauses) or "1"
-        rows = self._read(
+        rows = await self._read(
             f"SELECT doc FROM {self._quoted} WHERE {where}"
             f" ORDER BY {self._queries.order_by(order)} LIMIT ?",
             [*parameters, query.limit + 1],
@@ -274,7 +281,7 @@ class SQLiteReadModelStore(Generic[M]):
         """How many documents match ``filters``."""
         clauses, parameters = self._queries.where(filters)
         where = " AND ".join(clauses) or "1"
-        rows = self._read(f"SELECT COUNT(*) FROM {self._quoted} WHERE {where}", parameters)
+        rows = await self._read(f"SELECT COUNT(*) FROM {self._quoted} WHERE {where}", parameters)
         return int(rows[0][0])
 
     async def search(self, text: str, *, limit: int = 20) -> list[M]:
@@ -289,7 +296,7 @@ class SQLiteReadModelStore(Generic[M]):
         if not words:
             return []
         where, parameters = self._queries.search(words)
-        rows = self._read(
+        rows = await self._read(
             f"SELECT doc FROM {self._quoted} WHERE {where}"
             f" ORDER BY {self._queries.order_by([SortKey(self.spec.key)])} LIMIT ?",
             [*parameters, limit],
@@ -320,5 +327,8 @@ class SQLiteReadModelStores:
         table creates it again, empty, on its next use.
         """
         name = _table_name(spec, table)
-        async with self.db.transaction() as connection:
-            connection.execute(f'DROP TABLE IF EXISTS "{name}"')
+        await self.db.write(partial(_execute, f'DROP TABLE IF EXISTS "{name}"'))
+
+
+def _execute(sql: str, connection: sqlite3.Connection) -> None:
+    connection.execute(sql)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forze import AGGREGATES, READ_MODELS, Command, DomainError, ExecutionContext, Usecase
+from forze import Command, DomainError, ExecutionContext, Usecase
 from forze_examples.bank.account import ACCOUNTS
 from forze_examples.bank.read_model import BALANCES, AccountBalance
 
@@ -18,8 +18,6 @@ __all__ = [
     "Transfer",
     "Withdraw",
 ]
-
-_NEEDS_ACCOUNTS = (AGGREGATES, ACCOUNTS)
 
 
 class OpenAccount(Command):
@@ -81,24 +79,18 @@ async def _withdraw(ctx: ExecutionContext, command: Withdraw) -> int:
 
 
 async def _transfer(ctx: ExecutionContext, command: Transfer) -> None:
-    """Debit the source, then credit the target; both sides are idempotent by transfer id.
-
-    The target is checked before the debit. Running the whole usecase again (a retry after
-    a conflict or a crash) completes a half-done transfer without moving money twice.
-    """
-    accounts = ctx.aggregates(ACCOUNTS)
-    target = await accounts.load(command.to_account)
-    if not target.opened:
-        raise DomainError(f"account {command.to_account} is not open")
-    async with accounts.edit(command.from_account) as source:
+    """Debit the source and credit the target in one unit of work: both are stored, or
+    neither is (a concurrent change to either account raises ``ConcurrencyError``, which
+    ``retry_on_conflict`` answers by running the transfer again). Both sides are idempotent by
+    transfer id, so a transfer run twice moves the money once."""
+    async with ctx.unit_of_work() as unit:
+        accounts = unit.aggregates(ACCOUNTS)
+        target = await accounts.load(command.to_account)
+        if not target.opened:
+            raise DomainError(f"account {command.to_account} is not open")
+        source = await accounts.load(command.from_account)
         source.send_transfer(command.transfer_id, command.to_account, command.amount)
-    await accounts.execute(
-        command.to_account,
-        lambda account: account.receive_transfer(
-            command.transfer_id, command.from_account, command.amount
-        ),
-        retries=20,
-    )
+        target.receive_transfer(command.transfer_id, command.from_account, command.amount)
 
 
 async def _get_balance(ctx: ExecutionContext, query: GetBalance) -> AccountBalance | None:
@@ -106,8 +98,8 @@ async def _get_balance(ctx: ExecutionContext, query: GetBalance) -> AccountBalan
     return await ctx.read_models(BALANCES).get(query.account_id)
 
 
-OPEN_ACCOUNT = Usecase.command("open_account", _open_account, _NEEDS_ACCOUNTS)
-DEPOSIT = Usecase.command("deposit", _deposit, _NEEDS_ACCOUNTS)
-WITHDRAW = Usecase.command("withdraw", _withdraw, _NEEDS_ACCOUNTS)
-TRANSFER = Usecase.command("transfer", _transfer, _NEEDS_ACCOUNTS)
-GET_BALANCE = Usecase.query("get_balance", _get_balance, (READ_MODELS, BALANCES))
+OPEN_ACCOUNT = Usecase.command("open_account", _open_account, ACCOUNTS)
+DEPOSIT = Usecase.command("deposit", _deposit, ACCOUNTS)
+WITHDRAW = Usecase.command("withdraw", _withdraw, ACCOUNTS)
+TRANSFER = Usecase.command("transfer", _transfer, ACCOUNTS)
+GET_BALANCE = Usecase.query("get_balance", _get_balance, BALANCES)

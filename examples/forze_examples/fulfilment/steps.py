@@ -7,7 +7,7 @@ retried step appends nothing twice either way.
 
 from __future__ import annotations
 
-from forze import AGGREGATES, Command, ExecutionContext, Usecase
+from forze import Command, ExecutionContext, Usecase
 from forze_examples.fulfilment.orders import ORDERS
 from forze_examples.fulfilment.payments import PAYMENTS
 from forze_examples.fulfilment.stock import STOCK
@@ -113,17 +113,13 @@ async def _refund_payment(ctx: ExecutionContext, step: RefundPayment) -> None:
     await ctx.aggregates(PAYMENTS).execute(step.order_id, lambda payment: payment.refund())
 
 
-_ORDERS = (AGGREGATES, ORDERS)
-_STOCK = (AGGREGATES, STOCK)
-_PAYMENTS = (AGGREGATES, PAYMENTS)
-
-ACCEPT_ORDER = Usecase.command("accept_order", _accept_order, _ORDERS)
-SHIP_ORDER = Usecase.command("ship_order", _ship_order, _ORDERS)
-CANCEL_ORDER = Usecase.command("cancel_order", _cancel_order, _ORDERS)
-RESERVE_STOCK = Usecase.command("reserve_stock", _reserve_stock, _STOCK)
-RELEASE_STOCK = Usecase.command("release_stock", _release_stock, _STOCK)
-CHARGE_PAYMENT = Usecase.command("charge_payment", _charge_payment, _PAYMENTS)
-REFUND_PAYMENT = Usecase.command("refund_payment", _refund_payment, _PAYMENTS)
+ACCEPT_ORDER = Usecase.command("accept_order", _accept_order, ORDERS)
+SHIP_ORDER = Usecase.command("ship_order", _ship_order, ORDERS)
+CANCEL_ORDER = Usecase.command("cancel_order", _cancel_order, ORDERS)
+RESERVE_STOCK = Usecase.command("reserve_stock", _reserve_stock, STOCK)
+RELEASE_STOCK = Usecase.command("release_stock", _release_stock, STOCK)
+CHARGE_PAYMENT = Usecase.command("charge_payment", _charge_payment, PAYMENTS)
+REFUND_PAYMENT = Usecase.command("refund_payment", _refund_payment, PAYMENTS)
 
 STEP_USECASES = (
     ACCEPT_ORDER,

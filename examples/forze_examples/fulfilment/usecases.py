@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forze import AGGREGATES, Command, ExecutionContext, Usecase
+from forze import Command, ExecutionContext, Usecase
 from forze_examples.fulfilment.orders import ORDERS
 from forze_examples.fulfilment.stock import STOCK, Stock
 
@@ -61,6 +61,6 @@ async def _confirm_picking(ctx: ExecutionContext, command: ConfirmPicking) -> No
         order.confirm_picking()
 
 
-PLACE_ORDER = Usecase.command("place_order", _place_order, (AGGREGATES, ORDERS))
-RECEIVE_STOCK = Usecase.command("receive_stock", _receive_stock, (AGGREGATES, STOCK))
-CONFIRM_PICKING = Usecase.command("confirm_picking", _confirm_picking, (AGGREGATES, ORDERS))
+PLACE_ORDER = Usecase.command("place_order", _place_order, ORDERS)
+RECEIVE_STOCK = Usecase.command("receive_stock", _receive_stock, STOCK)
+CONFIRM_PICKING = Usecase.command("confirm_picking", _confirm_picking, ORDERS)

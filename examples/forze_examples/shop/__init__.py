@@ -71,6 +71,6 @@ __all__ = [
     "in_memory_broker",
     "rabbitmq_broker",
     "redis_broker",
-    "sqs_broker",
     "run_shop",
+    "sqs_broker",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from forze import AGGREGATES, Command, ExecutionContext, Usecase
+from forze import Command, ExecutionContext, Usecase
 from forze_examples.shop.orders import ORDERS
 
 __all__ = [
@@ -22,8 +22,6 @@ __all__ = [
     "MarkPaid",
     "PlaceOrder",
 ]
-
-_NEEDS_ORDERS = (AGGREGATES, ORDERS)
 
 
 class PlaceOrder(Command):
@@ -73,9 +71,9 @@ async def _cancel_order(ctx: ExecutionContext, command: CancelOrder) -> None:
     await ctx.aggregates(ORDERS).execute(command.order_id, lambda o: o.cancel(command.reason))
 
 
-PLACE_ORDER = Usecase.command("place_order", _place_order, _NEEDS_ORDERS)
-MARK_PAID = Usecase.command("mark_paid", _mark_paid, _NEEDS_ORDERS)
-CANCEL_ORDER = Usecase.command("cancel_order", _cancel_order, _NEEDS_ORDERS)
+PLACE_ORDER = Usecase.command("place_order", _place_order, ORDERS)
+MARK_PAID = Usecase.command("mark_paid", _mark_paid, ORDERS)
+CANCEL_ORDER = Usecase.command("cancel_order", _cancel_order, ORDERS)
 
 ORDERS_USECASES = (PLACE_ORDER, MARK_PAID, CANCEL_ORDER)
 """Every usecase of the orders context."""

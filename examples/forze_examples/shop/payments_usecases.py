@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from forze import AGGREGATES, Command, ExecutionContext, Usecase
+from forze import Command, ExecutionContext, Usecase
 from forze_examples.shop.payments import PAYMENTS
 
 __all__ = [
@@ -46,7 +46,7 @@ async def _charge(ctx: ExecutionContext, command: Charge) -> None:
         payment.charge(command.amount, CHARGE_LIMIT)
 
 
-CHARGE = Usecase.command("charge", _charge, (AGGREGATES, PAYMENTS))
+CHARGE = Usecase.command("charge", _charge, PAYMENTS)
 
 PAYMENTS_USECASES = (CHARGE,)
 """Every usecase of the payments context."""

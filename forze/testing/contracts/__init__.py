@@ -16,13 +16,13 @@ from forze.testing.contracts.storage import (
 )
 
 __all__ = [
-    "CacheContract",
-    "CounterContract",
-    "ObjectStorageContract",
-    "IdempotencyStoreContract",
     "BrokerContract",
     "BrokerUnderTest",
-    "message",
+    "CacheContract",
+    "CounterContract",
+    "IdempotencyStoreContract",
     "ManualClock",
+    "ObjectStorageContract",
+    "message",
     "recorded_event",
 ]

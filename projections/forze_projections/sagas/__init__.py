@@ -8,6 +8,7 @@ runner in tests, ``forze_temporal``'s in production) and feed it with a
 """
 
 from forze_projections.sagas._dispatch_work import DispatchFailed
+from forze_projections.sagas._scenario import SagaOutcome, SagaScenario, scenario
 from forze_projections.sagas.definition import (
     Call,
     OnTimeout,
@@ -22,7 +23,6 @@ from forze_projections.sagas.definition import (
     starts,
 )
 from forze_projections.sagas.dispatcher import SagaDispatcher, SagaDispatcherStatus
-from forze_projections.sagas.scenario import SagaOutcome, SagaScenario, scenario
 
 __all__ = [
     "Call",

@@ -9,7 +9,7 @@ from typing import Any
 
 from forze.contracts import EventStore, SagaRunner
 from forze.domain.errors import InvalidInputError, WiringError
-from forze_eventstore import DEFAULT_LIMITS
+from forze_eventstore.adapter_kit import DEFAULT_LIMITS
 from forze_projections._feed_service import FeedService
 from forze_projections.backend import ProjectionBackend
 from forze_projections.projector import STOP_ON_ERROR, ProgressCallback

@@ -63,7 +63,7 @@ class PropertyCases(ProjectorFactory):
                     assert await documents(backend.serving()) == fold(feed)
                     removed = fold(feed, types=("Removed",))
                     assert await documents(backend.serving(), MIRROR) == removed
-                    assert {s.checkpoint for s in statuses.values()} == {at(feed, len(feed))}
+                    assert {s.checkpoint for s in statuses} == {at(feed, len(feed))}
 
         asyncio.run(scenario())
 

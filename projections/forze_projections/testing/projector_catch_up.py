@@ -49,14 +49,14 @@ class CatchUpCases(ProjectorFactory):
         projector = Projector(
             events, backend, [tallies()], batch_size=3, on_progress=reports.append
         )
-        status = (await projector.catch_up())["tallies"]
+        (status,) = await projector.catch_up()
         assert await documents(backend.serving()) == fold(feed)
         assert (status.checkpoint, status.head, status.lag_events) == (at(feed, 8), at(feed, 8), 0)
         assert (status.version, status.live_version, status.error) == (1, 1, None)
         assert status.state is ProjectionState.STOPPED
         assert await backend.checkpoints.load("tallies@v1") == at(feed, 8)
         reports.clear()
-        again = (await projector.catch_up())["tallies"]
+        (again,) = await projector.catch_up()
         assert reports == []
         assert await documents(backend.serving()) == fold(feed)
         assert (again.checkpoint, again.lag_events) == (at(feed, 8), 0)
@@ -69,7 +69,7 @@ class CatchUpCases(ProjectorFactory):
         projector = Projector(
             events, backend, [tallies()], batch_size=100, page_bytes=1, on_progress=reports.append
         )
-        status = (await projector.catch_up())["tallies"]
+        (status,) = await projector.catch_up()
         assert await documents(backend.serving()) == fold(feed)
         assert (status.checkpoint, status.lag_events) == (at(feed, 8), 0)
         handled = [report.handled for report in reports]
@@ -85,7 +85,7 @@ class CatchUpCases(ProjectorFactory):
         only_removed = tallies("removals", spec=MIRROR, types=("Removed",))
         projector = Projector(events, backend, [tallies(), only_removed], batch_size=2)
         statuses = await projector.catch_up()
-        assert {(s.checkpoint, s.lag_events) for s in statuses.values()} == {(at(feed, 3), 0)}
+        assert {(s.checkpoint, s.lag_events) for s in statuses} == {(at(feed, 3), 0)}
         assert await documents(backend.serving(), MIRROR) == []
         async with projector:
             await eventually(
@@ -127,7 +127,7 @@ class CatchUpCases(ProjectorFactory):
             await eventually(lambda: _all(projector, ProjectionState.LIVE), "the run went live")
         feed = await append(events, ("tally-9", "Added", 4), ("tally-1", "Added", 1))
         assert await _lagging(projector), "the stopped projector has not seen the new events"
-        caught_up = (await projector.catch_up())["tallies"]
+        (caught_up,) = await projector.catch_up()
         assert (caught_up.checkpoint, caught_up.lag_events) == (at(feed, len(feed)), 0)
         assert await documents(backend.serving()) == fold(feed)
         feed = await append(events, ("tally-9", "Removed", 1))
@@ -234,7 +234,7 @@ class VersionCases(ProjectorFactory):
         assert (status.version, status.live_version, status.checkpoint) == (2, 1, at(feed, 4))
         assert status.lag_events == 4
         pause.release.set()
-        status = (await asyncio.wait_for(building, 5))["tallies"]
+        (status,) = await asyncio.wait_for(building, 5)
         assert await documents(backend.serving()) == fold(feed, factor=10)
         assert (status.version, status.live_version, status.lag_events) == (2, 2, 0)
         assert await backend.live_version("tallies") == 2

@@ -101,7 +101,7 @@ class FailureCases(ProjectorFactory):
         skip = FailurePolicy(on_error="skip")
         failing = tallies(extra={"Poison": poison})
         projector = Projector(events, backend, [failing], batch_size=3, policy=skip)
-        status = (await projector.catch_up())["tallies"]
+        (status,) = await projector.catch_up()
         assert await documents(backend.serving()) == fold(feed)
         assert (status.checkpoint, status.lag_events, status.error) == (at(feed, 7), 0, None)
         assert status.state is ProjectionState.STOPPED

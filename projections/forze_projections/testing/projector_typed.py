@@ -145,7 +145,7 @@ class TypedCases(ProjectorFactory):
         feed = await append_scores(events, ("score-2", "-4"))
         seen: list[tuple[Scored, RecordedEvent]] = []
         projector = Projector(events, backend, [scores(seen=seen)], batch_size=2)
-        status = (await projector.catch_up())["scores"]
+        (status,) = await projector.catch_up()
         assert [event for event, _ in seen] == [Scored(points=p) for p in (5, 7, 2, -4)]
         handled = [e for e in feed if e.event_type == "Scored"]
         assert [envelope for _, envelope in seen] == handled
@@ -180,7 +180,7 @@ class TypedCases(ProjectorFactory):
         feed = await append_scores(events, *BAD_SCORE)
         skip = FailurePolicy(on_error="skip")
         projector = Projector(events, backend, [scores()], batch_size=2, policy=skip)
-        status = (await projector.catch_up())["scores"]
+        (status,) = await projector.catch_up()
         assert await documents(backend.serving()) == score_fold([*feed[:2], feed[3]])
         assert (status.checkpoint, status.error) == (at(feed, 4), None)
         (failure,) = await backend.failures("scores")

@@ -19,9 +19,9 @@ from forze_projections.status import FailurePolicy
 
 __all__ = [
     "Arrivals",
-    "RelayRig",
     "FlakyPublisher",
     "GatedPublisher",
+    "RelayRig",
     "append_interleaved",
     "envelope_matches",
     "recorded",

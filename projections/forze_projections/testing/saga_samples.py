@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 
-from forze import AGGREGATES, Aggregate, AggregateSpec, DomainError, DomainEvent, EventType
+from forze import Aggregate, AggregateSpec, DomainError, DomainEvent, EventType
 from forze.execution import ExecutionContext, Usecase
 from forze_projections.sagas import Retry, Saga, SagaContext, call, on_timeout, reacts, starts
 
@@ -25,8 +25,8 @@ __all__ = [
     "BOOK_FLIGHT",
     "CANCEL_FLIGHT",
     "CANCEL_HOTEL",
-    "RESERVE_HOTEL",
     "PAYMENT_WINDOW",
+    "RESERVE_HOTEL",
     "TRIPS",
     "TRIP_SAGA",
     "BookingStep",
@@ -127,7 +127,7 @@ def _appending(event: type[DomainEvent]) -> Usecase[BookingStep, None]:
         if not retried:  # a retry (its append a no-op) goes on at once
             await asyncio.sleep(step.linger)
 
-    return Usecase.command(event.__name__, handle, (AGGREGATES, BOOKINGS))
+    return Usecase.command(event.__name__, handle, BOOKINGS)
 
 
 RESERVE_HOTEL = _appending(HotelReserved)

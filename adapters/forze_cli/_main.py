@@ -10,12 +10,17 @@ from pathlib import Path
 from typing import NoReturn
 
 from forze.domain.errors import ForzeError
-from forze_cli.demo import DemoConfig, run_demo
-from forze_cli.feed import tail_feed
-from forze_cli.inspect_store import list_streams, show_stream
-from forze_cli.projections_cmd import DEFAULT_PROJECTIONS, projections_command
-from forze_cli.relays_cmd import RELAYS_STATUS_HELP, relays_status
-from forze_cli.sagas_cmd import SAGAS_STATUS_HELP, sagas_status
+from forze_cli._console import RICH_HINT, require_rich
+from forze_cli._demo import DemoConfig, run_demo
+from forze_cli._feed import tail_feed
+from forze_cli._inspect_store import list_streams, show_stream
+from forze_cli._projections_cmd import (
+    DEFAULT_PROJECTIONS,
+    confirm_by_typing,
+    projections_command,
+)
+from forze_cli._relays_cmd import RELAYS_STATUS_HELP, relays_status
+from forze_cli._sagas_cmd import SAGAS_STATUS_HELP, sagas_status
 
 __all__ = ["build_parser", "main"]
 
@@ -127,9 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     feed_actions.required = True
     tail = feed_actions.add_parser("tail", help="print the latest events, optionally following")
     tail.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
-    tail.add_argument("--last", type=_natural, default=10, help="start N positions before head")
+    tail.add_argument(
+        "--last",
+        type=_natural,
+        default=10,
+        help="start N matching events (of --type and --category) before the head (default 10)",
+    )
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
-    tail.add_argument("--count", type=_positive, help="stop after this many events")
+    tail.add_argument(
+        "--count", type=_positive, help="print at most this many events (without -f, the newest)"
+    )
     tail.add_argument(
         "--type", action="append", dest="types", type=_text, help="only this event type"
     )
@@ -153,12 +165,24 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
         sub.add_argument(
             "--projections",
-            default=DEFAULT_PROJECTIONS,
             type=_text,
-            help="module:NAME of a Projection or a sequence of them",
+            help="module:NAME of a Projection or a sequence of them (default: "
+            + (
+                "the projections recorded in the file"
+                if action == "status"
+                else f"the demo's, {DEFAULT_PROJECTIONS}"
+            )
+            + ")",
         )
         if action == "rebuild":
             sub.add_argument("--progress", action="store_true", help="draw the bar off a TTY")
+        if action == "reset":
+            sub.add_argument(
+                "-y",
+                "--yes",
+                action="store_true",
+                help="reset without asking to type the name (needed when stdin is not a TTY)",
+            )
     relays = commands.add_parser("relays", help="status of the relays publishing the feed")
     relay_actions = relays.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     relay_actions.required = True
@@ -204,6 +228,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for bad arguments or input)."""
     arguments = build_parser().parse_args(argv)
     try:
+        require_rich()
+    except ImportError:
+        sys.stderr.write(f"forze: error: {RICH_HINT}\n")
+        return 2
+    try:
         if arguments.command == "demo":
             config = DemoConfig(
                 path=arguments.db,
@@ -224,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 0
         if arguments.command == "projections":
+            asks = arguments.action == "reset" and not arguments.yes
             asyncio.run(
                 projections_command(
                     arguments.action,
@@ -232,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     sys.stdout,
                     name=getattr(arguments, "name", None),
                     progress=getattr(arguments, "progress", False),
+                    confirm=confirm_by_typing(sys.stdin, sys.stderr) if asks else None,
                 )
             )
             return 0

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from forze_cli.inspect_store import require_store_file
-from forze_cli.projections_cmd import write_table
+from forze_cli._console import write_table
+from forze_cli._inspect_store import require_store_file
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
 from forze_projections import ProjectionFailure, SQLiteProjectionBackend, feed_lag, stuck_seconds
 
 __all__ = [
     "CONSUMER_COLUMNS",
+    "CONSUMER_NUMERIC",
+    "CONSUMER_STYLES",
     "RELAYS_STATUS_HELP",
     "RELAY_PREFIX",
     "consumer_rows",
@@ -48,11 +51,23 @@ async def relays_status(path: Path, out: TextIO, *, stall_seconds: float) -> Non
     if not rows:
         out.write("no relay has published from this file yet\n")
         return
-    write_table(("RELAY", *CONSUMER_COLUMNS, "REFUSED", "ERROR"), rows, out)
+    header = ("RELAY", *CONSUMER_COLUMNS, "REFUSED", "ERROR")
+    write_table(header, rows, out, numeric=CONSUMER_NUMERIC, styles=CONSUMER_STYLES)
 
 
 CONSUMER_COLUMNS = ("CHECKPOINT", "HEAD", "LAG_ANY", "LAG_ANY_S", "MOVED_S", "STALLED", "HOLDER")
 """The columns every feed consumer's status line has between its name and its failures."""
+
+CONSUMER_NUMERIC = ("CHECKPOINT", "HEAD", "LAG_ANY", "LAG_ANY_S", "MOVED_S")
+"""The columns of ``CONSUMER_COLUMNS`` that hold numbers (right-aligned)."""
+
+CONSUMER_STYLES: dict[str, Callable[[str], str]] = {
+    "STALLED": lambda cell: "bold red" if cell == "yes" else "green",
+    "REFUSED": lambda cell: "" if cell == "0" else "red",
+    "SKIPPED": lambda cell: "" if cell == "0" else "red",
+    "ERROR": lambda cell: "" if cell == "-" else "red",
+}
+"""On a terminal: a stalled consumer, its failures and last error stand out."""
 
 
 async def consumer_rows(path: Path, prefix: str, *, stall_seconds: float) -> list[tuple[str, ...]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from forze.domain.errors import InvalidInputError
+from forze_cli._console import line_writer, write_table
 from forze_eventstore import SQLiteEventStore
 
 __all__ = [
@@ -52,10 +53,8 @@ async def list_streams(path: Path, out: TextIO, *, category: str | None, limit: 
     ]
     if limit is not None:
         shown = shown[:limit]
-    width = max((len(stream_id) for stream_id, _ in shown), default=6)
-    out.write(f"{'STREAM':<{width}}  VERSION\n")
-    for stream_id, version in shown:
-        out.write(f"{stream_id:<{width}}  {version:>7}\n")
+    rows = [(stream_id, str(version)) for stream_id, version in shown]
+    write_table(("STREAM", "VERSION"), rows, out, numeric=("VERSION",))
     out.write(f"{len(shown)} of {len(streams)} streams, {head} events\n")
 
 
@@ -67,6 +66,7 @@ async def show_stream(
         events = await store.read_stream(stream_id, limit=limit)
         if not events and await store.stream_version(stream_id) == 0:
             raise InvalidInputError(f"stream {stream_id!r} does not exist in {str(path)!r}")
+    write = line_writer(out)
     for event in events:
         if as_json:
             record = {
@@ -81,8 +81,11 @@ async def show_stream(
             }
             out.write(json.dumps(record, sort_keys=True) + "\n")
         else:
-            data = json.dumps(event.data, sort_keys=True)
-            out.write(
-                f"v{event.version:<4} #{event.position:<8} {event.recorded_at:%Y-%m-%d %H:%M:%S} "
-                f"{event.event_type:<18} {data}\n"
+            write(
+                [
+                    (f"v{event.version:<4} ", ""),
+                    (f"#{event.position:<8} {event.recorded_at:%Y-%m-%d %H:%M:%S} ", "dim"),
+                    (f"{event.event_type:<18}", "bold"),
+                    (" " + json.dumps(event.data, sort_keys=True), ""),
+                ]
             )

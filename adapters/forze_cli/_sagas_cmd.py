@@ -6,8 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from forze_cli.projections_cmd import write_table
-from forze_cli.relays_cmd import CONSUMER_COLUMNS, consumer_rows
+from forze_cli._console import write_table
+from forze_cli._relays_cmd import (
+    CONSUMER_COLUMNS,
+    CONSUMER_NUMERIC,
+    CONSUMER_STYLES,
+    consumer_rows,
+)
 
 __all__ = ["SAGAS_STATUS_HELP", "SAGA_PREFIX", "sagas_status"]
 
@@ -37,7 +42,8 @@ async def sagas_status(
     """Print each dispatcher's line, then (with ``temporal``) each saga's instance counts."""
     rows = await consumer_rows(path, SAGA_PREFIX, stall_seconds=stall_seconds)
     if rows:
-        write_table(("DISPATCHER", *CONSUMER_COLUMNS, "SKIPPED", "ERROR"), rows, out)
+        dispatchers = ("DISPATCHER", *CONSUMER_COLUMNS, "SKIPPED", "ERROR")
+        write_table(dispatchers, rows, out, numeric=CONSUMER_NUMERIC, styles=CONSUMER_STYLES)
     else:
         out.write("no saga dispatcher has run on this file yet\n")
     if temporal is None or not sagas:
@@ -45,7 +51,8 @@ async def sagas_status(
     counts = await _instance_counts(temporal, namespace, task_queue, sagas)
     out.write("\n")
     header = ("SAGA", "RUNNING", "COMPLETED", "COMPENSATED", "FAILED")
-    write_table(header, [(saga, *map(str, found)) for saga, found in counts], out)
+    instances = [(saga, *map(str, found)) for saga, found in counts]
+    write_table(header, instances, out, numeric=header[1:])
 
 
 async def _instance_counts(

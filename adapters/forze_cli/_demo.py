@@ -24,9 +24,10 @@ from forze import (
     build_runtime,
     retry_on_conflict,
 )
-from forze_cli.demo_file import prepare_demo_file
-from forze_cli.latency import YieldingEventStore
-from forze_cli.progress import ProgressBar
+from forze_cli._console import line_writer, write_table
+from forze_cli._demo_file import prepare_demo_file
+from forze_cli._latency import YieldingEventStore
+from forze_cli._progress import ProgressBar
 from forze_eventstore import (
     SQLiteDatabase,
     SQLiteEventStore,
@@ -134,32 +135,30 @@ async def _write(runtime: Runtime, config: DemoConfig, report: DemoReport) -> No
     rng = random.Random(config.seed)
     ids = [f"{n:05d}" for n in range(config.accounts)]
     started = time.perf_counter()
-    bar = ProgressBar("opening accounts", len(ids), force=config.progress)
-    for account_id in ids:
-        owner = f"{rng.choice(OWNERS)} {account_id}"
-        command = OpenAccount(
-            account_id=account_id, owner=owner, overdraft_limit=rng.choice((0, 500))
-        )
-        await runtime.execute(OPEN_ACCOUNT, command)
-        bar.advance()
-    bar.close()
+    with ProgressBar("opening accounts", len(ids), force=config.progress) as bar:
+        for account_id in ids:
+            owner = f"{rng.choice(OWNERS)} {account_id}"
+            command = OpenAccount(
+                account_id=account_id, owner=owner, overdraft_limit=rng.choice((0, 500))
+            )
+            await runtime.execute(OPEN_ACCOUNT, command)
+            bar.advance()
     commands: asyncio.Queue[Callable[[], Awaitable[object]]] = asyncio.Queue()
     for n in range(config.commands):
         commands.put_nowait(_random_command(runtime, rng, ids, n))
-    bar = ProgressBar("running commands", config.commands, force=config.progress)
+    with ProgressBar("running commands", config.commands, force=config.progress) as bar:
 
-    async def worker() -> None:
-        while not commands.empty():
-            command = commands.get_nowait()
-            try:
-                await command()
-                report.accepted += 1
-            except DomainError:
-                report.rejected += 1
-            bar.advance()
+        async def worker() -> None:
+            while not commands.empty():
+                command = commands.get_nowait()
+                try:
+                    await command()
+                    report.accepted += 1
+                except DomainError:
+                    report.rejected += 1
+                bar.advance()
 
-    await asyncio.gather(*(worker() for _ in range(config.workers)))
-    bar.close()
+        await asyncio.gather(*(worker() for _ in range(config.workers)))
     head = await runtime.port(EVENT_STORE).head_position()
     report.phases.append(("write (commands)", head, time.perf_counter() - started))
 
@@ -183,13 +182,12 @@ def _random_command(
 async def _replay(runtime: Runtime, config: DemoConfig, report: DemoReport) -> None:
     store = runtime.port(EVENT_STORE)
     head = await store.head_position()
-    bar = ProgressBar("replaying feed", head, force=config.progress)
     started, position = time.perf_counter(), 0
-    while position < head:
-        page = await store.read_all(after=position, limit=1000)
-        position = page[-1].position
-        bar.update(position)
-    bar.close()
+    with ProgressBar("replaying feed", head, force=config.progress) as bar:
+        while position < head:
+            page = await store.read_all(after=position, limit=1000)
+            position = page[-1].position
+            bar.update(position)
     report.phases.append(("feed read", head, time.perf_counter() - started))
     repository = runtime.context().aggregates(ACCOUNTS)
     started, loaded = time.perf_counter(), 0
@@ -211,8 +209,8 @@ async def _project(runtime: Runtime, config: DemoConfig, report: DemoReport) -> 
     projector = Projector(
         store, runtime.port(PROJECTION_BACKEND), [BALANCES_PROJECTION], on_progress=progress
     )
-    await projector.catch_up()
-    bar.close()
+    with bar:
+        await projector.catch_up()
     last = reports[-1]
     report.phases.append(("balance projection", last.handled, last.seconds))
     balances = runtime.port(READ_MODELS)(BALANCES)
@@ -231,20 +229,22 @@ def _print(report: DemoReport, config: DemoConfig, out: TextIO) -> None:
         f"\nforze demo: {config.accounts} accounts, {config.commands} commands, "
         f"{config.workers} workers, SQLite file {_shown(config.path)}\n\n"
     )
-    out.write(f"{'PHASE':<20} {'EVENTS':>8} {'SECONDS':>8} {'EVENTS/S':>10}\n")
-    for phase, events, seconds in report.phases:
-        rate = events / seconds if seconds > 0 else 0.0
-        out.write(f"{phase:<20} {events:>8} {seconds:>8.2f} {rate:>10,.0f}\n")
+    phases = [
+        (phase, str(events), f"{seconds:.2f}", f"{events / seconds if seconds > 0 else 0.0:,.0f}")
+        for phase, events, seconds in report.phases
+    ]
+    header = ("PHASE", "EVENTS", "SECONDS", "EVENTS/S")
+    write_table(header, phases, out, numeric=header[1:])
     out.write(
         f"\ncommands accepted {report.accepted}, refused by the domain {report.rejected}, "
         f"conflicts retried {report.conflicts}\n"
     )
     verdict = "all match" if report.mismatches == 0 else f"{report.mismatches} MISMATCHES"
-    out.write(
-        f"read model vs aggregates: {verdict}\n\n{'ACCOUNT':<8} {'OWNER':<14} {'BALANCE':>9}\n"
-    )
-    for account_id, owner, balance in report.top:
-        out.write(f"{account_id:<8} {owner:<14} {balance / 100:>9.2f}\n")
+    good = "bold green" if report.mismatches == 0 else "bold red"
+    line_writer(out)([("read model vs aggregates: ", ""), (verdict, good)])
+    out.write("\n")
+    top = [(account_id, owner, f"{balance / 100:.2f}") for account_id, owner, balance in report.top]
+    write_table(("ACCOUNT", "OWNER", "BALANCE"), top, out, numeric=("BALANCE",))
 
 
 def _shown(path: Path) -> str:

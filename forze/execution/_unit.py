@@ -1,0 +1,57 @@
+"""The unit of work an ``ExecutionContext`` hands out: routed by spec, one store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from forze.contracts import AggregateRepositories, AggregateRepository, AppendResult, UnitOfWork
+from forze.domain.aggregate import Aggregate
+from forze.domain.errors import WiringError
+from forze.domain.spec import AggregateSpec
+from forze.execution.keys import AGGREGATES
+
+if TYPE_CHECKING:
+    from forze.execution.context import ExecutionContext
+
+A = TypeVar("A", bound=Aggregate[Any])
+
+
+class RoutedUnitOfWork:
+    """A ``UnitOfWork`` whose repositories are looked up per spec, as ``ctx.aggregates`` does.
+
+    Every spec of one unit must be served by the same aggregate repositories (so the same
+    event store): a spec routed to another store raises ``WiringError`` when it is first used,
+    since no store can append atomically to another's streams.
+    """
+
+    def __init__(self, ctx: ExecutionContext) -> None:
+        self._ctx = ctx
+        self._repositories: AggregateRepositories | None = None
+        self._first: str = ""
+        self._unit: UnitOfWork | None = None
+        self._results: Sequence[AppendResult] | None = None
+
+    def aggregates(self, spec: AggregateSpec[A]) -> AggregateRepository[A]:
+        """See ``UnitOfWork.aggregates``."""
+        repositories = self._ctx.port(AGGREGATES, spec.name)
+        if self._results is not None:
+            raise WiringError("this unit of work has committed: start a new one")
+        if self._unit is None:
+            metadata = self._ctx.event_metadata()
+            self._unit = repositories.unit_of_work(metadata=metadata, event_ids=self._ctx.event_ids)
+            self._repositories, self._first = repositories, spec.name
+        elif repositories is not self._repositories:
+            raise WiringError(
+                f"a unit of work saves to one event store: aggregates {spec.name!r} and"
+                f" {self._first!r} are provided by different modules or routes; save them"
+                " in separate operations (a saga or a consumer can link them)"
+            )
+        return self._unit.aggregates(spec)
+
+    async def commit(self) -> Sequence[AppendResult]:
+        """See ``UnitOfWork.commit``. The unit commits once: calling it again (or the end of
+        ``ctx.unit_of_work()``'s block after a call) returns the same results."""
+        if self._results is None:
+            self._results = () if self._unit is None else await self._unit.commit()
+        return self._results
