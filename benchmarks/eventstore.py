@@ -9,10 +9,13 @@ Scenarios (events per second; ``--events`` is the total per scenario, 10 per agg
   and one commit per event), aggregates interleaved round by round.
 * ``append-raw`` (forze only): the same events through ``EventStore.append`` directly, prebuilt
   ``NewEvent``s, one per call with its expected version: the store's own speed.
+* ``append-16`` (forze only): the command path again, by 16 tasks at once, each on its own
+  aggregates, as a server's concurrent requests would: SQLite commits the writes that wait
+  for its writer together.
 * ``load``: every aggregate's full history replayed into an aggregate object.
 * ``feed``: the whole global feed read from position 0 in pages of 1000.
 
-During both append scenarios a ticker task sleeps 1 ms in a loop and records how late it wakes
+During the append scenarios a ticker task sleeps 1 ms in a loop and records how late it wakes
 up: the run prints the event loop's worst and 99th-percentile stall, which shows whether the
 store's commits (fsync) block the loop that every other task of the process shares.
 
@@ -64,7 +67,9 @@ default FULL too: both sides then sync the WAL on every commit. The run checks b
 and says so in the notes if they differ."""
 
 BASELINE = "eventsourcing-sqlite"
-SCENARIOS = ["append", "append-raw", "load", "feed", "feed-encoded"]
+SCENARIOS = ["append", "append-raw", "append-16", "load", "feed", "feed-encoded"]
+WRITERS = 16
+"""Tasks appending at once in ``append-16``."""
 IMPLEMENTATIONS = ["forze-sqlite", "eventsourcing-sqlite", "forze-memory", "eventsourcing-memory"]
 
 Record = Callable[[str, int, float], None]
@@ -243,8 +248,10 @@ async def forze_feed(store: EventStore) -> int:
 
 
 async def forze_scenarios(
-    store: EventStore, raw_store: EventStore, aggregates: int, record: Record
+    stores: tuple[EventStore, EventStore, EventStore], aggregates: int, record: Record
 ) -> dict[str, Stalls]:
+    """Run the scenarios on the main, raw and concurrent stores (each starts empty)."""
+    store, raw_store, concurrent_store = stores
     ids = [uuid4().hex for _ in range(aggregates)]
     total = aggregates * EVENTS_PER_AGGREGATE
     repo = EventSourcedRepository(ACCOUNTS, store)
@@ -260,6 +267,18 @@ async def forze_scenarios(
             count = await forze_raw(raw_store, plan)
     record("append-raw", count, watch.seconds)
 
+    concurrent_repo = EventSourcedRepository(ACCOUNTS, concurrent_store)
+    concurrent_ids = [uuid4().hex for _ in range(aggregates)]
+    with Stopwatch() as watch:
+        async with stall_ticker() as concurrent_stalls:
+            counts = await asyncio.gather(
+                *(
+                    forze_commands(concurrent_repo, concurrent_ids[n::WRITERS])
+                    for n in range(WRITERS)
+                )
+            )
+    record("append-16", sum(counts), watch.seconds)
+
     with Stopwatch() as watch:
         count = await forze_load(repo, ids)
     _check("forze load", count, total)
@@ -269,7 +288,7 @@ async def forze_scenarios(
         count = await forze_feed(store)
     _check("forze feed", count, total)
     record("feed", count, watch.seconds)
-    return {"append": append_stalls, "append-raw": raw_stalls}
+    return {"append": append_stalls, "append-raw": raw_stalls, "append-16": concurrent_stalls}
 
 
 async def run_forze(
@@ -277,15 +296,15 @@ async def run_forze(
 ) -> dict[str, Stalls]:
     """Measure ``name``; return the event loop's stalls during its append scenarios."""
     progress(f"{name}: warm-up")
-    with open_store("warmup") as store, open_store("warmup-raw") as raw_store:
-        await forze_scenarios(store, raw_store, WARMUP_AGGREGATES, _skip)
+    with open_store("warmup") as a, open_store("warmup-raw") as b, open_store("warmup-16") as c:
+        await forze_scenarios((a, b, c), WARMUP_AGGREGATES, _skip)
 
     def record(scenario: str, count: int, seconds: float) -> None:
         results.add(scenario, name, count, seconds)
 
     progress(f"{name}: measuring")
-    with open_store("main") as store, open_store("raw") as raw_store:
-        stalls = await forze_scenarios(store, raw_store, aggregates, record)
+    with open_store("main") as a, open_store("raw") as b, open_store("concurrent") as c:
+        stalls = await forze_scenarios((a, b, c), aggregates, record)
     for scenario, found in stalls.items():
         progress(f"  {scenario:<12} {name:<22} event loop stalls: {found.shown()}")
     return stalls
@@ -500,6 +519,10 @@ def add_notes(
     results.note(
         "append-raw: forze store.append of prebuilt NewEvents; eventsourcing has no matching"
         " row, so no ratio."
+    )
+    results.note(
+        f"append-16: the append scenario by {WRITERS} asyncio tasks at once, each on its own"
+        " aggregates; eventsourcing's Application is synchronous, so no ratio."
     )
     results.note(
         "feed: every event of the global feed in pages of 1000, decoded so a consumer can use"

@@ -13,6 +13,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 EVENTSTORE_EXPECTED = {
     "append": {"forze-sqlite", "forze-memory", "eventsourcing-sqlite", "eventsourcing-memory"},
     "append-raw": {"forze-sqlite", "forze-memory"},
+    "append-16": {"forze-sqlite", "forze-memory"},
     "load": {"forze-sqlite", "forze-memory", "eventsourcing-sqlite", "eventsourcing-memory"},
     "feed": {"forze-sqlite", "forze-memory", "eventsourcing-sqlite", "eventsourcing-memory"},
     "feed-encoded": {"eventsourcing-sqlite", "eventsourcing-memory"},
@@ -74,6 +75,7 @@ def run_benchmark(script: str, events: int, expected: dict[str, set[str]], *opti
 def test_eventstore_benchmark_reports_every_scenario_and_implementation() -> None:
     printed = run_benchmark("eventstore.py", 200, EVENTSTORE_EXPECTED)
     assert "eventsourcing-sqlite" in printed  # the table came before the JSON line
+    assert "Event loop stalls of forze-sqlite" in printed  # with its worst-stall figure
 
 
 def test_projections_benchmark_reports_forze_and_naive_rebuild() -> None:

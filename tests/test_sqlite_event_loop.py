@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sqlite3
 import sys
 import threading
@@ -22,6 +23,7 @@ import pytest
 
 from forze import EventStoreUnavailable
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
+from forze_eventstore.sqlite_db import Synchronous
 from forze_eventstore.testing.helpers import new_events
 
 PATIENCE = 10.0
@@ -121,8 +123,8 @@ class Gate:
 
 
 @contextmanager
-def database(path: Path | str) -> Iterator[SQLiteDatabase]:
-    db = SQLiteDatabase(path)
+def database(path: Path | str, synchronous: Synchronous = "FULL") -> Iterator[SQLiteDatabase]:
+    db = SQLiteDatabase(path, synchronous=synchronous)
     try:
         yield db
     finally:
@@ -134,11 +136,21 @@ def place(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(tmp_path / "events.sqlite") if request.param == "file" else ":memory:"
 
 
+@pytest.fixture
+def syncing(tmp_path: Path) -> str:
+    """A file whose commits sync (``FULL``, the default): they run on the worker."""
+    return str(tmp_path / "events.sqlite")
+
+
+either_mode = pytest.mark.parametrize("synchronous", ["FULL", "NORMAL"])
+
+
+@either_mode
 async def test_the_loop_serves_other_tasks_while_an_append_waits_for_another_processes_lock(
-    tmp_path: Path,
+    tmp_path: Path, synchronous: Synchronous
 ) -> None:
     path = tmp_path / "events.sqlite"
-    with database(path) as db:
+    with database(path, synchronous) as db:
         store = SQLiteEventStore(db)
         await store.append("s-1", new_events(1))
         async with ticking() as ticker, write_lock_held_by_another_process(path):
@@ -149,9 +161,9 @@ async def test_the_loop_serves_other_tasks_while_an_append_waits_for_another_pro
         assert (await asyncio.wait_for(appending, PATIENCE)).position == 2
 
 
-async def test_the_loop_serves_other_tasks_while_a_commit_syncs(place: str) -> None:
+async def test_the_loop_serves_other_tasks_while_a_commit_syncs(syncing: str) -> None:
     gate = Gate(lambda statement: statement == "COMMIT")
-    with database(place) as db:
+    with database(syncing) as db:
         store = SQLiteEventStore(db)
         db.prepare(gate.install)
         async with ticking() as ticker:
@@ -167,7 +179,39 @@ async def test_the_loop_serves_other_tasks_while_a_commit_syncs(place: str) -> N
         assert loop_thread not in gate.ran_on("BEGIN") | gate.ran_on("COMMIT")
 
 
-async def test_reads_run_on_the_loops_thread_on_a_connection_of_their_own(place: str) -> None:
+@pytest.mark.parametrize("synchronous", ["OFF", "NORMAL"])
+async def test_writes_that_sync_nothing_run_on_the_loops_thread(
+    place: str, synchronous: Synchronous
+) -> None:
+    gate = Gate(lambda statement: False)
+    with database(place, synchronous) as db:
+        store = SQLiteEventStore(db)
+        db.prepare(gate.install)
+        await store.append("s-1", new_events(2))
+        async with db.transaction():
+            await store.append("s-2", new_events(1))
+        assert gate.ran_on("BEGIN") | gate.ran_on("COMMIT") == {threading.current_thread()}
+        assert [e.position for e in await store.read_all()] == [1, 2, 3]
+
+
+async def test_a_database_that_commits_inline_checkpoints_on_a_thread_of_its_own(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.sqlite"
+    with database(path, "NORMAL") as db:
+        store = SQLiteEventStore(db)
+        assert db.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        for round_ in range(40):
+            await store.append(f"s-{round_}", new_events(100))
+            await asyncio.sleep(0.01)  # the checkpointer's thread runs meanwhile
+        assert any(t.name.startswith("forze-sqlite-checkpoint") for t in threading.enumerate())
+        checkpointed = await asyncio.to_thread(os.path.getsize, path)
+        assert checkpointed > 100 * 4096  # pages only a checkpoint copies from the WAL
+
+
+async def test_reads_run_on_the_loops_thread_on_the_idle_writers_warm_connection(
+    place: str,
+) -> None:
     gate = Gate(lambda statement: False)
     with database(place) as db:
         store = SQLiteEventStore(db)
@@ -178,18 +222,25 @@ async def test_reads_run_on_the_loops_thread_on_a_connection_of_their_own(place:
         assert await store.stream_version("s-1") == 3
         reads = ("SELECT event_id", "SELECT MAX(version) FROM forze_events WHERE stream_id = ?")
         assert gate.ran_on(reads[0]) | gate.ran_on(reads[1]) == {threading.current_thread()}
-        assert db.connection not in gate.used(reads[0]) | gate.used(reads[1])
+        assert gate.used(reads[0]) | gate.used(reads[1]) == {db.connection}
 
 
-async def test_each_thread_that_reads_gets_a_connection_of_its_own(place: str) -> None:
-    gate = Gate(lambda statement: False)
-    with database(place) as db:
+async def test_while_the_writer_is_busy_each_thread_that_reads_gets_a_connection_of_its_own(
+    syncing: str,
+) -> None:
+    gate = Gate(lambda statement: statement == "COMMIT")
+    with database(syncing) as db:
         store = SQLiteEventStore(db)
         db.prepare(gate.install)
-        await store.append("s-1", new_events(1))
-        assert await store.count_events() == 1
-        assert await asyncio.to_thread(asyncio.run, store.count_events()) == 1
-        assert len(gate.used("SELECT COUNT(*)")) == 2
+        appending = asyncio.create_task(store.append("s-1", new_events(1)))
+        await until(gate.reached.is_set)
+        assert await store.count_events() == 0
+        assert await asyncio.to_thread(asyncio.run, store.count_events()) == 0
+        readers = gate.used("SELECT COUNT(*)")
+        assert len(readers) == 2
+        assert db.connection not in readers
+        gate.open()
+        await asyncio.wait_for(appending, PATIENCE)
 
 
 async def test_reads_never_see_another_tasks_open_transaction(place: str) -> None:
@@ -214,9 +265,12 @@ async def test_reads_never_see_another_tasks_open_transaction(place: str) -> Non
         assert await store.head_position() == 3
 
 
-async def test_a_cancelled_append_waiting_for_the_lock_writes_nothing(tmp_path: Path) -> None:
+@either_mode
+async def test_a_cancelled_append_waiting_for_the_lock_writes_nothing(
+    tmp_path: Path, synchronous: Synchronous
+) -> None:
     path = tmp_path / "events.sqlite"
-    with database(path) as db:
+    with database(path, synchronous) as db:
         store = SQLiteEventStore(db)
         async with write_lock_held_by_another_process(path):
             appending = asyncio.create_task(store.append("s-1", new_events(1)))
@@ -231,10 +285,10 @@ async def test_a_cancelled_append_waiting_for_the_lock_writes_nothing(tmp_path: 
 
 
 async def test_a_call_still_waiting_when_the_database_closes_gets_a_forze_error(
-    place: str,
+    syncing: str,
 ) -> None:
     gate = Gate(lambda statement: statement.startswith("INSERT INTO forze_events"))
-    db = SQLiteDatabase(place)
+    db = SQLiteDatabase(syncing)
     store = SQLiteEventStore(db)
     db.prepare(gate.install)
     running = asyncio.create_task(store.append("s-1", new_events(1)))

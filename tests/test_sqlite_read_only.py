@@ -160,8 +160,9 @@ def _damage(path: Path, position: int, column: str, value: object) -> None:
         ("metadata", "not json"),
         ("data", b"\x00\x01"),
         ("event_id", b"short"),
+        ("event_id", "sixteen chars id"),
     ],
-    ids=["truncated", "trailing", "not-an-object", "metadata", "blob", "event-id"],
+    ids=["truncated", "trailing", "not-an-object", "metadata", "blob", "event-id", "text-id"],
 )
 async def test_a_stored_row_the_store_cannot_decode_raises_a_serialization_error_naming_it(
     tmp_path: Path, column: str, value: object

@@ -13,10 +13,10 @@ __all__ = ["YieldingEventStore"]
 class YieldingEventStore(EventStoreView):
     """Delegates to ``store`` but awaits ``asyncio.sleep(delay)`` before each call.
 
-    The embedded SQLite store never suspends, so concurrent commands of one process never
-    interleave between load and save. The demo wraps it in this to behave like a store across
-    a network, where they do, so that optimistic-concurrency conflicts (and their retries)
-    really happen.
+    The embedded SQLite store reads without suspending, so concurrent commands of one process
+    seldom interleave between load and save. The demo wraps it in this to behave like a store
+    across a network, where they do, so that optimistic-concurrency conflicts (and their
+    retries) really happen.
     """
 
     def __init__(self, store: EventStore, *, delay: float = 0.0) -> None:

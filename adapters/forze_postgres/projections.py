@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
-from forze.contracts import Filter, Page, Query, ReadModelSpec, ReadModelStore
+from forze.contracts import ReadModelSpec, ReadModelStore
 from forze.domain.errors import InvalidInputError
 from forze_postgres._driver import abandoned, is_open
 from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
@@ -19,6 +19,7 @@ from forze_postgres.errors import translated
 from forze_postgres.leases import PostgresLeases
 from forze_postgres.read_models import PostgresReadModelStore, drop_table
 from forze_projections.errors import ProjectionFailure
+from forze_projections.live_store import LiveVersionStore
 from forze_projections.memory_backend import ReadModelOwners
 from forze_projections.not_yet_live import NotYetLiveStore
 
@@ -294,47 +295,17 @@ class _ServingStores:
         return _ServingStore(self._backend, spec)
 
 
-class _ServingStore(Generic[M]):
+class _ServingStore(LiveVersionStore[M]):
     """A read model's live version: every call looks the version up, so a cut-over made by
     another process is followed at once (a ``NotYetLiveStore`` before the first version)."""
 
     def __init__(self, backend: PostgresProjectionBackend, spec: ReadModelSpec[M]) -> None:
-        self._backend, self.spec = backend, spec
+        super().__init__(spec)
+        self._backend = backend
 
-    async def _live(self) -> ReadModelStore[M]:
+    async def live(self) -> ReadModelStore[M]:
+        """See ``LiveVersionStore.live``."""
         version = await self._backend.serving_version(self.spec)
         if version is None:
             return NotYetLiveStore(self.spec)
         return self._backend.store(self.spec, version)
-
-    async def get(self, key: str) -> M | None:
-        """See ``ReadModelStore.get``."""
-        return await (await self._live()).get(key)
-
-    async def get_many(self, keys: Collection[str]) -> list[M]:
-        """See ``ReadModelStore.get_many``."""
-        return await (await self._live()).get_many(keys)
-
-    async def upsert(self, document: M) -> None:
-        """See ``ReadModelStore.upsert``."""
-        await (await self._live()).upsert(document)
-
-    async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
-        """See ``ReadModelStore.patch``."""
-        return await (await self._live()).patch(key, changes)
-
-    async def delete(self, key: str) -> bool:
-        """See ``ReadModelStore.delete``."""
-        return await (await self._live()).delete(key)
-
-    async def find(self, query: Query) -> Page[M]:
-        """See ``ReadModelStore.find``."""
-        return await (await self._live()).find(query)
-
-    async def count(self, filters: Sequence[Filter] = ()) -> int:
-        """See ``ReadModelStore.count``."""
-        return await (await self._live()).count(filters)
-
-    async def search(self, text: str, *, limit: int = 20) -> list[M]:
-        """See ``ReadModelStore.search``."""
-        return await (await self._live()).search(text, limit=limit)

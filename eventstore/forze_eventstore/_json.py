@@ -17,6 +17,7 @@ stored; msgspec is only a faster way to the same result where that is proven (se
   surrounding whitespace; msgspec also keeps ints beyond 64 bits exact (orjson turns them
   into floats), and any text it refuses goes to the standard library, which accepts more
   (``NaN``, escaped lone surrogates) and words the errors.
+- :func:`uuids_of` turns a page's 16-byte event ids into ``UUID`` objects in one call.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from __future__ import annotations
 import json
 import sys
 from typing import Any
+from uuid import UUID
 
 import msgspec
 
-__all__ = ["plain_json", "raw_decode"]
+__all__ = ["plain_json", "raw_decode", "uuids_of"]
 
 _SCALARS = frozenset({str, int, bool, type(None)})
 """Exact types msgspec writes as the standard library does (``int`` of any size: past the
@@ -133,3 +135,13 @@ def raw_decode(text: str) -> tuple[Any, int]:
         except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
             pass  # the standard library accepts more, or words the error
     return _stdlib_raw_decode(text)
+
+
+_UUID_LIST: Any = list[UUID]
+
+
+def uuids_of(raw: list[bytes]) -> list[UUID]:
+    """``[UUID(bytes=b) for b in raw]`` in one call (a tenth of the time per id); an item
+    that is not 16 bytes raises ``ValueError``."""
+    result: list[UUID] = msgspec.convert(raw, _UUID_LIST)
+    return result

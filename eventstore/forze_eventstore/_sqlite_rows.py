@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from forze.contracts import RecordedEvent, StoredData
 from forze.domain.errors import SerializationError
-from forze_eventstore._json import raw_decode
+from forze_eventstore._json import raw_decode, uuids_of
 
 __all__ = ["decode_page"]
 
@@ -19,8 +18,8 @@ _raw_decode = raw_decode
 def decode_page(rows: list[Any]) -> list[RecordedEvent]:
     """Rows of ``_COLUMNS`` as recorded events, built with as little per-row work as possible.
 
-    The tuple is made from its fields in order (``_make``: no keyword parsing), each id from
-    its 16 bytes' integer, and events of one append share their parsed timestamp. Data keeps
+    The tuple is made from its fields in order (``_make``: no keyword parsing), the page's
+    ids are made in one call, and events of one append share their parsed timestamp. Data keeps
     its stored JSON (``StoredData``), which the relay publishes as is. A row that is not what
     ``append`` writes (a damaged file, a foreign write) raises ``SerializationError`` naming
     its position, never a raw decoding error and never a half-decoded event.
@@ -28,6 +27,10 @@ def decode_page(rows: list[Any]) -> list[RecordedEvent]:
     events: list[RecordedEvent] = []
     append = events.append
     last_stamp, last_time = -1, _EPOCH
+    try:
+        ids = uuids_of([row[0] for row in rows])
+    except (ValueError, TypeError):
+        ids = None  # one of them is damaged: the loop finds which
     try:
         for event_id, event_type, data, metadata, stream_id, version, position, stamp in rows:
             if stamp != last_stamp:
@@ -45,8 +48,7 @@ def decode_page(rows: list[Any]) -> list[RecordedEvent]:
             append(
                 _recorded(
                     (
-                        # not UUID(bytes=...): it checks the type with an assert
-                        UUID(int=_from_bytes(event_id, "big")),
+                        ids[len(events)] if ids is not None else uuids_of([event_id])[0],
                         event_type,
                         _stored(data_value, data),
                         metadata_value,
@@ -69,4 +71,3 @@ def decode_page(rows: list[Any]) -> list[RecordedEvent]:
 _EPOCH = datetime.fromtimestamp(0, UTC)
 _stored = StoredData.of
 _recorded = RecordedEvent._make
-_from_bytes = int.from_bytes

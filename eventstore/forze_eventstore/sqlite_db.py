@@ -8,12 +8,18 @@ read-model writes). A write transaction belongs to one asyncio task at a time (s
 Nothing that can block runs on the event loop's thread, and a store call costs at most one
 thread round trip:
 
-- ``BEGIN IMMEDIATE`` (which waits up to ``busy_timeout_ms`` for another process's write lock)
-  and ``COMMIT`` (which syncs the WAL to disk) run on the writer's worker thread
+- Two steps of a write can block: ``BEGIN IMMEDIATE`` (which waits up to ``busy_timeout_ms``
+  for another process's write lock) and a ``COMMIT`` that syncs the WAL to disk
+  (``synchronous`` ``FULL`` or ``EXTRA``). They run on the writer's worker thread
   (``_sqlite_worker``). The statements of an open transaction run on the owning task's thread,
   between them: the transaction holds the write lock, so they wait for no lock and sync
-  nothing. A store call that needs no ``await`` inside its transaction sends begin, statements
-  and commit as one job (:meth:`write`).
+  nothing. A store call that needs no ``await`` inside its transaction (:meth:`write`) is one
+  job, and the calls that wait for the worker meanwhile share its transaction and its sync
+  (``_sqlite_group``).
+- A step that cannot block runs on the caller's thread instead, with no hop
+  (``_sqlite_inline``): ``BEGIN IMMEDIATE`` when the write lock is free, and the whole write
+  when commits sync nothing (``OFF``, ``NORMAL``); SQLite's checkpoints, which sync, then run
+  on a thread of their own.
 - Reads run on the calling thread, with no hop, on a read connection of its own (one per
   thread that reads: in practice the loop's, so none is ever used by two threads at once). In
   WAL mode such a reader sees the last commit, never another task's open transaction, and
@@ -39,9 +45,11 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar, cast
 
 from forze.domain.errors import EventStoreUnavailable, ReadOnlyOperationError, WiringError
+from forze_eventstore._sqlite_group import GroupCommit
+from forze_eventstore._sqlite_inline import Checkpointer, InlineWrites
 from forze_eventstore._sqlite_worker import (
     Job,
     Lane,
@@ -78,7 +86,9 @@ class SQLiteDatabase:
     every commit, so an append that returned survives power loss; ``NORMAL`` is faster and
     survives a crash of the process but may lose the last commits on power loss.
 
-    Every commit runs on the writer's worker thread, whatever the mode.
+    A ``FULL`` commit runs on the writer's worker thread, so the event loop serves other tasks
+    while it syncs; the writes that wait meanwhile commit together, in one transaction and one
+    sync. ``OFF`` and ``NORMAL`` commits sync nothing, so they run on the caller's thread.
 
     ``read_only=True`` inspects an existing file without changing it: no table is created, the
     journal mode is left alone, no file appears beside it (see the ``_sqlite_readonly`` module),
@@ -134,6 +144,15 @@ class SQLiteDatabase:
                 self._lanes.append(self._main)
                 self._main.connection = connect_writer(
                     self.path, file, busy_timeout_ms, synchronous
+                )
+                self._group = GroupCommit(self._main.worker, self._writer, self.path)
+                checkpointer = None
+                if synchronous in ("OFF", "NORMAL"):  # commits sync nothing: they run inline
+                    self._main.connection.execute("PRAGMA wal_autocheckpoint = 0")
+                    checkpointer = Checkpointer(self.path, file)
+                    self._lanes.append(checkpointer.lane)
+                self._inline = InlineWrites(
+                    self._main, self._group, self.path, busy_timeout_ms, checkpointer
                 )
         except BaseException:
             self.close()
@@ -266,7 +285,8 @@ class SQLiteDatabase:
         it. Callbacks registered with :meth:`after_commit` run once the outermost one commits.
         SQLite errors become ``EventStoreUnavailable``; forze errors pass through. Either way
         the transaction is rolled back and nothing is written. Begin and commit run on the
-        worker; the statements of the body run on the caller's thread (see the module).
+        worker when they could block, inline otherwise; the statements of the body run on the
+        caller's thread (see the module).
         """
         if self.in_transaction:
             yield self._writer()
@@ -277,16 +297,21 @@ class SQLiteDatabase:
             self._owner = asyncio.current_task()
             try:
                 try:
-                    await self._main.worker.run_to_end(self._begin)
+                    if not self._inline.begin():
+                        await self._main.worker.run_to_end(self._begin)
                     yield self._writer()
                 except BaseException as error:
                     await self._roll_back(error)
-                commit = self._main.worker.start(self._commit)
-                try:
-                    await wait_to_end(commit)
-                finally:
-                    ended = commit.future  # the one that got the outcome
-                    committed = ended.done() and not ended.cancelled() and ended.exception() is None
+                committed = self._inline.commit()
+                if not committed:
+                    commit = self._main.worker.start(self._commit)
+                    try:
+                        await wait_to_end(commit)
+                    finally:
+                        ended = commit.future  # the one that got the outcome
+                        committed = (
+                            ended.done() and not ended.cancelled() and ended.exception() is None
+                        )
             finally:
                 self._owner = None
                 callbacks, self._after_commit = self._after_commit, []
@@ -297,44 +322,35 @@ class SQLiteDatabase:
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in a write transaction and return its result.
 
-        Inside the calling task's open transaction ``work`` runs there. Otherwise begin,
-        ``work`` and commit run as one job on the worker, as :meth:`transaction` would with
-        ``work`` as its body (one thread hop instead of two), and :meth:`after_commit` then
-        runs its callback at once.
+        Inside the calling task's open transaction ``work`` runs there. When commits sync
+        nothing and the writer is free, it runs on the calling thread (see ``_sqlite_inline``).
+        Otherwise it runs on the worker, after any transaction already waiting, grouped with
+        the other writes waiting for the worker in one transaction and one commit (see
+        ``_sqlite_group``): one thread hop per call, one sync per group. A write of a group
+        that raises is rolled back alone; a group whose commit fails stores none of its
+        writes, and each gets the error. :meth:`after_commit` then runs its callback at once.
         """
         if self.in_transaction:
             return self._translated(work, self._writer())
         self._check_writable()
-        async with self._lock:
-            self._owner = asyncio.current_task()
-            try:
-                job: Job[T] = Job()
-                return await wait_to_end(
-                    self._main.worker.start(partial(self._in_transaction, work, job), job)
-                )
-            finally:
-                self._owner = None
+        if not self._lock.locked():  # no transaction holds or awaits it: perhaps inline
+            done, result = self._inline.write(work)
+            if done:
+                return cast(T, result)
+        async with self._lock:  # queued after a transaction that holds or awaits the lock
+            job: Job[T] = Job()
+            self._group.add(work, job)
+        return await wait_to_end(job)
 
     def _check_writable(self) -> None:
         if self.read_only:
             raise ReadOnlyOperationError(f"SQLite {self.path!r} is open read-only: cannot write")
 
-    def _in_transaction(
-        self, work: Callable[[sqlite3.Connection], T], job: Job[T] | None = None
-    ) -> T:
+    def _in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` between ``BEGIN IMMEDIATE`` and ``COMMIT``, rolled back if it raises (a
-        job on the writer's worker); nothing is written once the caller abandoned the ``job``
-        (cancelled while it waited, for instance for another process's lock)."""
-        if job is not None and job.abandoned:
-            raise asyncio.CancelledError
+        job on the writer's worker)."""
         self._begin()
-        return self._then_commit(work, job)
-
-    def _then_commit(self, work: Callable[[sqlite3.Connection], T], job: Job[T] | None = None) -> T:
-        """``work`` in the transaction just begun, then ``COMMIT`` (see ``_in_transaction``)."""
         try:
-            if job is not None and job.abandoned:
-                raise asyncio.CancelledError
             result = work(self._writer())
         except BaseException as error:
             self._rollback_now()
@@ -406,6 +422,15 @@ class SQLiteDatabase:
         SQLite errors become ``EventStoreUnavailable``."""
         if self.in_transaction:
             return self._translated(fetch, self._writer())
+        if not self.read_only:
+            idle = self._main.worker.busy
+            if idle.acquire(blocking=False):  # no job runs: the writer's warm cache may serve
+                try:
+                    connection = self._main.connection
+                    if connection is not None and not connection.in_transaction:
+                        return self._translated(fetch, connection)
+                finally:
+                    idle.release()
         return self._readers.read(fetch)
 
     # -- closing --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from forze_projections.leases import (
     check_lease_terms,
     lease_lost,
 )
+from forze_projections.live_store import LiveVersionStore
 from forze_projections.memory import (
     InMemoryCheckpointStore,
     InMemoryReadModelStore,
@@ -71,6 +72,7 @@ __all__ = [
     "InlineAdder",
     "InlineHook",
     "Lease",
+    "LiveVersionStore",
     "ProjectionLeases",
     "ReadModelOwners",
     "SQLiteCheckpointStore",

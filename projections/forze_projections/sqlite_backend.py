@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
-from forze.contracts import Filter, Page, Query, ReadModelSpec, ReadModelStore
+from forze.contracts import ReadModelSpec, ReadModelStore
 from forze.domain.errors import InvalidInputError
 from forze_eventstore import SQLiteDatabase
 from forze_eventstore.adapter_kit import Migration
 from forze_projections.errors import ProjectionFailure
+from forze_projections.live_store import LiveVersionStore
 from forze_projections.memory_backend import ReadModelOwners
 from forze_projections.not_yet_live import NotYetLiveStore
 from forze_projections.queries import quote_identifier
@@ -226,50 +227,20 @@ class _ServingStores:
         return _ServingStore(self._backend, spec)
 
 
-class _ServingStore(Generic[M]):
+class _ServingStore(LiveVersionStore[M]):
     """A read model's live version: every call looks the version up (a read on the
     database's worker), so a cut-over, also one made by another process, is followed at once
     (a ``NotYetLiveStore`` before the first version)."""
 
     def __init__(self, backend: SQLiteProjectionBackend, spec: ReadModelSpec[M]) -> None:
-        self._backend, self.spec = backend, spec
+        super().__init__(spec)
+        self._backend = backend
 
-    async def _live(self) -> ReadModelStore[M]:
+    async def live(self) -> ReadModelStore[M]:
+        """See ``LiveVersionStore.live``."""
         rows = await self._backend.db.read(
             "SELECT version FROM forze_read_model_live WHERE read_model = ?", (self.spec.name,)
         )
         if not rows:
             return NotYetLiveStore(self.spec)
         return self._backend.store(self.spec, int(rows[0][0]))
-
-    async def get(self, key: str) -> M | None:
-        """See ``ReadModelStore.get``."""
-        return await (await self._live()).get(key)
-
-    async def get_many(self, keys: Collection[str]) -> list[M]:
-        """See ``ReadModelStore.get_many``."""
-        return await (await self._live()).get_many(keys)
-
-    async def upsert(self, document: M) -> None:
-        """See ``ReadModelStore.upsert``."""
-        await (await self._live()).upsert(document)
-
-    async def patch(self, key: str, changes: Mapping[str, Any]) -> M:
-        """See ``ReadModelStore.patch``."""
-        return await (await self._live()).patch(key, changes)
-
-    async def delete(self, key: str) -> bool:
-        """See ``ReadModelStore.delete``."""
-        return await (await self._live()).delete(key)
-
-    async def find(self, query: Query) -> Page[M]:
-        """See ``ReadModelStore.find``."""
-        return await (await self._live()).find(query)
-
-    async def count(self, filters: Sequence[Filter] = ()) -> int:
-        """See ``ReadModelStore.count``."""
-        return await (await self._live()).count(filters)
-
-    async def search(self, text: str, *, limit: int = 20) -> list[M]:
-        """See ``ReadModelStore.search``."""
-        return await (await self._live()).search(text, limit=limit)
