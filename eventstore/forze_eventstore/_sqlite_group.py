@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from forze.domain.errors import EventStoreUnavailable
-from forze_eventstore._sqlite_worker import Job, Worker
+from forze_eventstore._sqlite_worker import Job, Lane
 
 __all__ = ["GroupCommit"]
 
@@ -30,17 +30,16 @@ Work = Callable[[sqlite3.Connection], Any]
 
 
 class GroupCommit:
-    """The writes waiting for one connection's worker, committed together (see the module).
+    """The writes waiting for ``lane``'s worker, committed together on its connection (see
+    the module); ``path`` names the database in errors.
 
-    ``connection`` returns the writer's connection (raising when it is closed); ``path``
-    names the database in errors.
+    It holds the lane, never the database: the worker's thread keeps no reference to a
+    database that its owner dropped, so collecting it still stops the thread.
     """
 
-    def __init__(
-        self, worker: Worker, connection: Callable[[], sqlite3.Connection], path: str
-    ) -> None:
-        self._worker = worker
-        self._connection = connection
+    def __init__(self, lane: Lane, path: str) -> None:
+        self._lane = lane
+        self._worker = lane.worker
         self._path = path
         self._guard = threading.Lock()
         self._waiting: list[tuple[Work, Job[Any]]] = []
@@ -91,7 +90,9 @@ class GroupCommit:
 
     def _run(self, group: list[tuple[Work, Job[Any]]]) -> list[tuple[Job[Any], bool, Any]]:
         try:
-            connection = self._connection()
+            connection = self._lane.connection
+            if connection is None:
+                raise EventStoreUnavailable(f"SQLite {self._path!r} is closed")
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
             return [(job, False, self._translated(error)) for _, job in group]

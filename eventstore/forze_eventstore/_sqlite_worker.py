@@ -107,10 +107,12 @@ class Worker:
             if job is None:
                 return
             work, deliver = job
+            del job
             with self.busy:  # released before the caller hears of the outcome
                 outcome = self._run(work)
+            del work  # before the caller resumes: it may drop the database the work holds
             deliver(*outcome)
-            del job, work, deliver, outcome  # an idle thread keeps no job (nor its database)
+            del deliver, outcome  # an idle thread keeps no job (nor its database)
 
     def _run(self, work: Callable[[], Any]) -> tuple[bool, Any]:
         if self._closing:

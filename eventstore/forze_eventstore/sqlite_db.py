@@ -145,7 +145,7 @@ class SQLiteDatabase:
                 self._main.connection = connect_writer(
                     self.path, file, busy_timeout_ms, synchronous
                 )
-                self._group = GroupCommit(self._main.worker, self._writer, self.path)
+                self._group = GroupCommit(self._main, self.path)
                 checkpointer = None
                 if synchronous in ("OFF", "NORMAL"):  # commits sync nothing: they run inline
                     self._main.connection.execute("PRAGMA wal_autocheckpoint = 0")
