@@ -15,14 +15,13 @@ fails, every write of the group gets the error and nothing of the group is store
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from forze.domain.errors import EventStoreUnavailable
-from forze_eventstore._sqlite_worker import Job, Lane
+from forze_eventstore._sqlite_worker import Job, Lane, roll_back
 
 __all__ = ["GroupCommit"]
 
@@ -112,7 +111,7 @@ class GroupCommit:
         try:
             connection.execute("COMMIT")
         except BaseException as error:
-            self._roll_back(connection)
+            roll_back(connection)
             failed = self._translated(error)
             return [(job, False, failed) for _, job in group]
         return outcomes
@@ -135,7 +134,7 @@ class GroupCommit:
             return True, result
         except BaseException as error:
             if alone:
-                self._roll_back(connection)
+                roll_back(connection)
             return False, self._translated(error)
 
     def _translated(self, error: BaseException) -> BaseException:
@@ -149,9 +148,3 @@ class GroupCommit:
         return EventStoreUnavailable(
             f"SQLite {self._path!r} rolled back a group of writes after an I/O error"
         )
-
-    @staticmethod
-    def _roll_back(connection: sqlite3.Connection) -> None:
-        if connection.in_transaction:
-            with contextlib.suppress(sqlite3.Error):  # closing the connection rolls back anyway
-                connection.execute("ROLLBACK")

@@ -21,7 +21,6 @@ threads at once and writes keep their order.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from typing import Any, NoReturn, TypeVar
 
 from forze.domain.errors import EventStoreUnavailable
 from forze_eventstore._sqlite_group import GroupCommit
-from forze_eventstore._sqlite_worker import Lane
+from forze_eventstore._sqlite_worker import Lane, open_checkpointer, roll_back
 
 __all__ = ["CHECKPOINT_AFTER_CHANGES", "Checkpointer", "InlineWrites"]
 
@@ -43,7 +42,7 @@ class Checkpointer:
     """Passive WAL checkpoints on a thread and connection of their own (see the module)."""
 
     def __init__(self, path: str, file: str) -> None:
-        self._file = file
+        self._path, self._file = path, file
         self.lane = Lane(f"forze-sqlite-checkpoint {path}", path)
         self._queued = threading.Event()
 
@@ -56,11 +55,9 @@ class Checkpointer:
 
     def _checkpoint(self) -> None:
         self._queued.clear()  # changes made from now on may need another one
-        if self.lane.connection is None:
-            self.lane.connection = sqlite3.connect(
-                os.fsencode(self._file), isolation_level=None, check_same_thread=False
-            )
-        with contextlib.suppress(sqlite3.Error):  # a busy or failed one is tried next time
+        with contextlib.suppress(sqlite3.Error, EventStoreUnavailable):  # tried next time
+            if self.lane.connection is None:
+                self.lane.connection = open_checkpointer(self._path, self._file)
             self.lane.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _ended(self, ok: bool, value: Any) -> None:
@@ -108,7 +105,7 @@ class InlineWrites:
                 result = work(connection)
                 connection.execute("COMMIT")
             except BaseException as error:
-                _roll_back(connection)
+                roll_back(connection)
                 self._raise_translated(error)
             self._committed(connection)
             return True, result
@@ -142,7 +139,7 @@ class InlineWrites:
             try:
                 connection.execute("COMMIT")
             except sqlite3.Error as error:
-                _roll_back(connection)
+                roll_back(connection)
                 self._raise_translated(error)
             self._committed(connection)
             return True
@@ -177,9 +174,3 @@ class InlineWrites:
         if isinstance(error, sqlite3.Error):
             raise EventStoreUnavailable(f"SQLite {self._path!r}: {error}") from error
         raise error
-
-
-def _roll_back(connection: sqlite3.Connection) -> None:
-    if connection.in_transaction:
-        with contextlib.suppress(sqlite3.Error):  # closing the connection rolls back anyway
-            connection.execute("ROLLBACK")

@@ -19,7 +19,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -38,8 +38,10 @@ __all__ = [
     "Readers",
     "Worker",
     "connect_writer",
+    "open_checkpointer",
     "open_read_only",
     "open_reader",
+    "roll_back",
     "wait_to_end",
 ]
 
@@ -293,46 +295,60 @@ class Readers:
         )
 
 
+def roll_back(connection: sqlite3.Connection | None) -> None:
+    """Roll back ``connection``'s open transaction, if any; a failure to do so leaves the
+    error that caused it to be raised (closing the connection rolls back anyway)."""
+    if connection is not None and connection.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            connection.execute("ROLLBACK")
+
+
+def _connect(path: str, file: str, pragmas: Sequence[str], failed: str) -> sqlite3.Connection:
+    """A connection to ``file`` (the file of ``path``) with ``pragmas`` run on it;
+    ``EventStoreUnavailable`` starting with ``failed`` when it cannot be opened."""
+    try:
+        connection = sqlite3.connect(
+            os.fsencode(file), isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as error:
+        raise EventStoreUnavailable(f"{failed}: {error}") from error
+    try:
+        for pragma in pragmas:
+            connection.execute(pragma)
+    except sqlite3.Error as error:
+        connection.close()
+        raise EventStoreUnavailable(f"{failed}: {error}") from error
+    return connection
+
+
 def connect_writer(
     path: str, file: str, busy_timeout_ms: int, synchronous: str
 ) -> sqlite3.Connection:
     """The connection writes use, to ``file`` (the file of ``path``), in WAL mode, with the
     table of schema versions; ``EventStoreUnavailable`` when it cannot be opened."""
-    try:
-        connection = sqlite3.connect(
-            os.fsencode(file), isolation_level=None, check_same_thread=False
-        )
-    except sqlite3.Error as error:
-        raise EventStoreUnavailable(f"cannot open SQLite database {path!r}: {error}") from error
-    try:
-        connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute(f"PRAGMA synchronous = {synchronous}")
-        connection.execute(
+    return _connect(
+        path,
+        file,
+        (
+            f"PRAGMA busy_timeout = {int(busy_timeout_ms)}",
+            "PRAGMA journal_mode = WAL",
+            f"PRAGMA synchronous = {synchronous}",
             "CREATE TABLE IF NOT EXISTS forze_migrations ("
-            " component TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID"
-        )
-    except sqlite3.Error as error:
-        connection.close()
-        raise EventStoreUnavailable(f"cannot open SQLite database {path!r}: {error}") from error
-    return connection
+            " component TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID",
+        ),
+        f"cannot open SQLite database {path!r}",
+    )
 
 
 def open_reader(path: str, file: str, busy_timeout_ms: int) -> Opened:
     """A connection that only reads ``file`` (the file of ``path``, in WAL mode)."""
-    try:
-        connection = sqlite3.connect(
-            os.fsencode(file), isolation_level=None, check_same_thread=False
-        )
-    except sqlite3.Error as error:
-        raise EventStoreUnavailable(f"SQLite {path!r}: {error}") from error
-    try:
-        connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        connection.execute("PRAGMA query_only = ON")
-    except sqlite3.Error as error:
-        connection.close()
-        raise EventStoreUnavailable(f"SQLite {path!r}: {error}") from error
-    return connection, None
+    pragmas = (f"PRAGMA busy_timeout = {int(busy_timeout_ms)}", "PRAGMA query_only = ON")
+    return _connect(path, file, pragmas, f"SQLite {path!r}"), None
+
+
+def open_checkpointer(path: str, file: str) -> sqlite3.Connection:
+    """A connection that only runs checkpoints of ``file``: it never waits for a lock."""
+    return _connect(path, file, (), f"SQLite {path!r}")
 
 
 def open_read_only(path: str, busy_timeout_ms: int) -> Opened:

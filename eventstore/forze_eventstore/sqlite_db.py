@@ -50,6 +50,7 @@ from typing import Any, Literal, NoReturn, TypeVar, cast
 from forze.domain.errors import EventStoreUnavailable, ReadOnlyOperationError, WiringError
 from forze_eventstore._sqlite_group import GroupCommit
 from forze_eventstore._sqlite_inline import Checkpointer, InlineWrites
+from forze_eventstore._sqlite_schema import Migration, apply_steps, check_schema, stored_version
 from forze_eventstore._sqlite_worker import (
     Job,
     Lane,
@@ -57,14 +58,13 @@ from forze_eventstore._sqlite_worker import (
     connect_writer,
     open_read_only,
     open_reader,
+    roll_back,
     wait_to_end,
 )
 
 __all__ = ["Migration", "SQLiteDatabase", "Synchronous"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
-Migration = Callable[[sqlite3.Connection], None]
-"""One schema step; applied once, in order, inside a transaction."""
 Setup = Callable[[sqlite3.Connection], None]
 """Prepares a connection (defines SQL functions); run on each connection the database opens."""
 
@@ -205,73 +205,20 @@ class SQLiteDatabase:
 
     def schema_version(self, component: str) -> int:
         """The schema version of ``component`` stored in the file (0 when it has none)."""
-        return self.call(partial(self._schema_of, component))
-
-    @staticmethod
-    def _schema_of(component: str, connection: sqlite3.Connection) -> int:
-        tables = connection.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'forze_migrations'"
-        ).fetchone()
-        if not tables[0]:
-            return 0
-        row = connection.execute(
-            "SELECT version FROM forze_migrations WHERE component = ?", (component,)
-        ).fetchone()
-        return 0 if row is None else int(row[0])
+        return self.call(partial(stored_version, component))
 
     def migrate(self, component: str, steps: Sequence[Migration]) -> int:
-        """Apply the steps of ``component`` not applied yet; return its schema version.
+        """Apply the steps of ``component`` not applied yet; return its schema version (see
+        ``_sqlite_schema``). A read-only database only checks the schema is there.
 
         Runs when a store is created, before any transaction of this database is open.
         """
         if self._owner is not None:
             raise WiringError("create SQLite stores before a transaction of their database runs")
         if self.read_only:
-            return self._check_schema(component, len(steps))
+            return check_schema(self.path, component, self.schema_version(component), len(steps))
         return self._main.worker.call(
-            partial(self._in_transaction, partial(self._apply, component, steps))
-        )
-
-    def _apply(self, component: str, steps: Sequence[Migration], connection: Any) -> int:
-        row = connection.execute(
-            "SELECT version FROM forze_migrations WHERE component = ?", (component,)
-        ).fetchone()
-        current = 0 if row is None else int(row[0])
-        if current > len(steps):
-            raise self._newer(component, current, len(steps))
-        for step in steps[current:]:
-            step(connection)
-        if len(steps) > current:
-            connection.execute(
-                "INSERT OR REPLACE INTO forze_migrations (component, version) VALUES (?, ?)",
-                (component, len(steps)),
-            )
-        return max(current, len(steps))
-
-    def _check_schema(self, component: str, known: int) -> int:
-        current = self.schema_version(component)
-        if current > known:
-            raise self._newer(component, current, known)
-        if current == known:
-            return current
-        if current == 0 and component == "events":
-            message = f"{self.path!r} is not a forze store: it has no forze event table"
-        elif current == 0:
-            message = f"{self.path!r} has no forze {component!r} tables yet"
-        else:
-            message = (
-                f"{self.path!r} holds version {current} of the forze {component!r} schema,"
-                f" this forze uses {known}: open it writable once to migrate it"
-            )
-        raise EventStoreUnavailable(
-            f"{message} (opened read-only: nothing was changed)", transient=False
-        )
-
-    def _newer(self, component: str, current: int, known: int) -> EventStoreUnavailable:
-        return EventStoreUnavailable(
-            f"SQLite {self.path!r} was written by a newer forze: its {component!r} schema is at"
-            f" version {current}, this forze knows {known}; upgrade forze to use it",
-            transient=False,
+            partial(self._in_transaction, partial(apply_steps, self.path, component, steps))
         )
 
     # -- writes ---------------------------------------------------------------------------------
@@ -375,12 +322,7 @@ class SQLiteDatabase:
             raise EventStoreUnavailable(f"SQLite {self.path!r}: {error}") from error
 
     def _rollback_now(self) -> None:
-        """Roll back the open transaction, if any; a failure to do so leaves the error that
-        caused it to be raised (closing the connection rolls back anyway)."""
-        connection = self._main.connection
-        if connection is not None and connection.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                connection.execute("ROLLBACK")
+        roll_back(self._main.connection)
 
     async def _roll_back(self, error: BaseException) -> NoReturn:
         """Roll back on the worker (a ``BEGIN`` may have gone through before a cancellation),
