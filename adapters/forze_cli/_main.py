@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from forze.domain.errors import ForzeError
 from forze_cli._console import RICH_HINT, require_rich
@@ -79,6 +79,27 @@ def _positive_seconds(text: str) -> float:
     if not 0 < seconds < float("inf"):
         raise argparse.ArgumentTypeError(f"seconds must be above 0 and finite, not {text!r}")
     return seconds
+
+
+def _status_command(
+    commands: Any, name: str, summary: str, status_summary: str, description: str, what: str
+) -> argparse.ArgumentParser:
+    """``forze NAME status --db F --stall-seconds S``: the parser of its ``status`` action."""
+    parser = commands.add_parser(name, help=summary)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    status: argparse.ArgumentParser = actions.add_parser(
+        "status", help=status_summary, description=description
+    )
+    status.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
+    status.add_argument(
+        "--stall-seconds",
+        type=_positive_seconds,
+        default=60.0,
+        help=f"report a {what} stalled when it is behind and its checkpoint has not moved for"
+        " longer (default 60)",
+    )
+    return status
 
 
 def _text(text: str) -> str:
@@ -183,37 +204,21 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="reset without asking to type the name (needed when stdin is not a TTY)",
             )
-    relays = commands.add_parser("relays", help="status of the relays publishing the feed")
-    relay_actions = relays.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
-    relay_actions.required = True
-    relay_status = relay_actions.add_parser(
-        "status",
-        help="checkpoint, lag, stalled, holder and errors of every relay",
-        description=RELAYS_STATUS_HELP,
+    _status_command(
+        commands,
+        "relays",
+        "status of the relays publishing the feed",
+        "checkpoint, lag, stalled, holder and errors of every relay",
+        RELAYS_STATUS_HELP,
+        "relay",
     )
-    relay_status.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
-    relay_status.add_argument(
-        "--stall-seconds",
-        type=_positive_seconds,
-        default=60.0,
-        help="report a relay stalled when it is behind and its checkpoint has not moved for"
-        " longer (default 60)",
-    )
-    sagas = commands.add_parser("sagas", help="status of the saga dispatchers and instances")
-    saga_actions = sagas.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
-    saga_actions.required = True
-    saga_status = saga_actions.add_parser(
-        "status",
-        help="checkpoint, lag, stalled and errors of every dispatcher; instances by status",
-        description=SAGAS_STATUS_HELP,
-    )
-    saga_status.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file")
-    saga_status.add_argument(
-        "--stall-seconds",
-        type=_positive_seconds,
-        default=60.0,
-        help="report a dispatcher stalled when it is behind and its checkpoint has not moved"
-        " for longer (default 60)",
+    saga_status = _status_command(
+        commands,
+        "sagas",
+        "status of the saga dispatchers and instances",
+        "checkpoint, lag, stalled and errors of every dispatcher; instances by status",
+        SAGAS_STATUS_HELP,
+        "dispatcher",
     )
     saga_status.add_argument("--temporal", type=_text, help="HOST:PORT of the Temporal frontend")
     saga_status.add_argument("--namespace", type=_text, default="default", help="its namespace")
