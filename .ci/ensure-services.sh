@@ -210,9 +210,50 @@ ensure_gdb() {
     || echo "services: gdb could not be installed; the pause-the-server test will say so" >&2
 }
 
+# Mongo tests talk to a MongoDB wire-protocol server. No mongod exists in the registries these
+# machines reach, so the default is the nx-27017 emulator from the project's venv (dev extras),
+# its databases in memory. Point FORZE_TEST_MONGO_URL at a real MongoDB to use that instead:
+# nothing is started then. docs/mongo.md lists the emulator's gaps.
+mongo_port() {
+  local url=${FORZE_TEST_MONGO_URL:-mongodb://127.0.0.1:27017}
+  url=${url#*://}
+  url=${url#*@}
+  url=${url%%/*}
+  url=${url%%,*}
+  echo "${url##*:}"
+}
+
+mongo_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+ensure_mongo() {
+  if [ -n "${FORZE_TEST_MONGO_URL:-}" ]; then
+    echo "services: Mongo tests use FORZE_TEST_MONGO_URL; nothing to start"
+    return
+  fi
+  local port
+  port=$(mongo_port)
+  if mongo_ready "$port"; then
+    echo "services: a MongoDB wire-protocol server answers on 127.0.0.1:$port"
+    return
+  fi
+  echo "services: starting nx-27017 on 127.0.0.1:$port (log: /tmp/forze-mongo-$port.log)"
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  nohup "$root/.venv/bin/nx-27017" --data-dir memory --host 127.0.0.1 -p "$port" \
+    --log-file "/tmp/forze-mongo-$port.log" --pid-file "/tmp/forze-mongo-$port.pid" \
+    >"/tmp/forze-mongo-$port.out" 2>&1 &
+  for _ in $(seq 1 60); do
+    mongo_ready "$port" && { echo "services: nx-27017 ready"; return; }
+    sleep 0.5
+  done
+  echo "services: nx-27017 did not start on 127.0.0.1:$port" >&2
+  exit 1
+}
+
 ensure_postgres
 ensure_gdb
 ensure_moto
 ensure_temporal
 ensure_redis
 ensure_rabbitmq
+ensure_mongo

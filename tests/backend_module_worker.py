@@ -2,6 +2,7 @@
 
     python -m tests.backend_module_worker sqlite PATH TAG COUNT
     python -m tests.backend_module_worker postgres DSN SCHEMA TAG COUNT
+    python -m tests.backend_module_worker mongo URL DATABASE TAG COUNT
 
 Opens a runtime with the bank's balances projection running, opens account ``TAG`` and makes
 ``COUNT`` deposits of 1 into it, printing ``started`` after the first and ``deposited`` after
@@ -15,6 +16,7 @@ import sys
 
 from forze import DepsModule, build_runtime
 from forze_examples.bank import BALANCES_PROJECTION, DEPOSIT, OPEN_ACCOUNT, Deposit, OpenAccount
+from forze_mongo import mongo_module
 from forze_postgres import postgres_module
 from forze_projections import ProjectorOptions, sqlite_module
 
@@ -23,8 +25,13 @@ OPTIONS = ProjectorOptions(lease_seconds=1.0)
 
 
 def module_of(arguments: list[str]) -> DepsModule:
-    """The backend module named by ``sqlite PATH`` or ``postgres DSN SCHEMA``."""
+    """The backend module named by ``sqlite PATH``, ``postgres DSN SCHEMA`` or
+    ``mongo URL DATABASE``."""
     projections = [BALANCES_PROJECTION]
+    if arguments[0] == "mongo":
+        return mongo_module(
+            arguments[1], database=arguments[2], projections=projections, projector=OPTIONS
+        )
     if arguments[0] == "sqlite":
         return sqlite_module(
             arguments[1], projections=projections, projector=OPTIONS, synchronous="NORMAL"

@@ -2,17 +2,21 @@
 
     python -m tests.projection_worker serve|rebuild sqlite PATH OWNER
     python -m tests.projection_worker serve|rebuild postgres DSN SCHEMA OWNER
+    python -m tests.projection_worker serve|rebuild mongo URL DATABASE OWNER
 
 ``serve`` runs the ``tallies`` projection (standing by while another process holds it) until
 SIGTERM, then prints its status as one JSON line. ``rebuild`` asks for a rebuild, waits until
 the projection's runner carried it out and reached the head, and prints the status likewise.
-Both print ``ready`` once their projector exists.
+Both print ``ready`` once their projector exists. With ``FORZE_TEST_STALL_COMMIT`` set, a
+Mongo worker stops for good in its first batch, after writing the batch's documents and
+before saving its checkpoint, and prints ``mid-batch`` (the test then kills it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -21,6 +25,9 @@ from pathlib import Path
 
 from forze.contracts import EventStore
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
+from forze_mongo import MongoDatabase, MongoEventStore, MongoProjectionBackend
+from forze_mongo.checkpoints import MongoCheckpointStore
+from forze_mongo.projections import _UnitCheckpoints
 from forze_postgres import PostgresDatabase, PostgresEventStore, PostgresProjectionBackend
 from forze_projections import (
     ProjectionBackend,
@@ -47,6 +54,15 @@ async def opened(arguments: list[str]) -> AsyncIterator[tuple[EventStore, Projec
         finally:
             db.close()
         return
+    if arguments[0] == "mongo":
+        mongo = MongoDatabase.connect(arguments[1], database=arguments[2])
+        events = MongoEventStore(mongo, poll_interval=0.05)
+        try:
+            yield events, MongoProjectionBackend(mongo)
+        finally:
+            await events.close()
+            await mongo.close()
+        return
     pg = await PostgresDatabase.connect(arguments[1], schema=arguments[2])
     try:
         store = PostgresEventStore(pg)
@@ -71,7 +87,16 @@ def report(status: ProjectionStatus) -> None:
     print(json.dumps(fields), flush=True)
 
 
+async def _stalled_save(self: MongoCheckpointStore, name: str, position: int) -> None:
+    """Stand-in for the backend's checkpoint save: stop for good instead, once the batch's
+    documents are written but before its checkpoint is."""
+    print("mid-batch", flush=True)
+    await asyncio.Event().wait()
+
+
 async def main(action: str, arguments: list[str]) -> None:
+    if os.environ.get("FORZE_TEST_STALL_COMMIT"):
+        _UnitCheckpoints.save = _stalled_save  # type: ignore[method-assign]
     owner = arguments[-1]
     async with opened(arguments[:-1]) as (events, backend):
         projector = Projector(

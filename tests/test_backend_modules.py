@@ -1,6 +1,7 @@
 """One call per backend wires an application: events, snapshots, read models, checkpoints and
 the projector, opened and stopped with the runtime (``forze_projections.sqlite_module``,
-``forze_postgres.postgres_module``); requirements are declared with the specs themselves."""
+``forze_postgres.postgres_module``, ``forze_mongo.mongo_module``); requirements are declared
+with the specs themselves."""
 
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ from forze_examples.bank import (
     GetBalance,
     OpenAccount,
 )
+from forze_mongo import MongoDatabase, mongo_module
 from forze_postgres import postgres_module
 from forze_projections import PROJECTOR, ProjectionState, sqlite_module
+from tests.mongo_support import MONGO_URL
 
 ModuleOf = Callable[..., DepsModule]
 """``module_of(projections=..., inline=..., run_projectors=...)``: a fresh backend module."""
@@ -43,17 +46,30 @@ ModuleOf = Callable[..., DepsModule]
 USECASES = (OPEN_ACCOUNT, DEPOSIT, GET_BALANCE)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "mongo"])
 def module_of(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ModuleOf]:
-    """Each backend's one-call module, over a file or schema of this test's own."""
+    """Each backend's one-call module, over a file, schema or database of this test's own."""
     if request.param == "sqlite":
         path = tmp_path / "app.db"
         yield lambda **options: sqlite_module(path, synchronous="NORMAL", **options)
+        return
+    if request.param == "mongo":
+        database = f"forze_test_{uuid.uuid4().hex[:12]}"
+        yield lambda **options: mongo_module(MONGO_URL, database=database, **options)
+        asyncio.run(_drop_database(database))
         return
     dsn = request.getfixturevalue("postgres_dsn")
     schema = f"mods_{uuid.uuid4().hex[:10]}"
     yield lambda **options: postgres_module(dsn, schema=schema, max_connections=4, **options)
     asyncio.run(_drop_schema(dsn, schema))
+
+
+async def _drop_database(name: str) -> None:
+    db = MongoDatabase.connect(MONGO_URL, database=name)
+    try:
+        await db.client.drop_database(name)
+    finally:
+        await db.close()
 
 
 async def _drop_schema(dsn: str, schema: str) -> None:
@@ -105,8 +121,12 @@ async def test_the_projector_stops_with_the_runtime_and_resumes_from_its_checkpo
 
 
 async def test_an_inline_projection_is_consistent_as_soon_as_the_usecase_returns(
-    module_of: ModuleOf,
+    module_of: ModuleOf, request: pytest.FixtureRequest
 ) -> None:
+    if "mongo" in request.node.callspec.id:
+        with pytest.raises(WiringError, match="inline projections need the append's own"):
+            module_of(inline=[BALANCES_PROJECTION])
+        return
     async with build_runtime(module_of(inline=[BALANCES_PROJECTION]), usecases=USECASES) as rt:
         await _open_and_deposit(rt, 70)
 
@@ -165,13 +185,15 @@ async def _expect(process: asyncio.subprocess.Process, line: str) -> None:
     assert got.decode().strip() == line
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "mongo"])
 async def test_services_sharing_a_backend_keep_the_read_model_right_when_one_is_killed(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     where = [backend, str(tmp_path / "app.db")]
     if backend == "postgres":
         where = [backend, request.getfixturevalue("postgres_dsn"), f"svc_{uuid.uuid4().hex[:10]}"]
+    if backend == "mongo":
+        where = [backend, MONGO_URL, f"forze_test_{uuid.uuid4().hex[:12]}"]
     first = await _spawn(where, "p", 30)
     await _expect(first, "started")
     second = await _spawn(where, "q", 30)
@@ -183,6 +205,8 @@ async def test_services_sharing_a_backend_keep_the_read_model_right_when_one_is_
 
     try:
         module = sqlite_module(where[1]) if backend == "sqlite" else None
+        if backend == "mongo":
+            module = mongo_module(where[1], database=where[2])
         if module is None:
             module = postgres_module(where[1], schema=where[2], max_connections=2)
         async with build_runtime(module, usecases=(GET_BALANCE,)) as runtime:
@@ -202,3 +226,5 @@ async def test_services_sharing_a_backend_keep_the_read_model_right_when_one_is_
         assert await asyncio.wait_for(second.wait(), 30) == 0
         if backend == "postgres":
             await _drop_schema(where[1], where[2])
+        if backend == "mongo":
+            await _drop_database(where[2])

@@ -31,6 +31,13 @@ POSTGRES_EXPECTED = {
 }
 
 
+MONGO_EXPECTED = {
+    **{
+        scenario: {"postgres", "mongo", "mongo-raw"}
+        for scenario in ("append-1w", "append-8w", "replay", "feed")
+    },
+    "rebuild": {"postgres", "mongo"},
+}
 MESSAGING_EXPECTED = {
     "no-broker": {"relay"},
     **{broker: {"relay", "raw"} for broker in ("rabbitmq", "redis", "sqs")},
@@ -88,6 +95,13 @@ def test_postgres_benchmark_reports_every_scenario_and_implementation() -> None:
     printed = run_benchmark("postgres.py", 200, POSTGRES_EXPECTED)
     assert "forze/eventsourcing" in printed  # the table came before the JSON line
     assert "Targets" in printed
+
+
+def test_mongo_benchmark_reports_every_scenario_beside_postgres() -> None:
+    """Runs on the servers of FORZE_TEST_MONGO_URL and FORZE_TEST_POSTGRES_DSN, in a database
+    and a schema it drops."""
+    printed = run_benchmark("mongo.py", 200, MONGO_EXPECTED)
+    assert "nx-27017" in printed  # the table and its notes came before the JSON line
 
 
 def test_messaging_benchmark_reports_relay_and_raw_throughput_and_latency_on_every_broker() -> None:

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from forze import ConcurrencyError, InvalidInputError
 from forze.contracts import ExpectedVersion, ExpectedVersionArg, NewEvent
+from forze_eventstore.adapter_kit import KnownVersions
 from forze_postgres import PostgresDatabase, PostgresEventStore
-from forze_postgres._known_versions import KnownVersions
 from tests.postgres_support import fresh_schema, fresh_store
 
 

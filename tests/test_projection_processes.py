@@ -23,9 +23,11 @@ import pytest
 
 from forze.contracts import EventStore, NewEvent
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
+from forze_mongo import MongoEventStore, MongoProjectionBackend
 from forze_postgres import PostgresEventStore, PostgresProjectionBackend
 from forze_projections import ProjectionBackend, SQLiteProjectionBackend
 from forze_projections.testing import documents, fold
+from tests.mongo_support import MONGO_URL, fresh_database
 from tests.postgres_support import fresh_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +46,7 @@ class Place:
     kind: str
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "mongo"])
 async def place(
     request: pytest.FixtureRequest, tmp_path: Path, postgres_dsn: str
 ) -> AsyncIterator[Place]:
@@ -58,6 +60,16 @@ async def place(
             )
         finally:
             db.close()
+        return
+    if request.param == "mongo":
+        async with fresh_database() as mongo:
+            events = MongoEventStore(mongo)
+            await events.migrate()
+            try:
+                on_mongo = MongoProjectionBackend(mongo)
+                yield Place(["mongo", MONGO_URL, mongo.name], events, on_mongo, "mongo")
+            finally:
+                await events.close()
         return
     async with fresh_schema(postgres_dsn) as pg:
         store = PostgresEventStore(pg)

@@ -29,6 +29,7 @@ PACKAGES: list[str] = [
     "forze_projections.sagas",
     "forze_mock",
     "forze_postgres",
+    "forze_mongo",
     "forze_rabbitmq",
     "forze_redis",
     "forze_sqs",
@@ -44,6 +45,7 @@ KITS: dict[str, str] = {
     "forze_projections": "forze_projections.adapter_kit",
     "forze_projections.sagas": "forze_projections.sagas.engine",
     "forze_postgres": "forze_postgres.adapter_kit",
+    "forze_mongo": "forze_mongo.adapter_kit",
 }
 """Package → its one module of what adapter authors need (a saga runner's parts, for sagas)."""
 

@@ -149,8 +149,9 @@ class Appender:
         notifies: bool,
     ) -> AppendResult | None:
         """One autocommitted event at ``version``, which follows a version known to be
-        committed (see ``forze_postgres._known_versions``); None when it was not stored
-        because the version or the event id is taken: the caller then reads the stream."""
+        committed (see ``forze_eventstore.adapter_kit.KnownVersions``); None when it was not
+        stored because the version or the event id is taken: the caller then reads the
+        stream."""
         try:
             position = await connection.fetchval(self.sql.append_known, *arguments)
         except asyncpg.UniqueViolationError:

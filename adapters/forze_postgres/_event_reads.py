@@ -7,11 +7,10 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from forze.contracts import RecordedEvent
-from forze_eventstore.adapter_kit import check_read_all, check_read_stream
+from forze_eventstore.adapter_kit import KnownVersions, check_read_all, check_read_stream
 from forze_eventstore.limits import check_max_bytes
 from forze_postgres._event_rows import decode_page
 from forze_postgres._event_sql import Statements
-from forze_postgres._known_versions import KnownVersions
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 

@@ -189,8 +189,8 @@ class Statements:
         RETURNING version, position
         """
         # One event at a version the store knows follows the stream's last (see
-        # forze_postgres._known_versions), in a transaction of its own: no read at all. The
-        # unique key refuses a version already stored. Like every appender it holds the
+        # forze_eventstore.adapter_kit.KnownVersions), in a transaction of its own: no read at
+        # all. The unique key refuses a version already stored. Like every appender it holds the
         # stream's lock while it inserts (so the function, which reads after taking it, never
         # meets a row it could not see); no row comes back when that lock, or the feed lock,
         # is not to be had at once. The filter runs before the target list, so both are held

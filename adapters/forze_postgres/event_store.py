@@ -16,6 +16,7 @@ from forze.domain.errors import EventStoreUnavailable
 from forze_eventstore import EventLimits
 from forze_eventstore.adapter_kit import (
     DEFAULT_LIMITS,
+    KnownVersions,
     check_read_all,
     check_read_stream,
     subscribe_to,
@@ -34,7 +35,6 @@ from forze_postgres._event_rows import (
     validate_batch,
 )
 from forze_postgres._event_sql import Statements, lock_key
-from forze_postgres._known_versions import KnownVersions
 from forze_postgres._wakeups import Wakeups
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated

@@ -1,11 +1,13 @@
 """What event-store authors need: the rules every store keeps, in one place.
 
 Input validation (``validate_append``, ``check_read_stream``...), size limits, the idempotent
-re-send answer, the JSON form of stored data, subscription signals, SQLite migrations and
-append hooks. The contract suite in ``forze_eventstore.testing`` checks a store keeps them.
-An application needs only ``forze_eventstore``'s top level.
+re-send answer, the JSON form of stored data, remembered stream versions, subscription
+signals, SQLite migrations and append hooks. The contract suite in
+``forze_eventstore.testing`` checks a store keeps them. An application needs only
+``forze_eventstore``'s top level.
 """
 
+from forze_eventstore._known_versions import KnownVersions
 from forze_eventstore.codec import SCHEMA_VERSION_KEY
 from forze_eventstore.limits import (
     DEFAULT_LIMITS,
@@ -49,6 +51,7 @@ __all__ = [
     "CommitSignal",
     "CutPage",
     "EventSourcedUnitOfWork",
+    "KnownVersions",
     "Migration",
     "StoredId",
     "UnitRepository",

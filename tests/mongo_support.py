@@ -1,0 +1,37 @@
+"""A MongoDB wire-protocol server for the Mongo tests, and a fresh database per store.
+
+Tests read ``FORZE_TEST_MONGO_URL`` (default: the local server ``make test`` starts, the
+nx-27017 emulator on port 27017; see docs/mongo.md) and make a database
+``forze_test_<random>`` per store, dropped afterwards. A missing server is an error, not a
+skip. ``ON_EMULATOR`` tells a test that needs what the emulator lacks (each such test names
+the gap in its ``skipif`` reason and runs against a real MongoDB).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from forze_mongo import MongoDatabase
+
+MONGO_URL = os.environ.get(
+    "FORZE_TEST_MONGO_URL", "mongodb://127.0.0.1:27017/?directConnection=true"
+)
+
+ON_EMULATOR = "FORZE_TEST_MONGO_URL" not in os.environ
+"""Whether the suite runs against the nx-27017 emulator rather than a real MongoDB."""
+
+
+@asynccontextmanager
+async def fresh_database(*, seconds: float = 10.0) -> AsyncIterator[MongoDatabase]:
+    """A new, empty database on the test server, dropped (and its client closed) after."""
+    db = MongoDatabase.connect(
+        MONGO_URL, database=f"forze_test_{uuid.uuid4().hex[:12]}", timeout=seconds
+    )
+    try:
+        yield db
+    finally:
+        await db.client.drop_database(db.name)
+        await db.close()
