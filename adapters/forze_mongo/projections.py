@@ -11,16 +11,14 @@ from bson import ObjectId
 from pydantic import BaseModel
 from pymongo import ASCENDING, UpdateOne
 
-from forze.contracts import ReadModelSpec, ReadModelStore
+from forze.contracts import ReadModelSpec
 from forze_mongo._units import Journal
 from forze_mongo.checkpoints import MongoCheckpointStore
 from forze_mongo.database import MongoDatabase
 from forze_mongo.leases import MongoLeases
 from forze_mongo.read_models import MongoReadModelStore
+from forze_projections.adapter_kit import ReadModelOwners, ServingStores, WriterStores
 from forze_projections.errors import ProjectionFailure
-from forze_projections.live_store import LiveVersionStore
-from forze_projections.memory_backend import ReadModelOwners
-from forze_projections.not_yet_live import NotYetLiveStore
 
 __all__ = ["MongoProjectionBackend"]
 
@@ -82,13 +80,13 @@ class MongoProjectionBackend:
         self.owners.claim(name, read_models)
         self._declared[name] = (*self._declared.get(name, ()), *read_models)
 
-    def writer(self, name: str, version: int) -> _VersionStores:
+    def writer(self, name: str, version: int) -> WriterStores:
         """See ``ProjectionBackend.writer``."""
-        return _VersionStores(self, name, version)
+        return WriterStores(self, name, version)
 
-    def serving(self) -> _ServingStores:
+    def serving(self) -> ServingStores:
         """See ``ProjectionBackend.serving``: each store reads the live registry per call."""
-        return _ServingStores(self)
+        return ServingStores(self)
 
     async def live_version(self, name: str) -> int | None:
         """See ``ProjectionBackend.live_version``."""
@@ -197,40 +195,3 @@ class _UnitCheckpoints(MongoCheckpointStore):
         """See ``CheckpointStore.reset``."""
         await self._journal.before_write(self._collection, [name])
         await super().reset(name)
-
-
-class _VersionStores:
-    """The ``ReadModelStores`` one projection version writes."""
-
-    def __init__(self, backend: MongoProjectionBackend, name: str, version: int) -> None:
-        self._backend, self._name, self._version = backend, name, version
-
-    def __call__(self, spec: ReadModelSpec[M]) -> MongoReadModelStore[M]:
-        self._backend.owners.check(self._name, spec)
-        return self._backend.store(spec, self._version)
-
-
-class _ServingStores:
-    """The ``ReadModelStores`` readers use: each read model's live version."""
-
-    def __init__(self, backend: MongoProjectionBackend) -> None:
-        self._backend = backend
-
-    def __call__(self, spec: ReadModelSpec[M]) -> _ServingStore[M]:
-        return _ServingStore(self._backend, spec)
-
-
-class _ServingStore(LiveVersionStore[M]):
-    """A read model's live version: every call looks the version up, so a cut-over made by
-    another process is followed at once (a ``NotYetLiveStore`` before the first version)."""
-
-    def __init__(self, backend: MongoProjectionBackend, spec: ReadModelSpec[M]) -> None:
-        super().__init__(spec)
-        self._backend = backend
-
-    async def live(self) -> ReadModelStore[M]:
-        """See ``LiveVersionStore.live``."""
-        version = await self._backend.serving_version(self.spec)
-        if version is None:
-            return NotYetLiveStore(self.spec)
-        return self._backend.store(self.spec, version)

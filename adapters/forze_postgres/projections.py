@@ -9,7 +9,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
-from forze.contracts import ReadModelSpec, ReadModelStore
+from forze.contracts import ReadModelSpec
 from forze.domain.errors import InvalidInputError
 from forze_postgres._driver import abandoned, is_open
 from forze_postgres._pg_tenancy import TENANT_COLUMN, Tenancy
@@ -18,10 +18,8 @@ from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
 from forze_postgres.leases import PostgresLeases
 from forze_postgres.read_models import PostgresReadModelStore, drop_table
+from forze_projections.adapter_kit import ReadModelOwners, ServingStores
 from forze_projections.errors import ProjectionFailure
-from forze_projections.live_store import LiveVersionStore
-from forze_projections.memory_backend import ReadModelOwners
-from forze_projections.not_yet_live import NotYetLiveStore
 
 __all__ = ["PostgresProjectionBackend"]
 
@@ -145,9 +143,9 @@ class PostgresProjectionBackend:
         """See ``ProjectionBackend.writer``."""
         return _VersionStores(self, name, version)
 
-    def serving(self) -> _ServingStores:
+    def serving(self) -> ServingStores:
         """See ``ProjectionBackend.serving``: each store reads the live registry per call."""
-        return _ServingStores(self)
+        return ServingStores(self)
 
     async def live_version(self, name: str) -> int | None:
         """See ``ProjectionBackend.live_version``."""
@@ -283,29 +281,3 @@ class _VersionStores:
     def __call__(self, spec: ReadModelSpec[M]) -> PostgresReadModelStore[M]:
         self._backend.owners.check(self._name, spec)
         return self._backend.store(spec, self._version, written_by=self._name)
-
-
-class _ServingStores:
-    """The ``ReadModelStores`` readers use: each read model's live version, from the registry."""
-
-    def __init__(self, backend: PostgresProjectionBackend) -> None:
-        self._backend = backend
-
-    def __call__(self, spec: ReadModelSpec[M]) -> _ServingStore[M]:
-        return _ServingStore(self._backend, spec)
-
-
-class _ServingStore(LiveVersionStore[M]):
-    """A read model's live version: every call looks the version up, so a cut-over made by
-    another process is followed at once (a ``NotYetLiveStore`` before the first version)."""
-
-    def __init__(self, backend: PostgresProjectionBackend, spec: ReadModelSpec[M]) -> None:
-        super().__init__(spec)
-        self._backend = backend
-
-    async def live(self) -> ReadModelStore[M]:
-        """See ``LiveVersionStore.live``."""
-        version = await self._backend.serving_version(self.spec)
-        if version is None:
-            return NotYetLiveStore(self.spec)
-        return self._backend.store(self.spec, version)

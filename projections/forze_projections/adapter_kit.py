@@ -23,7 +23,12 @@ from forze_projections.leases import (
     check_lease_terms,
     lease_lost,
 )
-from forze_projections.live_store import LiveVersionStore
+from forze_projections.live_store import (
+    LiveVersionStore,
+    ServedVersions,
+    ServingStores,
+    WriterStores,
+)
 from forze_projections.memory import (
     InMemoryCheckpointStore,
     InMemoryReadModelStore,
@@ -79,7 +84,10 @@ __all__ = [
     "SQLiteLeases",
     "SQLiteReadModelStore",
     "SQLiteReadModelStores",
+    "ServedVersions",
+    "ServingStores",
     "UndoLog",
+    "WriterStores",
     "check_checkpoint_name",
     "check_checkpoint_position",
     "check_document",

@@ -12,14 +12,13 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
-from forze.contracts import ReadModelSpec, ReadModelStore
+from forze.contracts import ReadModelSpec
 from forze.domain.errors import InvalidInputError
 from forze_eventstore import SQLiteDatabase
 from forze_eventstore.adapter_kit import Migration
 from forze_projections.errors import ProjectionFailure
-from forze_projections.live_store import LiveVersionStore
+from forze_projections.live_store import ServingStores, WriterStores
 from forze_projections.memory_backend import ReadModelOwners
-from forze_projections.not_yet_live import NotYetLiveStore
 from forze_projections.queries import quote_identifier
 from forze_projections.sqlite_checkpoints import SQLiteCheckpointStore
 from forze_projections.sqlite_leases import SQLiteLeases
@@ -145,13 +144,21 @@ class SQLiteProjectionBackend:
         self.owners.claim(name, read_models)
         self._declared[name] = (*self._declared.get(name, ()), *read_models)
 
-    def writer(self, name: str, version: int) -> _VersionStores:
+    def writer(self, name: str, version: int) -> WriterStores:
         """See ``ProjectionBackend.writer``."""
-        return _VersionStores(self, name, version)
+        return WriterStores(self, name, version)
 
-    def serving(self) -> _ServingStores:
+    def serving(self) -> ServingStores:
         """See ``ProjectionBackend.serving``."""
-        return _ServingStores(self)
+        return ServingStores(self)
+
+    async def serving_version(self, spec: ReadModelSpec[Any]) -> int | None:
+        """The live version of read model ``spec`` (a read on the database's worker, so a
+        cut-over made by another process is seen at once); ``None`` before the first."""
+        rows = await self.db.read(
+            "SELECT version FROM forze_read_model_live WHERE read_model = ?", (spec.name,)
+        )
+        return int(rows[0][0]) if rows else None
 
     async def live_version(self, name: str) -> int | None:
         """See ``ProjectionBackend.live_version``."""
@@ -204,43 +211,3 @@ class SQLiteProjectionBackend:
         if store is None:
             store = self._stores[table] = SQLiteReadModelStore(self.db, spec, table=table)
         return cast(SQLiteReadModelStore[M], store)
-
-
-class _VersionStores:
-    """The ``ReadModelStores`` one projection version writes."""
-
-    def __init__(self, backend: SQLiteProjectionBackend, name: str, version: int) -> None:
-        self._backend, self._name, self._version = backend, name, version
-
-    def __call__(self, spec: ReadModelSpec[M]) -> SQLiteReadModelStore[M]:
-        self._backend.owners.check(self._name, spec)
-        return self._backend.store(spec, self._version)
-
-
-class _ServingStores:
-    """The ``ReadModelStores`` readers use: each read model's live version, from the file."""
-
-    def __init__(self, backend: SQLiteProjectionBackend) -> None:
-        self._backend = backend
-
-    def __call__(self, spec: ReadModelSpec[M]) -> _ServingStore[M]:
-        return _ServingStore(self._backend, spec)
-
-
-class _ServingStore(LiveVersionStore[M]):
-    """A read model's live version: every call looks the version up (a read on the
-    database's worker), so a cut-over, also one made by another process, is followed at once
-    (a ``NotYetLiveStore`` before the first version)."""
-
-    def __init__(self, backend: SQLiteProjectionBackend, spec: ReadModelSpec[M]) -> None:
-        super().__init__(spec)
-        self._backend = backend
-
-    async def live(self) -> ReadModelStore[M]:
-        """See ``LiveVersionStore.live``."""
-        rows = await self._backend.db.read(
-            "SELECT version FROM forze_read_model_live WHERE read_model = ?", (self.spec.name,)
-        )
-        if not rows:
-            return NotYetLiveStore(self.spec)
-        return self._backend.store(self.spec, int(rows[0][0]))
