@@ -53,8 +53,10 @@ from forze_examples.bank import (
     OpenAccount,
     Transfer,
 )
+from forze_mongo import MongoDatabase, mongo_module
 from forze_postgres import postgres_module
 from forze_projections import SQLiteProjectionBackend, add_inline_projection
+from tests.mongo_support import MONGO_URL
 
 Wiring = Callable[[], AbstractAsyncContextManager[DepsModule]]
 
@@ -64,7 +66,7 @@ async def _memory() -> AsyncIterator[DepsModule]:
     yield event_store_module(InMemoryEventStore())
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres", "mongo"])
 def wiring(request: pytest.FixtureRequest, tmp_path: Path) -> Wiring:
     """How to get an event-store module of each kind, fresh for the test."""
     if request.param == "memory":
@@ -76,6 +78,17 @@ def wiring(request: pytest.FixtureRequest, tmp_path: Path) -> Wiring:
             yield sqlite_events_module(tmp_path / "events.db")
 
         return _sqlite
+    if request.param == "mongo":
+
+        @asynccontextmanager
+        async def _mongo() -> AsyncIterator[DepsModule]:
+            name = f"forze_test_{uuid.uuid4().hex[:12]}"
+            try:
+                yield mongo_module(MONGO_URL, database=name)
+            finally:
+                await _drop_mongo(name)
+
+        return _mongo
     dsn = request.getfixturevalue("postgres_dsn")
 
     @asynccontextmanager
@@ -356,7 +369,15 @@ async def _check_no_half_transfer(runtime: Runtime) -> tuple[int, int]:
     return (await accounts.load("a")).balance, (await accounts.load("b")).balance
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def _drop_mongo(name: str) -> None:
+    db = MongoDatabase.connect(MONGO_URL, database=name)
+    try:
+        await db.client.drop_database(name)
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "mongo"])
 async def test_two_processes_transferring_between_the_same_accounts_keep_every_transfer_whole(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -370,6 +391,13 @@ async def test_two_processes_transferring_between_the_same_accounts_keep_every_t
         @asynccontextmanager
         async def wiring() -> AsyncIterator[DepsModule]:
             yield postgres_module(dsn, schema=schema, max_connections=2)
+
+    elif backend == "mongo":
+        where = [backend, MONGO_URL, f"forze_test_{uuid.uuid4().hex[:12]}"]
+
+        @asynccontextmanager
+        async def wiring() -> AsyncIterator[DepsModule]:
+            yield mongo_module(MONGO_URL, database=where[2], append_lease=1.0)
 
     else:
 
@@ -407,3 +435,5 @@ async def test_two_processes_transferring_between_the_same_accounts_keep_every_t
             await connection.execute(f'DROP SCHEMA IF EXISTS "{where[2]}" CASCADE')
         finally:
             await connection.close()
+    if backend == "mongo":
+        await _drop_mongo(where[2])

@@ -2,6 +2,7 @@
 
     python -m tests.unit_of_work_worker sqlite PATH TAG COUNT
     python -m tests.unit_of_work_worker postgres DSN SCHEMA TAG COUNT
+    python -m tests.unit_of_work_worker mongo URL DATABASE TAG COUNT
 
 Runs ``COUNT`` transfers of 1 between accounts ``a`` and ``b`` (alternating directions), with
 ids ``TAG-0``, ``TAG-1``..., retrying conflicts, and prints ``done`` when all are stored.
@@ -16,11 +17,15 @@ import sys
 from forze import DepsModule, build_runtime, retry_on_conflict
 from forze_eventstore import sqlite_events_module
 from forze_examples.bank import TRANSFER, Transfer
+from forze_mongo import mongo_module
 from forze_postgres import postgres_module
 
 
 def module_of(arguments: list[str]) -> DepsModule:
-    """The event-store module named by ``sqlite PATH`` or ``postgres DSN SCHEMA``."""
+    """The event-store module named by ``sqlite PATH``, ``postgres DSN SCHEMA`` or
+    ``mongo URL DATABASE`` (a 1 s append lease, as the test's own runtime)."""
+    if arguments[0] == "mongo":
+        return mongo_module(arguments[1], database=arguments[2], append_lease=1.0)
     if arguments[0] == "sqlite":
         return sqlite_events_module(arguments[1], synchronous="NORMAL")
     return postgres_module(arguments[1], schema=arguments[2], max_connections=2)

@@ -33,6 +33,7 @@ def mongo_module(
     database: str | None = None,
     prefix: str = "forze_",
     timeout: float = 10.0,
+    append_lease: float = 5.0,
     codec: EventCodec | None = None,
     projections: Sequence[Projection] = (),
     inline: Sequence[Projection] = (),
@@ -50,7 +51,8 @@ def mongo_module(
     (see ``forze_projections.provide_projector``; ``run_projectors=False`` only builds them).
 
     ``database`` defaults to the URL's, else ``forze``; a tenant gets its own ``database``
-    (or ``prefix``). Every operation runs within ``timeout`` seconds. ``inline`` projections
+    (or ``prefix``). Every operation runs within ``timeout`` seconds; ``append_lease`` is
+    the event store's (see ``MongoEventStore``). ``inline`` projections
     are refused with ``WiringError``: they run inside an append's transaction, and appends
     on MongoDB use none (see docs/mongo.md); follow the feed instead.
     """
@@ -65,7 +67,7 @@ def mongo_module(
     @asynccontextmanager
     async def open_store(_resolve: Resolver) -> AsyncIterator[EventStore]:
         db = MongoDatabase.connect(url, database=database, prefix=prefix, timeout=timeout)
-        store = MongoEventStore(db)
+        store = MongoEventStore(db, append_lease=append_lease)
         try:
             await store.migrate()
             opened["db"] = db
