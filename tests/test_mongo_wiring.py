@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import pytest
 from pymongo.errors import PyMongoError
@@ -84,3 +85,17 @@ def test_names_that_are_not_identifiers_are_refused_before_any_connection() -> N
         MongoDatabase.connect(MONGO_URL, database="a.b")
     with pytest.raises(InvalidInputError, match="collection prefix"):
         MongoDatabase.connect(MONGO_URL, database="ok", prefix="x$")
+
+
+async def test_a_store_opened_from_a_url_creates_its_indexes_and_closes_its_own_client() -> None:
+    name = f"forze_test_{uuid.uuid4().hex[:12]}"
+    store = await MongoEventStore.open(MONGO_URL, database=name)
+    try:
+        await store.append("order-1", new_events(1))
+        indexes = await store.db.collection("events").index_information()
+        assert len(indexes) >= 3  # _id, (stream_id, version), event_id (and commit)
+    finally:
+        await store.db.client.drop_database(name)
+        await store.close()
+    with pytest.raises(EventStoreUnavailable):
+        await store.read_all()  # its client is closed
