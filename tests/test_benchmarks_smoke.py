@@ -104,6 +104,13 @@ def test_mongo_benchmark_reports_every_scenario_beside_postgres() -> None:
     assert "nx-27017" in printed  # the table and its notes came before the JSON line
 
 
+def test_http_benchmark_reports_forze_routes_beside_bare_endpoints() -> None:
+    """Runs one uvicorn server in the benchmark's process, on a SQLite file it makes."""
+    expected = {"commands": {"bare", "forze"}, "sse-fanout": {"bare", "forze"}}
+    printed = run_benchmark("http_api.py", 100, expected, "--clients", "10")
+    assert "sse-fanout: 10 clients" in printed  # the table and its notes came first
+
+
 def test_messaging_benchmark_reports_relay_and_raw_throughput_and_latency_on_every_broker() -> None:
     """Runs on the RabbitMQ, Redis and moto SQS servers of the tests, on fresh destinations."""
     options = ("--sqs-events", "30", "--seconds", "0.3", "--sqs-rate", "20")

@@ -128,7 +128,7 @@ async def run(
     kind: OperationKind = OperationKind.COMMAND,
     payload: Any = None,
     name: str = "op",
-    **context: str,
+    **context: Any,
 ) -> Any:
     """Execute ``handler`` as a one-off usecase ``name`` of ``kind``."""
     usecase: Usecase[Any, Any] = Usecase(name, handler, kind)

@@ -30,6 +30,7 @@ PACKAGES: list[str] = [
     "forze_mock",
     "forze_postgres",
     "forze_mongo",
+    "forze_fastapi",
     "forze_rabbitmq",
     "forze_redis",
     "forze_sqs",

@@ -54,4 +54,5 @@ class RoutedUnitOfWork:
         ``ctx.unit_of_work()``'s block after a call) returns the same results."""
         if self._results is None:
             self._results = () if self._unit is None else await self._unit.commit()
+            self._ctx.saved.extend(self._results)
         return self._results

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from forze.contracts import (
     AggregateRepository,
+    AppendResult,
     EventIds,
     EventStore,
     ReadModelReader,
@@ -22,6 +23,7 @@ from forze.contracts import (
 from forze.domain.aggregate import Aggregate
 from forze.domain.errors import ReadOnlyOperationError
 from forze.domain.spec import AggregateSpec
+from forze.execution._tracked import ContextRepository
 from forze.execution._unit import RoutedUnitOfWork
 from forze.execution.deps import Resolver
 from forze.execution.keys import AGGREGATES, COMMAND_PORTS, EVENT_STORE, READ_MODELS, PortKey
@@ -61,6 +63,14 @@ class ExecutionContext:
     actor: str | None = None
     event_ids: EventIds | None = None
     usecase: str | None = None
+    expected_version: int | None = None
+    """The version the caller expects the aggregate this command changes to be at (an HTTP
+    ``If-Match``): the operation's first save through :meth:`aggregates` raises
+    ``ConcurrencyError`` when that aggregate was loaded at another version (``NO_STREAM``
+    is 0), and ``retry_on_conflict`` lets that error reach the caller."""
+    saved: list[AppendResult] = field(default_factory=list)
+    """What the operation stored through :meth:`aggregates` and :meth:`unit_of_work`, in
+    order (an HTTP layer answers with the new version as the ``ETag``)."""
 
     def port(self, key: PortKey[T], route: str | None = None) -> T:
         """The port under ``key`` (routed by spec name when ``route`` is given)."""
@@ -82,8 +92,10 @@ class ExecutionContext:
         ``event_ids``) on saved events."""
         repositories = self.port(AGGREGATES, spec.name)
         if self.event_ids is None:
-            return repositories(spec, metadata=self.event_metadata())
-        return repositories(spec, metadata=self.event_metadata(), event_ids=self.event_ids)
+            inner = repositories(spec, metadata=self.event_metadata())
+        else:
+            inner = repositories(spec, metadata=self.event_metadata(), event_ids=self.event_ids)
+        return ContextRepository(inner, self)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:

@@ -49,8 +49,10 @@ def retry_on_conflict(
 ) -> Middleware:
     """Run a command again (from scratch) when it fails with ``ConcurrencyError``.
 
-    Queries are never retried. The command must load state inside the usecase (as
-    ``ctx.aggregates(spec).edit(...)`` does) so that a retry sees the new state. The last
+    Queries are never retried, nor commands whose caller expects a version
+    (``ExecutionContext.expected_version``: its conflict is the caller's answer). The command
+    must load state inside the usecase (as ``ctx.aggregates(spec).edit(...)`` does) so that
+    a retry sees the new state. The last
     error is raised when every one of ``attempts`` runs conflicted.
 
     Between runs it waits with exponential back-off and full jitter: after the n-th conflict
@@ -74,8 +76,8 @@ def retry_on_conflict(
     backoff = Backoff(base_delay, max_delay, jitter=1.0)
 
     async def middleware(ctx: ExecutionContext, payload: Any, call_next: Handler) -> Any:
-        if ctx.kind is OperationKind.QUERY:
-            return await call_next(ctx, payload)
+        if ctx.kind is OperationKind.QUERY or ctx.expected_version is not None:
+            return await call_next(ctx, payload)  # a caller's precondition is its answer
         for attempt in range(1, attempts + 1):
             try:
                 return await call_next(ctx, payload)

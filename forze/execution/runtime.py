@@ -9,9 +9,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 from uuid import uuid4
 
-from forze.contracts import EventIds
+from forze.contracts import AppendResult, EventIds
 from forze.domain.errors import InvalidInputError, WiringError
-from forze.execution._payloads import PayloadTypes, described, payload_types
+from forze.execution._payloads import PayloadTypes, described
 from forze.execution._specs import SpecNames
 from forze.execution.context import ExecutionContext, OperationKind
 from forze.execution.deps import DepsModule, Provider
@@ -151,9 +151,13 @@ class Runtime:
         tenant: str | None = None,
         actor: str | None = None,
         event_ids_from: str | None = None,
+        expected_version: int | None = None,
+        saved: list[AppendResult] | None = None,
     ) -> ExecutionContext:
         """A fresh context for one operation; with ``event_ids_from`` (a message id) the
-        events it saves get ids derived from it (:class:`~forze.contracts.EventIds`)."""
+        events it saves get ids derived from it (:class:`~forze.contracts.EventIds`).
+        ``expected_version`` and ``saved``: see ``ExecutionContext`` (``saved`` is the list
+        the context records its appends in, so a caller can read them afterwards)."""
         return ExecutionContext(
             resolve=self.port,
             kind=kind,
@@ -162,6 +166,8 @@ class Runtime:
             tenant=tenant,
             actor=actor,
             event_ids=None if event_ids_from is None else EventIds(event_ids_from),
+            expected_version=expected_version,
+            saved=[] if saved is None else saved,
         )
 
     async def execute(
@@ -174,12 +180,15 @@ class Runtime:
         tenant: str | None = None,
         actor: str | None = None,
         event_ids_from: str | None = None,
+        expected_version: int | None = None,
+        saved: list[AppendResult] | None = None,
     ) -> R:
         """Run ``usecase`` with ``payload`` in a new context, through the middleware chain.
 
         A payload that is not of the type its handler's annotation names (``Withdraw`` given
         to a usecase taking ``Deposit``, a dict for a command) raises ``InvalidInputError``
-        before the usecase or any middleware runs. ``event_ids_from``: see :meth:`context`.
+        before the usecase or any middleware runs. ``event_ids_from``, ``expected_version``
+        and ``saved``: see :meth:`context`.
         """
         accepted = self._admit(usecase)
         if accepted is not None and not isinstance(payload, accepted):
@@ -194,6 +203,8 @@ class Runtime:
             tenant=tenant,
             actor=actor,
             event_ids_from=event_ids_from,
+            expected_version=expected_version,
+            saved=saved,
         )
         ctx = replace(ctx, usecase=usecase.name)
         call: Handler = usecase.handler
@@ -205,7 +216,7 @@ class Runtime:
     @staticmethod
     def _payload_types(usecase: Usecase[Any, Any]) -> PayloadTypes | None:
         try:
-            return payload_types(usecase.handler)
+            return usecase.payload_types()
         except Exception as error:  # evaluating the annotation: NameError, TypeError, ...
             raise WiringError(
                 f"usecase {usecase.name!r}: the payload annotation of its handler cannot be"

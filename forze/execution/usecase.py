@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeAlias, TypeVar
 from forze.contracts import ReadModelSpec
 from forze.domain.errors import WiringError
 from forze.domain.spec import AggregateSpec
+from forze.execution._payloads import payload_types
 from forze.execution.context import ExecutionContext, OperationKind
 from forze.execution.keys import AGGREGATES, READ_MODELS, PortKey
 
@@ -97,6 +98,12 @@ class Usecase(Generic[C, R]):
     def needs(self) -> tuple[PortNeed, ...]:
         """Each requirement as the port and route it means."""
         return self._needs
+
+    def payload_types(self) -> tuple[type[Any], ...] | None:
+        """The classes the handler's payload annotation admits (``None``: anything, or an
+        annotation ``isinstance`` cannot check); an entry point builds its request body from
+        them. Raises what evaluating the annotation raises (``NameError``...)."""
+        return payload_types(self.handler)
 
     @classmethod
     def command(

@@ -37,7 +37,7 @@ class UsecaseScenario:
         """Store ``events`` as (more) history of the aggregate."""
         await self._runtime.port(AGGREGATES, spec.name)(spec).append(aggregate_id, events)
 
-    async def when(self, usecase: Usecase[C, Any], payload: C, **context: str) -> object:
+    async def when(self, usecase: Usecase[C, Any], payload: C, **context: Any) -> object:
         """Run the usecase, capturing its result or error; ``context`` sets actor, tenant, ..."""
         self._head = await self._runtime.port(EVENT_STORE).head_position()
         self._result, self._error = None, None
