@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy forze eventstore/forze_eventstore projections/forze_projections adapters/forze_mock adapters/forze_cli adapters/forze_postgres adapters/forze_mongo adapters/forze_fastapi adapters/forze_redis adapters/forze_rabbitmq adapters/forze_sqs adapters/forze_temporal examples/forze_examples tests $(wildcard benchmarks/*.py)
+	$(BIN)/mypy forze eventstore/forze_eventstore projections/forze_projections adapters/forze_mock adapters/forze_cli adapters/forze_postgres adapters/forze_mongo adapters/forze_fastapi adapters/forze_socketio adapters/forze_redis adapters/forze_rabbitmq adapters/forze_sqs adapters/forze_temporal examples/forze_examples tests $(wildcard benchmarks/*.py)
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports

@@ -31,6 +31,7 @@ PACKAGES: list[str] = [
     "forze_postgres",
     "forze_mongo",
     "forze_fastapi",
+    "forze_socketio",
     "forze_rabbitmq",
     "forze_redis",
     "forze_sqs",
