@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy forze eventstore/forze_eventstore projections/forze_projections adapters/forze_mock adapters/forze_cli adapters/forze_postgres adapters/forze_mongo adapters/forze_fastapi adapters/forze_socketio adapters/forze_redis adapters/forze_rabbitmq adapters/forze_sqs adapters/forze_temporal examples/forze_examples tests $(wildcard benchmarks/*.py)
+	$(BIN)/mypy forze eventstore/forze_eventstore projections/forze_projections adapters/forze_mock adapters/forze_cli adapters/forze_postgres adapters/forze_mongo adapters/forze_fastapi adapters/forze_socketio adapters/forze_redis adapters/forze_rabbitmq adapters/forze_sqs adapters/forze_s3 adapters/forze_temporal adapters/forze_otel adapters/forze_eventsourcing examples/forze_examples tests $(wildcard benchmarks/*.py)
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports
@@ -40,7 +40,7 @@ docs: $(STAMP)
 		|| { printf '%s\n' "$$log"; exit 1; }
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 test: lint typecheck contracts services docs pytest
 
@@ -52,6 +52,9 @@ bench: $(STAMP) services
 	$(BIN)/python benchmarks/http_api.py
 	$(BIN)/python benchmarks/messaging.py
 	$(BIN)/python benchmarks/sagas.py
+	$(BIN)/python benchmarks/events_verify.py
+	$(BIN)/python benchmarks/archive.py --storage s3
+	$(BIN)/python benchmarks/eventsourcing_interop.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build dist

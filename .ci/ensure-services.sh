@@ -210,6 +210,23 @@ ensure_gdb() {
     || echo "services: gdb could not be installed; the pause-the-server test will say so" >&2
 }
 
+# The console's browser test (tests/test_console_browser.py) drives Debian's Chromium with
+# Playwright for Python (dev extras), which never downloads a browser of its own.
+CHROMIUM=${FORZE_TEST_CHROMIUM:-/usr/bin/chromium}
+
+ensure_chromium() {
+  if [ -x "$CHROMIUM" ]; then
+    echo "services: Chromium at $CHROMIUM"
+    return
+  fi
+  echo "services: installing Chromium from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  [ -x "$CHROMIUM" ] || { echo "services: no Chromium at $CHROMIUM after the install" >&2; exit 1; }
+  echo "services: Chromium installed at $CHROMIUM"
+}
+
 # Mongo tests talk to a MongoDB wire-protocol server. No mongod exists in the registries these
 # machines reach, so the default is the nx-27017 emulator from the project's venv (dev extras),
 # its databases in memory. Point FORZE_TEST_MONGO_URL at a real MongoDB to use that instead:
@@ -257,3 +274,4 @@ ensure_temporal
 ensure_redis
 ensure_rabbitmq
 ensure_mongo
+ensure_chromium

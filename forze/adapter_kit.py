@@ -1,11 +1,13 @@
 """What adapter authors need from the kernel, in one place.
 
 The ports an adapter implements (``EventStore`` is also on the top level), the envelopes they
-carry, the parts a ``DepsModule`` is made of, the read-side views a runtime hands out, and the
-CloudEvents header codec broker adapters share. An application needs only ``forze``'s top level.
+carry, the parts a ``DepsModule`` is made of, the read-side views a runtime hands out, the
+CloudEvents header codec broker adapters share, and the ``Telemetry`` port an observer
+implements. An application needs only ``forze``'s top level.
 """
 
 from forze.contracts import (
+    TRACE_CONTEXT_KEYS,
     AggregateRepositories,
     AppendResult,
     Cache,
@@ -21,6 +23,7 @@ from forze.contracts import (
     Snapshot,
     SnapshotStore,
     StoredData,
+    Telemetry,
     category_of,
 )
 from forze.execution import (
@@ -28,6 +31,7 @@ from forze.execution import (
     COMMAND_PORTS,
     SAGAS,
     SNAPSHOTS,
+    TELEMETRY,
     EventStoreView,
     OperationKind,
     PortNeed,
@@ -37,6 +41,7 @@ from forze.execution import (
     Requirement,
     Route,
 )
+from forze.execution.repository_base import RepositoryBase
 from forze.messaging import (
     from_headers,
     message_of,
@@ -48,6 +53,8 @@ __all__ = [
     "COMMAND_PORTS",
     "SAGAS",
     "SNAPSHOTS",
+    "TELEMETRY",
+    "TRACE_CONTEXT_KEYS",
     "AggregateRepositories",
     "AppendResult",
     "Cache",
@@ -65,12 +72,14 @@ __all__ = [
     "Provider",
     "ReadModelView",
     "ReadOnlyEventStore",
+    "RepositoryBase",
     "Requirement",
     "Route",
     "SagaRunner",
     "Snapshot",
     "SnapshotStore",
     "StoredData",
+    "Telemetry",
     "category_of",
     "from_headers",
     "message_of",

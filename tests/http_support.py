@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,6 +47,55 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
         server.should_exit = True
         server.force_exit = True
         await asyncio.wait_for(task, 10)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def served_process(arguments: Sequence[str], *, seconds: float = 90.0) -> Iterator[str]:
+    """``python ARGUMENTS`` in its own process (the project's root as its directory), until the
+    block ends; yields the URL it prints after ``forze: serving`` once it listens. The
+    process is interrupted (as Ctrl-C does) at the end and must exit within 15 s."""
+    process = subprocess.Popen(
+        [sys.executable, *arguments],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    found: list[str] = []
+    printed: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            printed.append(line)
+            if line.startswith("forze: serving ") and not ready.is_set():
+                found.append(line.split()[-1].removesuffix("/console/"))
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(seconds), f"the server did not start: {''.join(printed)}"
+        assert found, f"the server exited: {''.join(printed)}"
+        yield found[0]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError("the server did not stop within 15 s of SIGINT") from None
+        finally:
+            reader.join(5)
+            process.stdout.close()
 
 
 class SSEReader:

@@ -12,6 +12,7 @@ import pytest
 from forze import NewEvent
 from forze_cli import main
 from forze_cli._feed import tail_feed
+from forze_cli._stores import store_target
 from forze_eventstore import SQLiteEventStore
 
 
@@ -52,7 +53,15 @@ def test_streams_lists_every_stream_with_its_version(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["STREAM", "VERSION"]
     assert lines[1].split()[0] == "account-00000"
-    assert lines[-1].startswith("12 of 12 streams")
+    assert lines[-1] == f"12 streams; head position {_head(demo_db)}"
+
+
+def _head(path: Path) -> int:
+    async def read() -> int:
+        async with SQLiteEventStore(path, read_only=True) as store:
+            return await store.head_position()
+
+    return asyncio.run(read())
 
 
 def test_stream_show_prints_events_as_json_lines(
@@ -129,7 +138,7 @@ async def test_feed_tail_follows_new_events_until_the_count(tmp_path: Path) -> N
         out = io.StringIO()
         tail = asyncio.ensure_future(
             tail_feed(
-                path,
+                store_target(db=path, store=None),
                 out,
                 last=0,
                 follow=True,

@@ -13,6 +13,7 @@ import pytest
 from forze import NewEvent
 from forze_cli import main
 from forze_cli._feed import tail_feed
+from forze_cli._stores import store_target
 from forze_eventstore import SQLiteEventStore
 
 
@@ -79,7 +80,7 @@ async def test_following_starts_last_matching_events_back_and_stops_after_the_co
     out = io.StringIO()
     tail = asyncio.ensure_future(
         tail_feed(
-            mostly_placed,
+            store_target(db=mostly_placed, store=None),
             out,
             last=2,
             follow=True,

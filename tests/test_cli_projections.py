@@ -88,7 +88,7 @@ def test_status_of_a_file_no_projection_ran_on_says_none_is_known(
     asyncio.run(_store(path, project=False))
     assert main(["projections", "status", "--db", str(path)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("no projection has run on this file yet")
+    assert out.startswith("no projection has run on this store yet")
     assert "account_balances" not in out
     assert "orders" not in out  # a relay is not a projection
 

@@ -13,7 +13,7 @@ import pytest
 
 from forze import EVENT_STORE, NewEvent, Runtime, build_runtime
 from forze.contracts import EventStore
-from forze.domain.errors import EventStoreUnavailable
+from forze.domain.errors import BrokerUnavailable, EventStoreUnavailable, StorageUnavailable
 from forze.execution import EventStoreView
 from forze_examples.bank import (
     BALANCES,
@@ -24,6 +24,7 @@ from forze_examples.bank import (
     OpenAccount,
 )
 from forze_fastapi import forze_app
+from forze_fastapi.errors import problem_for
 from forze_projections import PROJECTOR, sqlite_module
 from tests.http_support import SSEReader, serving
 
@@ -201,3 +202,23 @@ async def test_an_outage_is_503_with_retry_after_and_a_bug_is_500_without_detail
         "detail": "internal error",
         "correlation_id": bug.headers["x-correlation-id"],
     }
+
+
+@pytest.mark.parametrize(
+    ("error", "said", "retry"),
+    [
+        (StorageUnavailable("s3 at 10.0.0.9 throttled (driver detail)"), "object storage", True),
+        (StorageUnavailable("bucket gone at 10.0.0.9", transient=False), "object storage", False),
+        (BrokerUnavailable("amqp://10.0.0.9 refused"), "broker", True),
+    ],
+    ids=["storage-transient", "storage-permanent", "broker"],
+)
+def test_an_object_storage_or_broker_outage_is_503_without_its_detail(
+    error: Exception, said: str, retry: bool
+) -> None:
+    response = problem_for(error)
+    assert response.status_code == 503
+    assert ("retry-after" in response.headers) is retry
+    body = bytes(response.body).decode()
+    assert f"the {said} is unavailable" in body
+    assert "10.0.0.9" not in body

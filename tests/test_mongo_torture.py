@@ -96,6 +96,9 @@ async def test_tailing_readers_see_every_stored_event_once_in_one_order() -> Non
             await asyncio.sleep(0.02)
         for task in tails:
             task.cancel()
+        # a cancelled subscription must end, even when the driver lost the cancellation
+        _, running = await asyncio.wait(tails, timeout=30)
+        assert not running, "a cancelled subscription kept running"
         await asyncio.gather(*tails, return_exceptions=True)
         await readers_store.close()
 

@@ -35,7 +35,10 @@ PACKAGES: list[str] = [
     "forze_rabbitmq",
     "forze_redis",
     "forze_sqs",
+    "forze_s3",
     "forze_temporal",
+    "forze_otel",
+    "forze_eventsourcing",
     "forze_examples.bank",
     "forze_examples.fulfilment",
 ]

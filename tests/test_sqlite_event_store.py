@@ -32,7 +32,7 @@ async def test_reopening_a_store_does_not_migrate_twice(tmp_path: Path) -> None:
     with SQLiteDatabase(path) as database:
         assert await database.read(
             "SELECT version FROM forze_migrations WHERE component = 'events'"
-        ) == [(1,)]
+        ) == [(2,)]
         assert await database.read("SELECT COUNT(*) FROM forze_events") == [(3,)]
 
 

@@ -137,7 +137,7 @@ async def test_a_store_written_by_a_newer_forze_is_refused_and_left_alone(
     connection.commit()
     connection.close()
     before = _fingerprint(tmp_path)
-    with pytest.raises(EventStoreUnavailable, match=r"newer forze.*version 99, this forze knows 1"):
+    with pytest.raises(EventStoreUnavailable, match=r"newer forze.*version 99, this forze knows 2"):
         SQLiteEventStore(path, read_only=read_only)
     assert _fingerprint(tmp_path) == before
 

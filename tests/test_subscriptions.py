@@ -4,6 +4,7 @@ it stopped, and loses or repeats nothing; any other failure ends it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -120,3 +121,38 @@ async def test_a_page_cut_at_its_byte_budget_is_followed_by_the_next_read_at_onc
 
     assert await asyncio.wait_for(take(), 2) == list(range(1, 11))
     await subscription.aclose()
+
+
+async def test_a_cancelled_subscription_ends_even_when_a_read_swallowed_the_cancel() -> None:
+    """On Python 3.11 ``asyncio.wait_for`` (which PyMongo sends every command through)
+    returns normally when its task is cancelled just as the work finishes: the read returns
+    as if nothing happened, and the subscription must still end."""
+    reading = asyncio.Event()
+
+    async def read(after: int, limit: int) -> Sequence[RecordedEvent]:
+        if not reading.is_set():  # the first read swallows the cancellation
+            reading.set()
+            with contextlib.suppress(asyncio.CancelledError):  # as the driver's wait_for does
+                await asyncio.Event().wait()
+        return []
+
+    async def follow() -> None:
+        async for _ in catch_up_then_live(read, CommitSignal(), after=0, poll_interval=0.001):
+            pass
+
+    task = asyncio.ensure_future(follow())
+    await reading.wait()
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert task in done, "the cancelled subscription kept running"
+    assert task.cancelled()
+
+
+async def test_a_wait_cancelled_as_its_signal_arrives_is_cancelled() -> None:
+    signal = CommitSignal()
+    waiting = asyncio.ensure_future(signal.wait(signal.prepare(), 10))
+    await asyncio.sleep(0)  # it waits now
+    signal.notify()
+    waiting.cancel()  # in the same turn of the loop as the signal
+    with pytest.raises(asyncio.CancelledError):
+        await waiting

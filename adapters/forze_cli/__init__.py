@@ -1,4 +1,4 @@
-"""The ``forze`` command line: the demo and inspection of SQLite event stores.
+"""The ``forze`` command line: the demo, and operating SQLite, PostgreSQL and MongoDB stores.
 
 ``forze --help`` lists the commands. This package is an application, not a library: its one
 public name is :func:`main`, the console script's entry point; its modules are private.

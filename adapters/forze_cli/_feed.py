@@ -1,4 +1,4 @@
-"""``forze feed tail``: print the global feed of a SQLite store, optionally following it.
+"""``forze feed tail``: print the global feed of a store, optionally following it.
 
 The type and category filters come first: ``--last N`` starts N *matching* events before the
 head; ``--count N`` stops after N printed events (without ``--follow``: the newest N).
@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Collection, Sequence
-from pathlib import Path
 from typing import TextIO
 
 from forze import RecordedEvent
 from forze.contracts import EventStore
 from forze_cli._console import Part, line_writer
-from forze_cli._inspect_store import open_existing
+from forze_cli._stores import StoreTarget, open_store
 
 __all__ = ["format_event", "tail_feed"]
 
@@ -88,7 +87,7 @@ async def _start_of_last(
 
 
 async def tail_feed(
-    path: Path,
+    target: StoreTarget,
     out: TextIO,
     *,
     last: int,
@@ -112,7 +111,8 @@ async def tail_feed(
         else:
             write(_parts(event))
 
-    async with open_existing(path) as store:
+    async with open_store(target) as opened:
+        store = opened.events
         head = await store.head_position()
         if not follow and count is not None:
             last = min(last, count)  # the newest ones

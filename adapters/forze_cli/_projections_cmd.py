@@ -1,28 +1,25 @@
-"""``forze projections status | rebuild NAME | reset NAME`` against a SQLite file."""
+"""``forze projections status | rebuild NAME | reset NAME`` on any store."""
 
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from forze.domain.errors import InvalidInputError
 from forze_cli._console import Part, is_terminal, write_table
-from forze_cli._inspect_store import require_forze_store, require_store_file
 from forze_cli._progress import ProgressBar
+from forze_cli._references import load_reference
 from forze_cli._relays_cmd import RELAY_PREFIX
 from forze_cli._sagas_cmd import SAGA_PREFIX
-from forze_eventstore import SQLiteDatabase, SQLiteEventStore
+from forze_cli._stores import StoreTarget, open_store
 from forze_projections import (
     Projection,
     ProjectionProgress,
     ProjectionState,
     ProjectionStatus,
     Projector,
-    SQLiteProjectionBackend,
     feed_lag,
 )
 
@@ -46,15 +43,7 @@ _CHECKPOINT = re.compile(r"(?P<name>.+)@v(?P<version>[0-9]+)")
 
 def load_projections(reference: str) -> tuple[Projection, ...]:
     """Import ``module:attribute`` naming a ``Projection`` or a sequence of them."""
-    module_name, _, attribute = reference.partition(":")
-    if not module_name or not attribute:
-        raise InvalidInputError(
-            f"--projections must look like 'package.module:NAME', not {reference!r}"
-        )
-    try:
-        found = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise InvalidInputError(f"cannot load projections {reference!r}: {error}") from None
+    found = load_reference(reference, "--projections")
     if isinstance(found, Projection):
         projections: tuple[object, ...] = (found,)
     elif isinstance(found, list | tuple):
@@ -68,26 +57,26 @@ def load_projections(reference: str) -> tuple[Projection, ...]:
 
 @asynccontextmanager
 async def open_projector(
-    path: Path, projections: Sequence[Projection], *, read_only: bool = False
+    target: StoreTarget, reference: str | None, *, read_only: bool = False
 ) -> AsyncIterator[Projector]:
-    """A projector over the events and read models of an existing forze store.
+    """A projector over the events and read models of an existing forze store: the
+    application's own with ``--app`` (its runtime's, unless ``reference`` names others),
+    else one running the projections ``reference`` names (default: the demo's).
 
-    ``read_only`` opens the file without changing it (for ``status``); otherwise the file must
-    already be a forze store: its projection tables are added, never its event table.
+    ``read_only`` opens a store named by URL without changing it (for ``status``); otherwise
+    it must already be a forze store: its projection tables are added, never its event table.
     """
-    require_store_file(path)
-    if not read_only:
-        require_forze_store(path)
-    db = SQLiteDatabase(path, read_only=read_only)
-    try:
-        yield Projector(SQLiteEventStore(db), SQLiteProjectionBackend(db), projections)
-    finally:
-        db.close()
+    async with open_store(target, write=not read_only) as store:
+        if store.projector is not None and reference is None:
+            yield store.projector
+            return
+        projections = load_projections(reference or DEFAULT_PROJECTIONS)
+        yield Projector(store.events, store.backend, projections)
 
 
 async def projections_command(
     action: str,
-    path: Path,
+    target: StoreTarget,
     reference: str | None,
     out: TextIO,
     *,
@@ -97,53 +86,72 @@ async def projections_command(
 ) -> None:
     """Run one ``forze projections`` action and print its outcome.
 
-    ``reference`` (``package.module:NAME``) names the projections' code; without it,
-    ``status`` shows the projections recorded in the file (their checkpoints and leases) and
-    ``rebuild`` and ``reset`` use the demo's (``DEFAULT_PROJECTIONS``). A ``reset`` calls
-    ``confirm(name)`` once the file and the name are checked and before anything is written;
-    when it answers no, nothing is changed and ``InvalidInputError`` says so.
+    ``reference`` (``package.module:NAME``) names the projections' code; without it, an
+    application's store (``--app``) uses the application's projections, and on a store named
+    by URL ``status`` shows the projections recorded in the store (their checkpoints and
+    leases) while ``rebuild`` and ``reset`` use the demo's (``DEFAULT_PROJECTIONS``). A
+    ``reset`` calls ``confirm(name)`` once the store and the name are checked and before
+    anything is written; when it answers no, nothing is changed and ``InvalidInputError``
+    says so.
     """
-    if action == "status" and reference is None:
-        await _print_recorded(path, out)
+    if action == "status" and reference is None and target.app is None:
+        await _print_recorded(target, out)
         return
-    projections = load_projections(reference or DEFAULT_PROJECTIONS)
-    if action != "status":
-        assert name is not None  # the parser requires NAME for rebuild and reset
-        require_forze_store(path)
-        known = sorted(projection.name for projection in projections)
-        if name not in known:
-            raise InvalidInputError(
-                f"no projection named {name!r} (known: {', '.join(known) or 'none'})"
-            )
-        if action == "reset" and confirm is not None and not confirm(name):
-            raise InvalidInputError(f"reset of {name!r} not confirmed: nothing was changed")
-    async with open_projector(path, projections, read_only=action == "status") as projector:
+    checked = False
+    if target.app is None or reference is not None:  # the code is known before opening
+        projections = load_projections(reference or DEFAULT_PROJECTIONS)
+        if action != "status" and target.app is None:
+            async with open_store(target):
+                pass  # the store exists and is a forze store: checked, nothing changed
+        if action != "status":
+            _check_and_confirm(action, name, [p.name for p in projections], confirm)
+            checked = True
+    async with open_projector(target, reference, read_only=action == "status") as projector:
         if action == "status":
             await _print_status(projector, out)
             return
         assert name is not None  # the parser requires NAME for rebuild and reset
+        if not checked:  # the application's projections: known once its runtime started
+            _check_and_confirm(action, name, list(projector.projections), confirm)
         if action == "reset":
             await projector.reset(name)
             version = projector.projections[name].version
             out.write(f"reset {name} v{version}: checkpoint 0, its documents dropped\n")
             return
-        lease = await projector.backend.leases.read(name)
-        if lease is not None and lease.holder is not None:
-            out.write(f"{name} is run by {lease.holder}: it rebuilds it; waiting for it\n")
-            out.flush()
-        head = await projector.events.head_position()
-        bar = ProgressBar(f"rebuilding {name}", head, force=progress)
+        await _rebuild(projector, name, out, progress=progress)
 
-        def report(update: ProjectionProgress) -> None:
-            bar.update(update.position, total=update.head)
 
-        projector.on_progress = report
-        with bar:
-            status = await projector.rebuild(name)
-        out.write(
-            f"rebuilt {name} v{status.version} to position {status.checkpoint}; "
-            f"live version {status.live_version}\n"
+def _check_and_confirm(
+    action: str, name: str | None, known: list[str], confirm: Callable[[str], bool] | None
+) -> None:
+    """Refuse an unknown projection name; for a reset, ask ``confirm`` (before any write)."""
+    assert name is not None  # the parser requires NAME for rebuild and reset
+    if name not in known:
+        raise InvalidInputError(
+            f"no projection named {name!r} (known: {', '.join(sorted(known)) or 'none'})"
         )
+    if action == "reset" and confirm is not None and not confirm(name):
+        raise InvalidInputError(f"reset of {name!r} not confirmed: nothing was changed")
+
+
+async def _rebuild(projector: Projector, name: str, out: TextIO, *, progress: bool) -> None:
+    lease = await projector.backend.leases.read(name)
+    if lease is not None and lease.holder is not None and lease.holder != projector.owner:
+        out.write(f"{name} is run by {lease.holder}: it rebuilds it; waiting for it\n")
+        out.flush()
+    head = await projector.events.head_position()
+    bar = ProgressBar(f"rebuilding {name}", head, force=progress)
+
+    def report(update: ProjectionProgress) -> None:
+        bar.update(update.position, total=update.head)
+
+    projector.on_progress = report
+    with bar:
+        status = await projector.rebuild(name)
+    out.write(
+        f"rebuilt {name} v{status.version} to position {status.checkpoint}; "
+        f"live version {status.live_version}\n"
+    )
 
 
 def confirm_by_typing(stdin: TextIO, prompt: TextIO) -> Callable[[str], bool]:
@@ -183,16 +191,15 @@ async def _print_status(projector: Projector, out: TextIO) -> None:
     write_table(header, rows, out, numeric=_NUMERIC)
 
 
-async def _print_recorded(path: Path, out: TextIO) -> None:
-    """The status of each projection version the file has a checkpoint or lease of.
+async def _print_recorded(target: StoreTarget, out: TextIO) -> None:
+    """The status of each projection version the store has a checkpoint or lease of.
 
     Without the projections' code their event types are unknown, so the lag counts events of
     any type (``LAG_ANY``), as ``forze relays status`` does; a running projector moves its
     checkpoint past the events it does not read, so at rest it is 0 all the same.
     """
-    async with open_projector(path, (), read_only=True) as projector:
-        backend, events = projector.backend, projector.events
-        assert isinstance(backend, SQLiteProjectionBackend)  # made so by open_projector
+    async with open_store(target) as store:
+        backend, events = store.backend, store.events
         checkpoints = await backend.checkpoints.all()
         versions: dict[str, set[int]] = {}
         for checkpoint in checkpoints:
@@ -225,7 +232,7 @@ async def _print_recorded(path: Path, out: TextIO) -> None:
                 rows.append(_row(status, failures))
     if not rows:
         out.write(
-            "no projection has run on this file yet"
+            "no projection has run on this store yet"
             " (--projections package.module:NAME shows those of your code)\n"
         )
         return

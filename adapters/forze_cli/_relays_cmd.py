@@ -1,16 +1,14 @@
-"""``forze relays status``: every relay kept in a SQLite file, with its lag, stall and errors."""
+"""``forze relays status``: every relay kept in a store, with its lag, stall and errors."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TextIO
 
 from forze_cli._console import write_table
-from forze_cli._inspect_store import require_store_file
-from forze_eventstore import SQLiteDatabase, SQLiteEventStore
-from forze_projections import ProjectionFailure, SQLiteProjectionBackend, feed_lag, stuck_seconds
+from forze_cli._stores import StoreTarget, open_store
+from forze_projections import ProjectionFailure, feed_lag, stuck_seconds
 
 __all__ = [
     "CONSUMER_COLUMNS",
@@ -26,7 +24,7 @@ RELAY_PREFIX = "relay:"
 """The prefix of a relay's checkpoint and lease names (``Relay.checkpoint_name``)."""
 
 RELAYS_STATUS_HELP = """\
-Each relay that ran on the file (took its lease or saved a checkpoint), read without changing it:
+Each relay that ran on the store (took its lease or saved a checkpoint), read without changing it:
 CHECKPOINT and HEAD positions; LAG_ANY, the events of any type after its checkpoint, and
 LAG_ANY_S, how long the oldest of them has waited (the relay's event-type and category
 filters live in the code that runs it, so these count events it will pass over too; a running
@@ -43,13 +41,13 @@ _ERROR_CHARS = 160
 """The ERROR column's width at most (the whole text: ``Relay.failures()``)."""
 
 
-async def relays_status(path: Path, out: TextIO, *, stall_seconds: float) -> None:
+async def relays_status(target: StoreTarget, out: TextIO, *, stall_seconds: float) -> None:
     """Print each relay's checkpoint, head, lag, how long ago its checkpoint moved, whether it
     is stalled, its holder, refused messages and last recorded failure (``RELAYS_STATUS_HELP``
-    says what each column means). Reads the file without changing it."""
-    rows = await consumer_rows(path, RELAY_PREFIX, stall_seconds=stall_seconds)
+    says what each column means). Reads the store without changing it."""
+    rows = await consumer_rows(target, RELAY_PREFIX, stall_seconds=stall_seconds)
     if not rows:
-        out.write("no relay has published from this file yet\n")
+        out.write("no relay has published from this store yet\n")
         return
     header = ("RELAY", *CONSUMER_COLUMNS, "REFUSED", "ERROR")
     write_table(header, rows, out, numeric=CONSUMER_NUMERIC, styles=CONSUMER_STYLES)
@@ -70,13 +68,13 @@ CONSUMER_STYLES: dict[str, Callable[[str], str]] = {
 """On a terminal: a stalled consumer, its failures and last error stand out."""
 
 
-async def consumer_rows(path: Path, prefix: str, *, stall_seconds: float) -> list[tuple[str, ...]]:
-    """A status line for each feed consumer of the file whose checkpoint or lease name starts
+async def consumer_rows(
+    target: StoreTarget, prefix: str, *, stall_seconds: float
+) -> list[tuple[str, ...]]:
+    """A status line for each feed consumer of the store whose checkpoint or lease name starts
     with ``prefix``: its name, ``CONSUMER_COLUMNS``, its failure count and last failure."""
-    require_store_file(path)
-    db = SQLiteDatabase(path, read_only=True)
-    try:
-        events, backend = SQLiteEventStore(db), SQLiteProjectionBackend(db)
+    async with open_store(target) as store:
+        events, backend = store.events, store.backend
         checkpoints = await backend.checkpoints.all()
         named = {*checkpoints, *await backend.leases.names()}
         rows: list[tuple[str, ...]] = []
@@ -102,8 +100,6 @@ async def consumer_rows(path: Path, prefix: str, *, stall_seconds: float) -> lis
                     _error(failures[-1], position) if failures else "-",
                 )
             )
-    finally:
-        db.close()
     return rows
 
 

@@ -1,9 +1,8 @@
-"""``forze sagas status``: each saga dispatcher of a SQLite file, and instances on Temporal."""
+"""``forze sagas status``: each saga dispatcher of a store, and instances on Temporal."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from forze_cli._console import write_table
@@ -13,6 +12,7 @@ from forze_cli._relays_cmd import (
     CONSUMER_STYLES,
     consumer_rows,
 )
+from forze_cli._stores import StoreTarget
 
 __all__ = ["SAGAS_STATUS_HELP", "SAGA_PREFIX", "sagas_status"]
 
@@ -20,7 +20,7 @@ SAGA_PREFIX = "saga:"
 """The prefix of a dispatcher's checkpoint and lease names (``SagaDispatcher.checkpoint_name``)."""
 
 SAGAS_STATUS_HELP = """\
-Each saga dispatcher that ran on the file, read without changing it, with the columns of
+Each saga dispatcher that ran on the store, read without changing it, with the columns of
 `forze relays status` (CHECKPOINT, HEAD, LAG_ANY, LAG_ANY_S, MOVED_S, STALLED, HOLDER), SKIPPED
 (the events it recorded as failures) and ERROR (the last of them; "stopped at" while its
 checkpoint is before that event). With --temporal and --saga, the instances of each saga named
@@ -30,7 +30,7 @@ ForzeSagaOutcome search attributes)."""
 
 
 async def sagas_status(
-    path: Path,
+    target: StoreTarget,
     out: TextIO,
     *,
     stall_seconds: float,
@@ -40,12 +40,12 @@ async def sagas_status(
     sagas: Sequence[str] = (),
 ) -> None:
     """Print each dispatcher's line, then (with ``temporal``) each saga's instance counts."""
-    rows = await consumer_rows(path, SAGA_PREFIX, stall_seconds=stall_seconds)
+    rows = await consumer_rows(target, SAGA_PREFIX, stall_seconds=stall_seconds)
     if rows:
         dispatchers = ("DISPATCHER", *CONSUMER_COLUMNS, "SKIPPED", "ERROR")
         write_table(dispatchers, rows, out, numeric=CONSUMER_NUMERIC, styles=CONSUMER_STYLES)
     else:
-        out.write("no saga dispatcher has run on this file yet\n")
+        out.write("no saga dispatcher has run on this store yet\n")
     if temporal is None or not sagas:
         return
     counts = await _instance_counts(temporal, namespace, task_queue, sagas)

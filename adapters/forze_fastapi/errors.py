@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from forze.domain.errors import (
+    BrokerUnavailable,
     ConcurrencyError,
     DomainError,
     EventStoreUnavailable,
@@ -19,6 +20,7 @@ from forze.domain.errors import (
     InvalidInputError,
     NotFoundError,
     ReadOnlyOperationError,
+    StorageUnavailable,
     StreamDeleted,
 )
 from forze_fastapi._current import correlation_id
@@ -72,13 +74,23 @@ def problem_for(error: Exception) -> JSONResponse:
         return problem(422, "domain_error", str(error))
     if isinstance(error, ReadOnlyOperationError):
         return problem(403, "read_only", str(error))
-    if isinstance(error, EventStoreUnavailable):
-        log.warning("the store is unavailable: %s", error)
+    if isinstance(error, _Outage):
+        outage = next(what for kind, what in _OUTAGES.items() if isinstance(error, kind))
+        log.warning("the %s is unavailable: %s", outage, error)
         return problem(
-            503, "unavailable", "the store is unavailable; try again", transient=error.transient
+            503, "unavailable", f"the {outage} is unavailable; try again", transient=error.transient
         )
     log.error("internal error (correlation %s)", correlation_id(), exc_info=error)
     return problem(500, "internal", "internal error")
+
+
+_Outage = EventStoreUnavailable | StorageUnavailable | BrokerUnavailable
+_OUTAGES: dict[type[Exception], str] = {
+    EventStoreUnavailable: "store",
+    StorageUnavailable: "object storage",
+    BrokerUnavailable: "broker",
+}
+"""The outages a request can meet, as the client is told of them (503; never the detail)."""
 
 
 async def _forze(_request: Request, error: Exception) -> JSONResponse:

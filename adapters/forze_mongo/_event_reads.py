@@ -10,11 +10,14 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from forze.contracts import RecordedEvent
 from forze_eventstore.adapter_kit import (
+    ArchivedSegment,
     CutPage,
     check_max_bytes,
     check_read_all,
     check_read_stream,
+    refuse_archived_gap,
 )
+from forze_mongo._archive import Segments
 from forze_mongo._event_docs import recorded
 from forze_mongo._ledger import Head, Ledger
 from forze_mongo.database import Document, MongoDatabase
@@ -28,6 +31,7 @@ class EventReads:
     db: MongoDatabase
     _events: AsyncCollection[Document]
     _ledger: Ledger
+    _segments: Segments
 
     async def read_stream(
         self,
@@ -38,7 +42,8 @@ class EventReads:
         backwards: bool = False,
         max_bytes: int | None = None,
     ) -> Sequence[RecordedEvent]:
-        """See ``EventStore.read_stream``; events of appends not finished yet are hidden."""
+        """See ``EventStore.read_stream``; events of appends not finished yet are hidden,
+        and a read that reaches archived versions raises ``StreamArchived``."""
         check_read_stream(stream_id, from_version, limit)
         check_max_bytes(max_bytes)
         if limit == 0:  # MongoDB reads a limit of 0 as "no limit"
@@ -46,7 +51,16 @@ class EventReads:
         with self.db.operation(f"read stream {stream_id[:80]!r}"):
             head = await self._ledger.current()
             documents = await self._stream_page(head, stream_id, from_version, limit, backwards)
-            return _within(documents, max_bytes, more=False)
+            page = _within(documents, max_bytes, more=False)
+        await refuse_archived_gap(
+            self,
+            stream_id,
+            page,
+            from_version=from_version,
+            limit=limit,
+            backwards=backwards,
+        )
+        return page
 
     async def _stream_page(
         self,
@@ -68,20 +82,31 @@ class EventReads:
                 n for n, doc in enumerate(documents) if not head.shows(doc["commit"], doc["_id"])
             ]
             if not hidden:
-                return documents
-            if not backwards:
-                return documents[: hidden[0]]  # a stream's unfinished events are its last
+                return _unbroken(documents, backwards)
+            if not backwards:  # a stream's unfinished events are its last
+                return _unbroken(documents[: hidden[0]], backwards)
             # backwards: the newest events are hidden; read again below them
             from_version = min(int(documents[n]["version"]) for n in hidden) - 1
             if from_version < 1:
                 return []
 
+    async def archived_segments(self, stream_id: str) -> list[ArchivedSegment]:
+        """See ``StreamArchives.archived_segments``."""
+        check_read_stream(stream_id, None, None)
+        with self.db.operation(f"read the archived segments of {stream_id[:80]!r}"):
+            return await self._segments.of(stream_id)
+
     async def stream_version(self, stream_id: str) -> int:
         """See ``EventStore.stream_version``: the last version a reader can see."""
         check_read_stream(stream_id, None, None)
         with self.db.operation(f"read the version of {stream_id[:80]!r}"):
-            head = await self._ledger.current()
-            top = await self._stream_page(head, stream_id, None, 1, True)
+            return await self._visible_version(stream_id)
+
+    async def _visible_version(self, stream_id: str) -> int:
+        """The stream's last visible version, read within an operation (its last event is
+        never archived)."""
+        head = await self._ledger.current()
+        top = await self._stream_page(head, stream_id, None, 1, True)
         return int(top[0]["version"]) if top else 0
 
     async def read_all(
@@ -130,6 +155,34 @@ class EventReads:
                 return 0
             return await self._events.count_documents(self._feed_query(head, after))
 
+    async def list_streams(
+        self, *, category: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, int]]:
+        """Every stream id with its last visible version, sorted by id (optionally of one
+        category, at most ``limit``), for inspection tools."""
+        if limit == 0:
+            return []
+        with self.db.operation("list the streams"):
+            head = await self._ledger.current()
+            # a range on _id written as $expr: the emulator misreads {_id: {$lt: n}} in a
+            # pipeline (docs/mongo.md)
+            query: dict[str, Any] = {"$expr": {"$lt": ["$_id", head.next]}}
+            hidden = [*head.open, *head.void]
+            if hidden:
+                query["commit"] = {"$nin": hidden}
+            if category is not None:
+                query["category"] = category
+            pipeline: list[dict[str, Any]] = [
+                {"$match": query},
+                {"$group": {"_id": "$stream_id", "version": {"$max": "$version"}}},
+                {"$sort": {"_id": 1}},
+            ]
+            if limit is not None:
+                pipeline.append({"$limit": limit})
+            cursor = await self._events.aggregate(pipeline)
+            rows = await cursor.to_list()
+        return [(str(row["_id"]), int(row["version"])) for row in rows]
+
     async def head_position(self) -> int:
         """See ``EventStore.head_position``: the last visible event's position."""
         with self.db.operation("read the head position"):
@@ -140,6 +193,24 @@ class EventReads:
                 self._feed_query(head, 0), {"_id": 1}, sort=[("_id", DESCENDING)]
             )
         return 0 if last is None else int(last["_id"])
+
+
+def _unbroken(documents: list[Document], backwards: bool) -> list[Document]:
+    """A stream page's run of consecutive versions at its newest end. A stream's versions
+    have no holes, except where an archive was interrupted before it deleted all of its
+    segment's events (``forze_mongo._archive``): what is left below such a hole is archived,
+    and the page then starts past what the read asked for, which ``refuse_archived_gap``
+    reports. Free when there is no hole: it only looks at the page."""
+    versions = [int(document["version"]) for document in documents]
+    if backwards:  # newest first: keep what comes before the first hole
+        for n in range(1, len(versions)):
+            if versions[n] != versions[n - 1] - 1:
+                return documents[:n]
+        return documents
+    for n in range(len(versions) - 1, 0, -1):  # oldest first: keep what follows the last
+        if versions[n - 1] != versions[n] - 1:
+            return documents[n:]
+    return documents
 
 
 def _within(

@@ -54,10 +54,16 @@ from pymongo.asynchronous.collection import AsyncCollection
 from forze.domain.errors import EventStoreUnavailable
 from forze_mongo.database import Document
 
-__all__ = ["HEAD", "Head", "Ledger"]
+__all__ = ["FORMAT", "HEAD", "Head", "Ledger"]
 
 HEAD = "head"
 """The ``_id`` of the head document."""
+
+FORMAT = 2
+"""The version of the event store's layout this forze writes (the head's ``format`` field;
+a head without one is version 1). A head of a later version was written by a newer forze.
+Version 2: streams may have archived segments (``forze_mongo._archive``), which a forze of
+version 1 would read as streams with holes; ``migrate`` raises an older head to it."""
 
 VOID_KEEP = 3600.0
 """Seconds a given-up reservation stays in ``void``: far longer than any write can still
@@ -116,9 +122,32 @@ class Ledger:
         """Create the head document unless it exists."""
         await self._heads.update_one(
             {"_id": HEAD},
-            {"$setOnInsert": {"next": 1, "open": {}, "void": {}}},
+            {"$setOnInsert": {"next": 1, "open": {}, "void": {}, "format": FORMAT}},
             upsert=True,
         )
+
+    async def raise_format(self) -> None:
+        """Mark the store as written in this forze's format (never lowering it)."""
+        await self._heads.update_one({"_id": HEAD}, {"$max": {"format": FORMAT}})
+
+    async def check(self, where: str) -> None:
+        """Refuse, without writing anything, a database whose head document is missing (no
+        forze event store there) or was written by a newer forze (``where`` names the
+        database in the message)."""
+        document = await self._heads.find_one({"_id": HEAD}, {"format": 1})
+        if document is None:
+            raise EventStoreUnavailable(
+                f"{where} holds no forze event store (no head document): check the database"
+                " and prefix, or start the application once to create it",
+                transient=False,
+            )
+        found = int(document.get("format", 1))
+        if found > FORMAT:
+            raise EventStoreUnavailable(
+                f"{where} was written by a newer forze: its event store's format is"
+                f" {found}, this forze knows {FORMAT}; upgrade forze to use it",
+                transient=False,
+            )
 
     async def read(self) -> Head:
         """The head as it is now."""

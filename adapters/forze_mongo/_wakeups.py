@@ -18,7 +18,7 @@ import logging
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from forze_eventstore.adapter_kit import CommitSignal, outage_delay
+from forze_eventstore.adapter_kit import CommitSignal, outage_delay, raise_if_cancelled
 from forze_mongo.database import Document
 
 __all__ = ["Wakeups"]
@@ -47,8 +47,12 @@ class Wakeups:
             try:
                 async with await self._heads.watch(max_await_time_ms=1000) as changes:
                     failures = 0
-                    async for _ in changes:
-                        self.signal.notify()
+                    while changes.alive:
+                        # one getMore, back within about a second with or without a change
+                        change = await changes.try_next()
+                        raise_if_cancelled()  # ``close`` waits for this task to end
+                        if change is not None:
+                            self.signal.notify()
                 await asyncio.sleep(self.poll_interval)  # invalidated: open a new one
             except PyMongoError as error:
                 failures += 1

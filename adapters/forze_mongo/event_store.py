@@ -23,14 +23,17 @@ from forze.domain.errors import EventStoreUnavailable, InvalidInputError
 from forze_eventstore import EventLimits
 from forze_eventstore.adapter_kit import (
     DEFAULT_LIMITS,
+    ArchivedSegment,
     KnownVersions,
     check_expected_version,
     check_read_all,
+    check_segment,
     idempotent_result,
     subscribe_to,
     validate_append,
     validate_batch,
 )
+from forze_mongo._archive import COLLECTION, Segments
 from forze_mongo._event_docs import Encoded, encode_events, event_documents, stored_id
 from forze_mongo._event_reads import EventReads
 from forze_mongo._ledger import Ledger
@@ -69,6 +72,11 @@ class MongoEventStore(EventReads):
     head wakes them (MongoDB offers change streams on replica sets only), and every
     subscriber also polls each ``poll_interval`` seconds: a lost change stream costs
     latency, never events.
+
+    Cold streams can be archived (``forze_eventstore.archive_cold_streams``): their events
+    but the last leave the store, a segment document in ``archived_segments`` names where
+    they went (``forze_mongo._archive``), and a stream read that reaches them raises
+    ``StreamArchived``.
     """
 
     def __init__(
@@ -89,6 +97,7 @@ class MongoEventStore(EventReads):
         self._events = db.collection("events")
         self._heads = db.collection("event_head")
         self._ledger = Ledger(self._heads, self._events, lease=float(append_lease))
+        self._segments = Segments(db.collection(COLLECTION), self._events)
         self._wakeups = Wakeups(self._heads, poll_interval=poll_interval)
         self._known = KnownVersions(remembered_streams)
         self._owns_db = False
@@ -118,7 +127,8 @@ class MongoEventStore(EventReads):
         return store
 
     async def migrate(self) -> None:
-        """Create the indexes and the head document (idempotent)."""
+        """Create the indexes and the head document (idempotent; it also brings a database
+        migrated by an older forze up to date)."""
         with self.db.operation("create the event collections"):
             await self._events.create_indexes(
                 [
@@ -132,6 +142,20 @@ class MongoEventStore(EventReads):
                 ]
             )
             await self._ledger.create()
+            await self._ledger.check(self._where())
+            await self._segments.create()
+            await self._ledger.raise_format()
+
+    async def check_schema(self) -> None:
+        """Refuse, writing nothing, a database without this store's head document (no forze
+        event store there: a wrong database or prefix) or one written by a newer forze, with
+        a non-transient ``EventStoreUnavailable`` naming it. Inspection tools call this
+        instead of :meth:`migrate`."""
+        with self.db.operation("check the event store"):
+            await self._ledger.check(self._where())
+
+    def _where(self) -> str:
+        return f"MongoDB database {self.db.name!r} (prefix {self.db.prefix!r})"
 
     async def append(
         self,
@@ -320,6 +344,15 @@ class MongoEventStore(EventReads):
             else None
             for i in ids
         ]
+
+    async def archive_segment(self, segment: ArchivedSegment) -> None:
+        """See ``StreamArchives.archive_segment``: without a transaction, recording the
+        segment is the commit point and a unique index decides a race between archivers
+        (``forze_mongo._archive`` gives the argument)."""
+        check_segment(segment)
+        versions = f"{segment.first_version}..{segment.last_version}"
+        with self.db.operation(f"archive versions {versions} of {segment.stream_id[:80]!r}"):
+            await self._segments.record(segment, self._visible_version)
 
     def subscribe(
         self,

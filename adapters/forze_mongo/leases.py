@@ -47,7 +47,8 @@ class MongoLeases:
         with self.db.operation(f"take the lease of {name[:80]!r}"):
             try:
                 document = await self._leases.find_one_and_update(
-                    {"_id": name, "$or": [{"owner": owner}, *_free(now)]},
+                    # $and: the emulator applies {_id, $or} to any document (docs/mongo.md)
+                    {"$and": [{"_id": name}, {"$or": [{"owner": owner}, *_free(now)]}]},
                     {"$set": {"owner": owner, "version": version, "expires_at": now + seconds}},
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
@@ -87,6 +88,12 @@ class MongoLeases:
         with self.db.operation(f"read the lease of {name[:80]!r}"):
             document = await self._leases.find_one({"_id": name})
         return None if document is None else _lease(name, document, time.time())
+
+    async def names(self) -> list[str]:
+        """See ``ProjectionLeases.names``."""
+        with self.db.operation("list the projection leases"):
+            documents = await self._leases.find({}, {"_id": 1}).sort("_id", 1).to_list()
+        return [str(document["_id"]) for document in documents]
 
     async def request_rebuild(self, name: str) -> int:
         """See ``ProjectionLeases.request_rebuild``."""

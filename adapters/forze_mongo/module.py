@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from forze.contracts import EventStore
+from forze.contracts import EventStore, ObjectStorage
 from forze.domain.errors import WiringError
 from forze.execution import (
     AGGREGATES,
@@ -17,6 +17,7 @@ from forze.execution import (
     Resolver,
 )
 from forze_eventstore import EventCodec, EventSourcedRepositories
+from forze_eventstore.archiving import reading_archive
 from forze_mongo.database import MongoDatabase
 from forze_mongo.event_store import MongoEventStore
 from forze_mongo.projections import MongoProjectionBackend
@@ -35,6 +36,7 @@ def mongo_module(
     timeout: float = 10.0,
     append_lease: float = 5.0,
     codec: EventCodec | None = None,
+    archive: ObjectStorage | None = None,
     projections: Sequence[Projection] = (),
     inline: Sequence[Projection] = (),
     run_projectors: bool = True,
@@ -54,7 +56,9 @@ def mongo_module(
     (or ``prefix``). Every operation runs within ``timeout`` seconds; ``append_lease`` is
     the event store's (see ``MongoEventStore``). ``inline`` projections
     are refused with ``WiringError``: they run inside an append's transaction, and appends
-    on MongoDB use none (see docs/mongo.md); follow the feed instead.
+    on MongoDB use none (see docs/mongo.md); follow the feed instead. With ``archive``
+    (where ``forze_eventstore.archive_cold_streams`` put cold streams), streams and
+    aggregates read whole, archived versions included (``forze_eventstore.ArchivedReads``).
     """
     if inline:
         raise WiringError(
@@ -71,7 +75,7 @@ def mongo_module(
         try:
             await store.migrate()
             opened["db"] = db
-            yield store
+            yield reading_archive(store, archive)
         finally:
             await store.close()
             await db.close()

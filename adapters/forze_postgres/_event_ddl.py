@@ -113,6 +113,29 @@ $read$;
 """
 
 
+_SEGMENTS = """
+CREATE TABLE {schema}.forze_archived_segments (
+    TENANT_COLUMNstream_id TEXT NOT NULL,
+    first_version INTEGER NOT NULL,
+    last_version INTEGER NOT NULL,
+    first_position BIGINT NOT NULL,
+    last_position BIGINT NOT NULL,
+    object_key TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    bytes BIGINT NOT NULL,
+    archived_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (TENANT_KEYstream_id, first_version)
+);
+"""
+"""Step 7: the segments of archived streams (see ``forze_postgres._archive``)."""
+
+
+def _segments_table(tenant_column: bool) -> str:
+    return _SEGMENTS.replace(
+        "TENANT_COLUMN", "tenant TEXT NOT NULL,\n    " if tenant_column else ""
+    ).replace("TENANT_KEY", "tenant, " if tenant_column else "")
+
+
 def migrations(tenant_column: bool) -> tuple[str, ...]:
     """The event store's migration steps in one layout (``{schema}``: the quoted schema).
 
@@ -122,6 +145,7 @@ def migrations(tenant_column: bool) -> tuple[str, ...]:
     replaces the watermark again: an id its snapshot lists without a lock no longer holds
     readers back once that transaction has ended (an unrelated one that ended between the
     snapshot and the read of the lock table hid a reader's own committed append from it).
+    Step 7 adds the table of archived segments (``forze_eventstore.archiving``).
     """
     tables = _TENANT_TABLES if tenant_column else _TABLES
     return (
@@ -131,4 +155,5 @@ def migrations(tenant_column: bool) -> tuple[str, ...]:
         _WATERMARK_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"),
         page_functions(tenant_column),
         _WATERMARK_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"),
+        _segments_table(tenant_column),
     )

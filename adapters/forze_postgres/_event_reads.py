@@ -3,11 +3,16 @@ stop a page at a byte budget when asked (see ``forze_eventstore.limits``)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from typing import Any
 
 from forze.contracts import RecordedEvent
-from forze_eventstore.adapter_kit import KnownVersions, check_read_all, check_read_stream
+from forze_eventstore.adapter_kit import (
+    KnownVersions,
+    check_read_all,
+    check_read_stream,
+    refuse_archived_gap,
+)
 from forze_eventstore.limits import check_max_bytes
 from forze_postgres._event_rows import decode_page
 from forze_postgres._event_sql import Statements
@@ -25,6 +30,7 @@ class EventReads:
     _tenant: tuple[str, ...]
     _lock_halves: tuple[int, int]
     _known: KnownVersions
+    stream_version: Callable[[str], Coroutine[Any, Any, int]]
 
     async def read_stream(
         self,
@@ -36,7 +42,9 @@ class EventReads:
         max_bytes: int | None = None,
     ) -> Sequence[RecordedEvent]:
         """See ``EventStore.read_stream``; ``max_bytes`` stops the page at that many
-        characters of JSON text (see ``forze.contracts.CutPage``)."""
+        characters of JSON text (see ``forze.contracts.CutPage``). A read that reaches
+        archived versions raises ``StreamArchived`` (read through
+        ``forze_eventstore.ArchivedReads``)."""
         check_read_stream(stream_id, from_version, limit)
         check_max_bytes(max_bytes)
         if backwards:
@@ -62,7 +70,11 @@ class EventReads:
         to_end = from_version is None if backwards else limit is None or len(rows) < limit
         if rows and to_end and not self.db.in_transaction():
             self._known.saw(stream_id, rows[0 if backwards else -1][5])
-        return decode_page(rows, limit, max_bytes)
+        page = decode_page(rows, limit, max_bytes)
+        await refuse_archived_gap(
+            self, stream_id, page, from_version=from_version, limit=limit, backwards=backwards
+        )
+        return page
 
     async def read_all(
         self,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from forze.domain.errors import InvalidInputError
+from forze.domain.errors import EventStoreUnavailable, InvalidInputError
 from forze_postgres._driver import Connection
 from forze_postgres._timeouts import SCHEMA_CHANGE_TIMEOUT
 
-__all__ = ["TENANT_SUFFIX", "apply_steps"]
+__all__ = ["TENANT_SUFFIX", "applied_version", "apply_steps", "newer_schema"]
 
 _MIGRATION_LOCK = 0x666F727A65  # "forze": serialises migrations of every schema
 TENANT_SUFFIX = "@tenant-column"
@@ -52,6 +52,8 @@ async def apply_steps(
         f"SELECT version FROM {quoted}.forze_migrations WHERE component = $1", record
     )
     current = current or 0
+    if current > len(steps):
+        raise newer_schema(schema, record, current, len(steps))
     for step in steps[current:]:
         await connection.execute(step.format(schema=quoted), timeout=SCHEMA_CHANGE_TIMEOUT)
     if len(steps) > current:
@@ -63,3 +65,28 @@ async def apply_steps(
             len(steps),
         )
     return max(current, len(steps))
+
+
+def newer_schema(schema: str, record: str, current: int, known: int) -> EventStoreUnavailable:
+    """The refusal of a schema whose component ``record`` a newer forze migrated."""
+    component = record.removesuffix(TENANT_SUFFIX)
+    return EventStoreUnavailable(
+        f"PostgreSQL schema {schema!r} was written by a newer forze: its {component!r} tables"
+        f" are at version {current}, this forze knows {known}; upgrade forze to use it",
+        transient=False,
+    )
+
+
+async def applied_version(connection: Connection, schema: str, record: str) -> int | None:
+    """The applied version of component ``record`` in ``schema``, reading only: ``None``
+    when the schema does not exist, 0 when the component was never migrated there."""
+    exists = await connection.fetchval(
+        "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", schema
+    )
+    if not exists:
+        return None
+    table = f'"{schema}".forze_migrations'
+    if not await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+        return 0
+    version = await connection.fetchval(f"SELECT version FROM {table} WHERE component = $1", record)
+    return int(version or 0)

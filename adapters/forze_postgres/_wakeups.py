@@ -20,7 +20,7 @@ import contextlib
 import time
 from typing import Any
 
-from forze_eventstore.adapter_kit import CommitSignal
+from forze_eventstore.adapter_kit import CommitSignal, raise_if_cancelled
 from forze_postgres._driver import is_open
 from forze_postgres._event_sql import listeners_lock
 from forze_postgres.database import PostgresDatabase
@@ -165,6 +165,7 @@ class Wakeups:
         delay = 0.05
         while not self.db.closed:  # closing the database closed the LISTEN connection
             await self.listen()
+            raise_if_cancelled()  # a driver's wait_for may have swallowed the cancel (3.11)
             if self.listener is not None:
                 # Events may have committed while nobody listened: look now, not at the poll.
                 self.signal.notify()

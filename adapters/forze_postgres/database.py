@@ -13,7 +13,7 @@ from forze.domain.errors import EventStoreUnavailable, InvalidInputError, ReadOn
 from forze_postgres._borrowed import Borrowed, current_task
 from forze_postgres._driver import Connection, abandoned, asyncpg, drop, is_open
 from forze_postgres._event_sql import lock_key
-from forze_postgres._migrations import TENANT_SUFFIX, apply_steps
+from forze_postgres._migrations import TENANT_SUFFIX, applied_version, apply_steps
 from forze_postgres._pool import open_pool
 from forze_postgres._reuse import Reuse, keep_for
 from forze_postgres._timeouts import (
@@ -173,6 +173,14 @@ class PostgresDatabase:
                     steps,
                     tenant_column=self.tenant is not None,
                 )
+
+    async def applied_version(self, component: str) -> int:
+        """The version of ``component``'s tables in this schema and layout, reading only
+        (nothing is created): 0 when they were never made (or the schema does not exist)."""
+        with translated(f"read the version of {component!r} in schema {self.schema!r}"):
+            async with self.connection() as connection:
+                found = await applied_version(connection, self.schema, self.component(component))
+        return found or 0
 
     def connection(self) -> AbstractAsyncContextManager[Connection]:
         """The calling task's transaction connection, or a pooled one for this block."""

@@ -16,13 +16,16 @@ from forze.domain.errors import EventStoreUnavailable
 from forze_eventstore import EventLimits
 from forze_eventstore.adapter_kit import (
     DEFAULT_LIMITS,
+    ArchivedSegment,
     KnownVersions,
     check_read_all,
     check_read_stream,
+    check_segment,
     subscribe_to,
     validate_append,
 )
 from forze_postgres._appending import Appender, PostgresAppendHook, savepoint_if_pinned
+from forze_postgres._archive import Archives
 from forze_postgres._driver import Connection, asyncpg
 from forze_postgres._event_ddl import migrations
 from forze_postgres._event_reads import EventReads
@@ -35,6 +38,7 @@ from forze_postgres._event_rows import (
     validate_batch,
 )
 from forze_postgres._event_sql import Statements, lock_key
+from forze_postgres._inspection import check_event_schema, stream_list
 from forze_postgres._wakeups import Wakeups
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.errors import translated
@@ -64,8 +68,9 @@ class PostgresEventStore(EventReads):
     streams it appended to or read, so that an append to one of them is a plain insert at
     the next version, without reading the stream first; the unique key on the stream's
     versions refuses it when another writer got there first, and the store then reads the
-    stream and tries again. This relies on events never being deleted: after deleting
-    events behind the store's back (a test fixture's ``TRUNCATE``, say), call
+    stream and tries again. This relies on a stream's last event never being deleted
+    (archiving keeps it: see ``forze_postgres._archive``): after deleting events behind the
+    store's back (a test fixture's ``TRUNCATE``, say), call
     :meth:`forget_versions`, or pass ``remembered_streams=0``.
 
     ``limits`` bounds what an append accepts and a subscription page's size (see
@@ -98,6 +103,7 @@ class PostgresEventStore(EventReads):
         self._hooks: list[PostgresAppendHook] = []
         self._appender = Appender(db, self._sql, self._tenant, self._wakeups, self._hooks)
         self._known = KnownVersions(remembered_streams)
+        self._archives = Archives(db, self._lock)
         self._owns_db = False
 
     @classmethod
@@ -142,6 +148,31 @@ class PostgresEventStore(EventReads):
     async def migrate(self) -> None:
         """Create or upgrade the event tables (versioned and idempotent)."""
         await self.db.migrate("events", migrations(self.db.tenant is not None))
+
+    async def check_schema(self) -> None:
+        """Refuse, writing nothing, a schema that does not exist, holds no forze event store
+        (in this database's tenancy layout) or was migrated by another forze version, with a
+        non-transient ``EventStoreUnavailable`` saying which. Inspection tools call this
+        instead of :meth:`migrate`."""
+        await self.db.retrying(partial(check_event_schema, self.db))
+
+    async def list_streams(
+        self, *, category: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, int]]:
+        """Every committed stream id with its version, sorted by id (optionally of one
+        category, at most ``limit``), for inspection tools."""
+        return await self.db.retrying(partial(stream_list, self.db, category, limit))
+
+    async def archive_segment(self, segment: ArchivedSegment) -> None:
+        """See ``forze_eventstore.adapter_kit.StreamArchives.archive_segment``: one
+        transaction holding the stream's append lock (see ``forze_postgres._archive``)."""
+        check_segment(segment)
+        await self._archives.archive(segment)
+
+    async def archived_segments(self, stream_id: str) -> list[ArchivedSegment]:
+        """See ``forze_eventstore.adapter_kit.StreamArchives.archived_segments``."""
+        check_read_stream(stream_id, None, None)
+        return await self._archives.segments(stream_id)
 
     def add_append_hook(self, hook: PostgresAppendHook) -> None:
         """Run ``hook(connection, events)`` inside every append's transaction.

@@ -116,6 +116,18 @@ class PostgresLeases:
                 )
         return None if row is None else _lease(name, row)
 
+    async def names(self) -> list[str]:
+        """See ``ProjectionLeases.names``."""
+        await self._migration.ensure()
+        with translated("cannot list the projection leases"):
+            async with self.db.connection() as connection:
+                rows = await connection.fetch(
+                    f"SELECT projection FROM {self._table}{self._tenancy.only(1)}"
+                    ' ORDER BY projection COLLATE "C"',
+                    *self._tenancy.args,
+                )
+        return [str(row[0]) for row in rows]
+
     async def request_rebuild(self, name: str) -> int:
         """See ``ProjectionLeases.request_rebuild``."""
         t = self._tenancy

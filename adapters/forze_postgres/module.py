@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from forze.contracts import EventStore
+from forze.contracts import EventStore, ObjectStorage
 from forze.execution import (
     AGGREGATES,
     CHECKPOINTS,
@@ -16,6 +16,7 @@ from forze.execution import (
     Resolver,
 )
 from forze_eventstore import EventCodec, EventSourcedRepositories
+from forze_eventstore.archiving import reading_archive, without_archive
 from forze_postgres.database import PostgresDatabase
 from forze_postgres.event_store import PostgresEventStore
 from forze_postgres.inline import add_postgres_inline_projection
@@ -34,6 +35,7 @@ def postgres_module(
     tenant: str | None = None,
     max_connections: int = 10,
     codec: EventCodec | None = None,
+    archive: ObjectStorage | None = None,
     projections: Sequence[Projection] = (),
     inline: Sequence[Projection] = (),
     run_projectors: bool = True,
@@ -52,6 +54,10 @@ def postgres_module(
 
     Tenancy (see ``PostgresDatabase``): a schema per tenant is ``schema="tenant_acme"``; the
     tenant-column layout, where tenants share the schema's tables, is ``tenant="acme"``.
+
+    With ``archive`` (where ``forze_eventstore.archive_cold_streams`` put cold streams),
+    streams and aggregates read whole, archived versions included
+    (``forze_eventstore.ArchivedReads``).
     """
     opened: dict[str, PostgresDatabase] = {}
 
@@ -64,7 +70,7 @@ def postgres_module(
         try:
             await store.migrate()
             opened["db"] = db
-            yield store
+            yield reading_archive(store, archive)
         finally:
             await store.close()
             await db.close()
@@ -99,6 +105,7 @@ def postgres_module(
 async def _add_inline(
     store: EventStore, backend: ProjectionBackend, projection: Projection
 ) -> None:
+    store = without_archive(store)
     assert isinstance(store, PostgresEventStore)
     assert isinstance(backend, PostgresProjectionBackend)
     await add_postgres_inline_projection(store, backend, projection)

@@ -11,9 +11,16 @@ from typing import Any
 
 import socketio
 
-from forze.contracts import EventStore, RecordedEvent, category_of
-from forze.domain.errors import ForzeError, InvalidInputError
+from forze.contracts import (
+    CheckpointStore,
+    EventStore,
+    ReadModelStores,
+    RecordedEvent,
+    category_of,
+)
+from forze.domain.errors import ForzeError, InvalidInputError, WiringError
 from forze_eventstore.adapter_kit import check_read_all
+from forze_socketio._documents import DocumentPusher, DocumentRoom
 
 __all__ = ["Authorize", "SocketFeed", "event_payload"]
 
@@ -56,7 +63,12 @@ class _Joining:
 
 class SocketFeed:
     """Pushes every event of ``store`` to the Socket.IO rooms ``stream:<stream id>`` and
-    ``category:<category>`` of ``sio`` (event name ``"event"``), from one subscription.
+    ``category:<category>`` of ``sio`` (event name ``"event"``), from one subscription; and,
+    for the ``documents`` rooms, read-model documents to ``document:<read model>:<key>``
+    (event name ``"document"``: ``{"read_model", "key", "position", "document"}``, the
+    document ``None`` while there is none), first as they are, then each time their
+    projection has written a new state (see ``forze_socketio._documents``), read from
+    ``read_models`` once ``checkpoints`` show the projection passed the event.
 
     A client emits ``follow`` with ``{"room": ..., "after": <position>}`` (``after`` is the
     last position it got, 0 for everything): ``authorize`` decides (every room is open
@@ -73,9 +85,17 @@ class SocketFeed:
         *,
         authorize: Authorize | None = None,
         event: str = "event",
+        documents: tuple[DocumentRoom, ...] = (),
+        read_models: ReadModelStores | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self.sio = sio
         self.store = store
+        self._documents: DocumentPusher | None = None
+        if documents:
+            if read_models is None or checkpoints is None:
+                raise WiringError("document rooms need the read_models and checkpoints ports")
+            self._documents = DocumentPusher(sio, documents, read_models, checkpoints)
         self._authorize = authorize
         self._event = event
         self._joining: list[_Joining] = []
@@ -89,6 +109,8 @@ class SocketFeed:
     async def start(self) -> None:
         """Follow the store from its head (call once the server runs)."""
         if self._pump is None:
+            if self._documents is not None:
+                self._documents.start()
             head = await self.store.head_position()
             self._pump = asyncio.create_task(self._run(head), name="forze socketio feed")
 
@@ -99,9 +121,13 @@ class SocketFeed:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+        if self._documents is not None:
+            await self._documents.close()
 
     async def _run(self, head: int) -> None:
         async for event in self.store.subscribe(after=head):
+            if self._documents is not None:
+                self._documents.offer(event)
             payload = event_payload(event)
             for room in _rooms_of(event):
                 holding = [j for j in self._joining if j.room == room]
@@ -115,6 +141,8 @@ class SocketFeed:
 
     async def _disconnect(self, sid: str, *_: Any) -> None:
         self._auth.pop(sid, None)
+        if self._documents is not None:
+            self._documents.gone(sid)
         self._joining = [j for j in self._joining if j.sid != sid]
 
     async def _follow(self, sid: str, data: Any) -> dict[str, Any]:
@@ -124,7 +152,12 @@ class SocketFeed:
                 sid, room, self._auth.get(sid)
             ):
                 return {"error": f"not allowed to follow {room!r}"}
-            await self._catch_up(sid, room, after)
+            if room.startswith("document:"):
+                if self._documents is None:
+                    raise InvalidInputError("this server has no document rooms")
+                await self._documents.follow(sid, room)
+            else:
+                await self._catch_up(sid, room, after)
         except ForzeError as error:
             return {"error": str(error) if isinstance(error, InvalidInputError) else "unavailable"}
         return {"ok": True}
@@ -133,6 +166,8 @@ class SocketFeed:
         room = data.get("room") if isinstance(data, dict) else None
         if isinstance(room, str):
             await self.sio.leave_room(sid, room)
+            if self._documents is not None:
+                self._documents.forget(sid, room)
         return {"ok": True}
 
     async def _catch_up(self, sid: str, room: str, after: int) -> None:
@@ -178,8 +213,10 @@ def _request(data: Any) -> tuple[str, int]:
     if not isinstance(data, dict):
         raise InvalidInputError('follow takes {"room": ..., "after": <position>}')
     room, after = data.get("room"), data.get("after", 0)
-    if not isinstance(room, str) or not room.startswith(("stream:", "category:")):
-        raise InvalidInputError('a room is "stream:<stream id>" or "category:<category>"')
+    if not isinstance(room, str) or not room.startswith(("stream:", "category:", "document:")):
+        raise InvalidInputError(
+            'a room is "stream:<stream id>", "category:<category>" or "document:<read model>:<key>"'
+        )
     if len(room) > 600 or room.endswith(":"):
         raise InvalidInputError(f"room {room[:80]!r} names nothing")
     if isinstance(after, bool) or not isinstance(after, int):

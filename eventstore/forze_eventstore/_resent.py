@@ -13,16 +13,19 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from forze.contracts import TRACE_CONTEXT_KEYS
+
 __all__ = ["RESENT_METADATA_KEYS", "difference", "same_json"]
 
-RESENT_METADATA_KEYS = frozenset({"occurred_at", "correlation_id"})
+RESENT_METADATA_KEYS = frozenset({"occurred_at", "correlation_id", *TRACE_CONTEXT_KEYS})
 """Metadata keys a faithful re-send may change: they describe the sending, not the fact.
 
 A retried command builds its events again, stamping a new ``occurred_at``
 (``EventSourcedRepository`` does), and a new request gets a new ``correlation_id`` unless the
 caller passes one; a redelivered message handled with ids derived from the message id does
-both. Every other key (``causation_id``, ``tenant``, ``actor``, ``schema_version``, extras)
-must be the same.
+both. A retry is also a new trace, so the W3C trace context a telemetry stamps
+(``traceparent``, ``tracestate``) may change too. Every other key (``causation_id``,
+``tenant``, ``actor``, ``schema_version``, extras) must be the same.
 """
 
 

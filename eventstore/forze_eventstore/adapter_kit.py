@@ -7,6 +7,13 @@ signals, SQLite migrations and append hooks. The contract suite in
 ``forze_eventstore``'s top level.
 """
 
+from forze_eventstore._archive_kit import (
+    ArchivedSegment,
+    StreamArchives,
+    check_segment,
+    not_next_segment,
+    refuse_archived_gap,
+)
 from forze_eventstore._known_versions import KnownVersions
 from forze_eventstore.codec import SCHEMA_VERSION_KEY
 from forze_eventstore.limits import (
@@ -37,6 +44,7 @@ from forze_eventstore.sqlite_db import Migration
 from forze_eventstore.subscriptions import (
     CommitSignal,
     outage_delay,
+    raise_if_cancelled,
     subscribe_to,
 )
 from forze_eventstore.unit_of_work import (
@@ -48,12 +56,14 @@ __all__ = [
     "DEFAULT_LIMITS",
     "SCHEMA_VERSION_KEY",
     "AppendHook",
+    "ArchivedSegment",
     "CommitSignal",
     "CutPage",
     "EventSourcedUnitOfWork",
     "KnownVersions",
     "Migration",
     "StoredId",
+    "StreamArchives",
     "UnitRepository",
     "check_encoded",
     "check_expected_version",
@@ -61,12 +71,16 @@ __all__ = [
     "check_names",
     "check_read_all",
     "check_read_stream",
+    "check_segment",
     "check_snapshot",
     "check_snapshot_stream_id",
     "dump_json",
     "idempotent_result",
     "nesting_depth",
+    "not_next_segment",
     "outage_delay",
+    "raise_if_cancelled",
+    "refuse_archived_gap",
     "subscribe_to",
     "validate_append",
     "validate_batch",

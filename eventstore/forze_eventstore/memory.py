@@ -14,6 +14,12 @@ from forze.contracts import (
     RecordedEvent,
     category_of,
 )
+from forze_eventstore._archive_kit import (
+    ArchivedSegment,
+    check_segment,
+    not_next_segment,
+    refuse_archived_gap,
+)
 from forze_eventstore._json import raw_decode
 from forze_eventstore.limits import (
     DEFAULT_LIMITS,
@@ -56,6 +62,9 @@ class InMemoryEventStore:
         self._log: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._ids: dict[UUID, RecordedEvent] = {}
+        self._segments: dict[str, list[ArchivedSegment]] = {}
+        self._gone: set[int] = set()
+        """Positions of archived events: kept in ``_log``, hidden from every read."""
         self._signal = CommitSignal()
         self._poll_interval = poll_interval
 
@@ -152,14 +161,26 @@ class InMemoryEventStore:
         check_read_stream(stream_id, from_version, limit)
         check_max_bytes(max_bytes)
         stream = self._streams.get(stream_id, [])
+        through = self._archived_through(stream_id)
+        kept = stream[through:] if through else stream  # kept[i] is version through + i + 1
         if backwards:
-            start = len(stream) if from_version is None else min(from_version, len(stream))
-            end = 0 if limit is None else max(0, start - limit)
-            page = stream[end:start][::-1]
+            top = len(stream) if from_version is None else min(from_version, len(stream))
+            top = max(0, top - through)
+            end = 0 if limit is None else max(0, top - limit)
+            page = kept[end:top][::-1]
         else:
-            first = 0 if from_version is None else from_version - 1
+            first = 0 if from_version is None else max(0, from_version - 1 - through)
             last = None if limit is None else first + limit
-            page = stream[first:last]
+            page = kept[first:last]
+        if through:
+            await refuse_archived_gap(
+                self,
+                stream_id,
+                page,
+                from_version=from_version,
+                limit=limit,
+                backwards=backwards,
+            )
         return self._within(page, max_bytes)
 
     def _within(self, page: list[RecordedEvent], max_bytes: int | None) -> Sequence[RecordedEvent]:
@@ -181,15 +202,18 @@ class InMemoryEventStore:
         (see ``forze.contracts.CutPage``)."""
         check_read_all(after, limit, event_types, categories)
         check_max_bytes(max_bytes)
-        if event_types is None and categories is None:
+        if event_types is None and categories is None and not self._gone:
             page = self._log[after : None if limit is None else after + limit]
             return self._within(page, max_bytes)
         types = None if event_types is None else frozenset(event_types)
         cats = None if categories is None else frozenset(categories)
         found: list[RecordedEvent] = []
+        gone = self._gone
         for event in self._log[after:]:
             if limit is not None and len(found) >= limit:
                 break
+            if event.position in gone:
+                continue
             if types is not None and event.event_type not in types:
                 continue
             if cats is not None and category_of(event.stream_id) not in cats:
@@ -224,11 +248,46 @@ class InMemoryEventStore:
     async def count_events(self, *, after: int = 0) -> int:
         """See ``EventStore.count_events`` (positions are consecutive here)."""
         check_read_all(after, None, None, None)
-        return max(0, len(self._log) - after)
+        hidden = sum(1 for position in self._gone if position > after)
+        return max(0, len(self._log) - after) - hidden
 
     async def head_position(self) -> int:
         """See ``EventStore.head_position``."""
         return len(self._log)
+
+    async def list_streams(
+        self, *, category: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, int]]:
+        """Every stream id with its version, sorted by id (optionally of one category, at
+        most ``limit``), for inspection tools and the archiver."""
+        found = sorted(
+            (stream_id, len(events))
+            for stream_id, events in self._streams.items()
+            if category is None or category_of(stream_id) == category
+        )
+        return found if limit is None else found[:limit]
+
+    async def archive_segment(self, segment: ArchivedSegment) -> None:
+        """See ``forze_eventstore.adapter_kit.StreamArchives.archive_segment``: the events
+        stay in memory, hidden from every read."""
+        check_segment(segment)
+        stream = self._streams.get(segment.stream_id, [])
+        refused = not_next_segment(segment, self._archived_through(segment.stream_id), len(stream))
+        if refused is not None:
+            raise refused
+        for event in stream[segment.first_version - 1 : segment.last_version]:
+            self._gone.add(event.position)
+            self._ids.pop(event.event_id, None)
+        self._segments.setdefault(segment.stream_id, []).append(segment)
+
+    async def archived_segments(self, stream_id: str) -> list[ArchivedSegment]:
+        """See ``forze_eventstore.adapter_kit.StreamArchives.archived_segments``."""
+        check_read_stream(stream_id, None, None)
+        return list(self._segments.get(stream_id, ()))
+
+    def _archived_through(self, stream_id: str) -> int:
+        segments = self._segments.get(stream_id)
+        return segments[-1].last_version if segments else 0
 
     def _stored_id(self, event_id: UUID) -> StoredId | None:
         event = self._ids.get(event_id)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
-from forze.contracts import EventStore, SnapshotStore
+from forze.contracts import EventStore, ObjectStorage, SnapshotStore
+from forze.domain.errors import WiringError
 from forze.execution import AGGREGATES, EVENT_STORE, SNAPSHOTS, DepsModule, Resolver
+from forze_eventstore._archive_kit import StreamArchives
+from forze_eventstore.archiving import ArchivedReads
 from forze_eventstore.codec import EventCodec
 from forze_eventstore.repository import EventSourcedRepositories
 from forze_eventstore.snapshots import SQLiteSnapshotStore
@@ -22,9 +26,18 @@ def event_store_module(
     *,
     snapshots: SnapshotStore | None = None,
     codec: EventCodec | None = None,
+    archive: ObjectStorage | None = None,
     name: str = "eventstore",
 ) -> DepsModule:
-    """Provide ``store`` as the event store, repositories over it, and ``snapshots``."""
+    """Provide ``store`` as the event store, repositories over it, and ``snapshots``.
+
+    With ``archive`` (where ``archive_cold_streams`` put cold streams; ``store`` must then
+    implement the archiving port), the store is provided as ``ArchivedReads``: streams and
+    aggregates read whole, archived versions included."""
+    if archive is not None:
+        if not hasattr(store, "archived_segments"):
+            raise WiringError(f"{type(store).__name__} cannot archive streams: no archive=")
+        store = ArchivedReads(cast(StreamArchives, store), archive)
     module = DepsModule(name)
     module.provide(EVENT_STORE, store)
     if snapshots is not None:
@@ -38,9 +51,11 @@ def sqlite_events_module(
     *,
     synchronous: Synchronous = "FULL",
     codec: EventCodec | None = None,
+    archive: ObjectStorage | None = None,
     name: str = "sqlite",
 ) -> DepsModule:
-    """Open the SQLite file at ``path`` for the runtime's lifetime: events, snapshots, repos."""
+    """Open the SQLite file at ``path`` for the runtime's lifetime: events, snapshots, repos
+    (``archive``: as for :func:`event_store_module`)."""
     database: SQLiteDatabase | None = None
 
     @asynccontextmanager
@@ -48,7 +63,8 @@ def sqlite_events_module(
         nonlocal database
         database = SQLiteDatabase(path, synchronous=synchronous)
         try:
-            yield SQLiteEventStore(database)
+            store = SQLiteEventStore(database)
+            yield store if archive is None else ArchivedReads(store, archive)
         finally:
             database.close()
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from forze.contracts import (
     AppendResult,
@@ -33,7 +31,7 @@ from forze.domain.errors import (
 )
 from forze.domain.spec import AggregateSpec
 from forze.domain.values import DomainEvent
-from forze.execution.backoff import Backoff
+from forze.execution.repository_base import RepositoryBase
 from forze_eventstore._input import MAX_VERSION, check_at_most
 from forze_eventstore.codec import EventCodec
 from forze_eventstore.unit_of_work import EventSourcedUnitOfWork
@@ -43,17 +41,13 @@ __all__ = ["EventSourcedRepositories", "EventSourcedRepository"]
 A = TypeVar("A", bound=Aggregate[Any])
 R = TypeVar("R")
 
-_CONFLICTS = Backoff(0.002, 0.2, jitter=1.0)
-"""Waits between the retries of ``execute`` after a ``ConcurrencyError`` (jittered, so that
-the writers that collided do not collide again)."""
-
 _SCAN_PAGE = 500
 """Events read per page when looking for the ids of a replayed append."""
 
 log = logging.getLogger("forze.repository")
 
 
-class EventSourcedRepository(Generic[A]):
+class EventSourcedRepository(RepositoryBase[A]):
     """The ``AggregateRepository`` port over any ``EventStore``.
 
     Loads use the newest snapshot whose schema version is the spec's current one, then replay
@@ -169,39 +163,6 @@ class EventSourcedRepository(Generic[A]):
             )
         return state
 
-    @asynccontextmanager
-    async def edit(self, aggregate_id: str) -> AsyncIterator[A]:
-        """See ``AggregateRepository.edit``."""
-        aggregate = await self.load(aggregate_id)
-        yield aggregate
-        await self.save(aggregate)
-
-    @asynccontextmanager
-    async def create(self, aggregate_id: str) -> AsyncIterator[A]:
-        """See ``AggregateRepository.create``."""
-        aggregate = self._spec.new(aggregate_id)
-        self._spec.stream_id(aggregate_id)
-        yield aggregate
-        await self.save(aggregate)
-
-    async def execute(self, aggregate_id: str, action: Callable[[A], R], *, retries: int = 3) -> R:
-        """See ``AggregateRepository.execute``; a missing stream starts from an empty aggregate."""
-        for attempt in range(retries + 1):
-            try:
-                aggregate = await self.load(aggregate_id)
-            except StreamNotFound:
-                aggregate = self._spec.new(aggregate_id)
-            result = action(aggregate)
-            try:
-                await self.save(aggregate)
-            except ConcurrencyError:
-                if attempt == retries:
-                    raise
-                await asyncio.sleep(_CONFLICTS.delay(attempt + 1))
-                continue
-            return result
-        raise AssertionError("unreachable")
-
     async def history(self, aggregate_id: str) -> list[DomainEvent]:
         """See ``AggregateRepository.history``."""
         recorded = await self._store.read_stream(self._spec.stream_id(aggregate_id))
@@ -314,6 +275,11 @@ class EventSourcedRepositories:
     def store(self) -> EventStore:
         """The event store every repository of this registry reads and appends to."""
         return self._store
+
+    @property
+    def codec(self) -> EventCodec | None:
+        """The codec given for every aggregate, or ``None`` (each spec's own)."""
+        return self._codec
 
     def unit_of_work(
         self, *, metadata: Mapping[str, Any] | None = None, event_ids: EventIds | None = None

@@ -19,6 +19,13 @@ from forze.contracts import (
     category_of,
 )
 from forze.domain.errors import ConcurrencyError
+from forze_eventstore._archive_kit import ArchivedSegment, check_segment, refuse_archived_gap
+from forze_eventstore._sqlite_archive import (
+    SEGMENTS_OF,
+    archive_now,
+    create_segments,
+    decode_segments,
+)
 from forze_eventstore._sqlite_budget import read_page
 from forze_eventstore._sqlite_rows import decode_page as _decode_page
 from forze_eventstore.limits import (
@@ -69,8 +76,9 @@ def _create_events(connection: sqlite3.Connection) -> None:
     connection.execute("CREATE INDEX forze_events_by_category ON forze_events (category, position)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_events,)
-"""The event table's schema steps, applied in order by ``SQLiteDatabase.migrate``."""
+MIGRATIONS: tuple[Migration, ...] = (_create_events, create_segments)
+"""The event tables' schema steps, applied in order by ``SQLiteDatabase.migrate``: the events,
+then the archived segments (``forze_eventstore._sqlite_archive``)."""
 
 
 class SQLiteEventStore:
@@ -261,7 +269,8 @@ class SQLiteEventStore:
         max_bytes: int | None = None,
     ) -> Sequence[RecordedEvent]:
         """See ``EventStore.read_stream``; ``max_bytes`` stops the page at that many bytes
-        (see ``forze.contracts.CutPage``)."""
+        (see ``forze.contracts.CutPage``). A read that reaches archived versions raises
+        ``StreamArchived`` (read through ``forze_eventstore.ArchivedReads``)."""
         check_read_stream(stream_id, from_version, limit)
         check_max_bytes(max_bytes)
         if backwards:
@@ -277,7 +286,11 @@ class SQLiteEventStore:
             )
             start = 1 if from_version is None else from_version
         parameters = (stream_id, start, -1 if limit is None else limit)
-        return await read_page(self.db, sql, parameters, max_bytes, _decode_page)
+        page = await read_page(self.db, sql, parameters, max_bytes, _decode_page)
+        await refuse_archived_gap(
+            self, stream_id, page, from_version=from_version, limit=limit, backwards=backwards
+        )
+        return page
 
     async def read_all(
         self,
@@ -342,14 +355,29 @@ class SQLiteEventStore:
         rows = await self.db.read("SELECT MAX(position) FROM forze_events")
         return int(rows[0][0] or 0)
 
-    async def list_streams(self, *, limit: int | None = None) -> list[tuple[str, int]]:
-        """Every stream id with its version, sorted by id (for inspection tools)."""
+    async def list_streams(
+        self, *, category: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, int]]:
+        """Every stream id with its version, sorted by id (optionally of one category, at
+        most ``limit``), for inspection tools."""
+        where = "" if category is None else " WHERE category = ?"
         rows = await self.db.read(
-            "SELECT stream_id, MAX(version) FROM forze_events GROUP BY stream_id"
+            f"SELECT stream_id, MAX(version) FROM forze_events{where} GROUP BY stream_id"
             " ORDER BY stream_id LIMIT ?",
-            (-1 if limit is None else limit,),
+            (*(() if category is None else (category,)), -1 if limit is None else limit),
         )
         return [(str(stream_id), int(version)) for stream_id, version in rows]
+
+    async def archive_segment(self, segment: ArchivedSegment) -> None:
+        """See ``forze_eventstore.adapter_kit.StreamArchives.archive_segment``: one write
+        transaction, which SQLite runs alone (see ``forze_eventstore._sqlite_archive``)."""
+        check_segment(segment)
+        await self.db.write(partial(archive_now, segment))
+
+    async def archived_segments(self, stream_id: str) -> list[ArchivedSegment]:
+        """See ``forze_eventstore.adapter_kit.StreamArchives.archived_segments``."""
+        check_read_stream(stream_id, None, None)
+        return decode_segments(await self.db.read(SEGMENTS_OF, (stream_id,)))
 
     def close(self) -> None:
         """Close the database when this store opened it."""

@@ -7,12 +7,17 @@ the store, so a lost notification only costs latency. A read that fails with a t
 ``EventStoreUnavailable`` (a lost connection, a restarting server) is tried again from the
 same position after a back-off, so a live subscription outlives an outage and resumes where
 it stopped; any other error ends it.
+
+Cancelling the task that iterates a subscription always ends it, even when the cancellation
+was lost on the way: on Python 3.11, ``asyncio.wait_for`` returns normally when its task is
+cancelled just as the awaited work finishes (cpython#86296), and drivers call it on every
+request (PyMongo sends each command through it). So the subscription looks at its task once
+a round (:func:`raise_if_cancelled`) instead of trusting every ``await`` to raise.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 
@@ -20,7 +25,14 @@ from forze.contracts import CutPage, EventStore, RecordedEvent
 from forze.domain.errors import EventStoreUnavailable
 from forze.execution import Backoff
 
-__all__ = ["CommitSignal", "PageReader", "catch_up_then_live", "outage_delay", "subscribe_to"]
+__all__ = [
+    "CommitSignal",
+    "PageReader",
+    "catch_up_then_live",
+    "outage_delay",
+    "raise_if_cancelled",
+    "subscribe_to",
+]
 
 log = logging.getLogger("forze.subscriptions")
 
@@ -33,6 +45,16 @@ def outage_delay(failures: int) -> float:
     the store (1 for the first): 0.05 s, doubled after each further one, up to 5 s.
     Subscriptions and following projectors share it."""
     return _OUTAGES.delay(failures)
+
+
+def raise_if_cancelled() -> None:
+    """Raise ``CancelledError`` when the running task was cancelled but the ``CancelledError``
+    was swallowed on the way (see the module docstring): a loop that would otherwise run on
+    forever calls this once a round. A task that suppresses a cancellation on purpose calls
+    ``Task.uncancel()``, as asyncio asks, and is left alone."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 PageReader = Callable[[int, int], Awaitable[Sequence[RecordedEvent]]]
@@ -80,10 +102,10 @@ class CommitSignal:
                 loop.call_soon_threadsafe(_wake, waiter)
 
     async def wait(self, waiter: asyncio.Future[None], seconds: float) -> None:
-        """Wait for ``waiter`` or ``seconds``, whichever comes first."""
+        """Wait for ``waiter`` or ``seconds``, whichever comes first. (``asyncio.wait``, not
+        ``wait_for``: it never swallows a cancellation that arrives as the waiter completes.)"""
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(waiter), seconds)
+            await asyncio.wait((waiter,), timeout=seconds)
         finally:
             self.discard(waiter)
 
@@ -125,6 +147,7 @@ async def catch_up_then_live(
             )
             await asyncio.sleep(delay)
             continue
+        raise_if_cancelled()  # the read may have swallowed a cancellation
         failures = 0
         more = len(page) >= page_size or isinstance(page, CutPage)
         for event in page:

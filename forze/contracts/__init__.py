@@ -29,8 +29,10 @@ from forze.contracts.sagas import SagaRunner
 from forze.contracts.snapshots import Snapshot, SnapshotStore
 from forze.contracts.storage import Cache, Counter, ObjectStorage
 from forze.contracts.stored_data import StoredData
+from forze.contracts.telemetry import TRACE_CONTEXT_KEYS, Telemetry
 
 __all__ = [
+    "TRACE_CONTEXT_KEYS",
     "AggregateRepositories",
     "AggregateRepository",
     "AppendResult",
@@ -64,6 +66,7 @@ __all__ = [
     "StoredData",
     "StreamAppend",
     "Subscriber",
+    "Telemetry",
     "UnitOfWork",
     "category_of",
 ]

@@ -32,3 +32,8 @@ class CheckpointStore(Protocol):
         """When the checkpoint of ``name`` last moved forward (UTC, by the store's clock);
         ``None`` when it has none. A ``save`` that does not move it leaves this unchanged."""
         ...
+
+    async def all(self) -> dict[str, int]:
+        """Every stored checkpoint by consumer name (operators' status tools list them); a
+        reset one is gone."""
+        ...

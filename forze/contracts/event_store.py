@@ -46,8 +46,9 @@ class EventStore(Protocol):
        result and stores nothing; an id reused anywhere else, or with a different type, data
        or metadata, raises ``DuplicateEventIdError`` (a client bug must not vanish). Data and
        metadata compare as JSON (key order aside, ``1`` equal to ``1.0``); the metadata keys
-       ``occurred_at`` and ``correlation_id`` may differ, since a faithful retry builds them
-       anew. Durable, not a cache: the comparison reads the stored event.
+       ``occurred_at``, ``correlation_id``, ``traceparent`` and ``tracestate`` may differ,
+       since a faithful retry builds them anew. Durable, not a cache: the comparison reads
+       the stored event.
     4. **Gap-safe global order**: once a reader has seen position ``p``, no event with a
        position below ``p`` can appear later.
     5. **Catch-up then live**: ``subscribe`` replays from a position, then follows new events.

@@ -51,7 +51,10 @@ class ObjectStorage(Protocol):
     """Binary objects by key (exports, archives, large snapshots).
 
     Guarantees: ``put`` replaces the whole object atomically; ``get`` of a missing key raises
-    ``NotFoundError``; ``list`` returns keys in lexicographic order.
+    ``NotFoundError``; ``list`` returns keys in lexicographic order. A key an adapter cannot
+    store (empty, too long, control characters) is refused with ``InvalidInputError`` before
+    anything is sent; a backend that cannot be reached or fails raises
+    ``StorageUnavailable`` (``transient`` when trying again may work).
     """
 
     async def put(

@@ -11,9 +11,11 @@ errors at their boundary so that application code only ever catches these::
     ├── ConcurrencyError            optimistic concurrency check failed
     ├── NotFoundError               something looked up does not exist
     │   └── StreamNotFound          an event stream that must exist does not
+    ├── StreamArchived              events of a stream live in an archive this reader lacks
     ├── StreamDeleted               the stream was deleted
     ├── EventStoreUnavailable       the store's backend cannot be reached or failed
     ├── BrokerUnavailable           a message broker cannot be reached or failed
+    ├── StorageUnavailable          an object storage (S3) cannot be reached or failed
     ├── MessageRefused              a broker refused a message for good (too large, say)
     ├── SerializationError          an event or snapshot cannot be encoded or decoded
     │   └── UnknownEventTypeError   a stored event type that no spec declares
@@ -37,6 +39,8 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyOperationError",
     "SerializationError",
+    "StorageUnavailable",
+    "StreamArchived",
     "StreamDeleted",
     "StreamNotFound",
     "UnknownEventTypeError",
@@ -108,6 +112,21 @@ class StreamNotFound(NotFoundError):
         self.stream_id = stream_id
 
 
+class StreamArchived(ForzeError):
+    """A read asked for versions of a stream that were moved to an archive in object
+    storage, and the store was read directly: read through
+    ``forze_eventstore.ArchivedReads`` (what a runtime with an archive wires) to get them.
+    ``version`` is an archived version the read asked for."""
+
+    def __init__(self, stream_id: str, version: int) -> None:
+        super().__init__(
+            f"version {version} of stream {stream_id!r} is archived: read the stream through"
+            " forze_eventstore.ArchivedReads with the archive's object storage"
+        )
+        self.stream_id = stream_id
+        self.version = version
+
+
 class StreamDeleted(ForzeError):
     """The stream was deleted and cannot be read or appended to."""
 
@@ -133,6 +152,17 @@ class EventStoreUnavailable(ForzeError):
 class BrokerUnavailable(ForzeError):
     """A message broker could not be reached or failed; ``transient`` as for
     :class:`EventStoreUnavailable` (the relay and consumers try transient failures again)."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class StorageUnavailable(ForzeError):
+    """An object storage (S3, say) could not be reached or failed; ``transient`` as for
+    :class:`EventStoreUnavailable`: throttling, a server error, a timeout or a lost connection
+    may pass, while a refusal the storage would repeat (access denied, a missing bucket, bad
+    credentials) is not transient. A missing object is :class:`NotFoundError`, not this."""
 
     def __init__(self, message: str, *, transient: bool = True) -> None:
         super().__init__(message)

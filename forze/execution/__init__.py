@@ -16,6 +16,7 @@ from forze.execution.keys import (
     READ_MODELS,
     SAGAS,
     SNAPSHOTS,
+    TELEMETRY,
     PortKey,
 )
 from forze.execution.middleware import logging_middleware, retry_on_conflict
@@ -37,6 +38,7 @@ __all__ = [
     "READ_MODELS",
     "SAGAS",
     "SNAPSHOTS",
+    "TELEMETRY",
     "Backoff",
     "DepsModule",
     "EventStoreView",

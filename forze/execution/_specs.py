@@ -40,3 +40,11 @@ class SpecNames:
             f" {declared_by!r}, the other by {usecase!r}): one name, one spec ({_OWNS[kind]});"
             f" give the other {kind} its own name"
         )
+
+    def aggregates(self) -> tuple[AggregateSpec[Any], ...]:
+        """The aggregate specs admitted so far, in the order they were first declared."""
+        return tuple(
+            spec
+            for (kind, _), (spec, _) in self._known.items()
+            if kind == "aggregate" and isinstance(spec, AggregateSpec)
+        )

@@ -3,17 +3,16 @@ operation's first save to the version its caller expects (an HTTP ``If-Match``).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from forze.contracts import AggregateRepository, AppendResult, ExpectedVersion, ExpectedVersionArg
 from forze.domain.aggregate import Aggregate
-from forze.domain.errors import ConcurrencyError, StreamNotFound
+from forze.domain.errors import ConcurrencyError
 from forze.domain.spec import AggregateSpec
 from forze.domain.values import DomainEvent
-from forze.execution.backoff import Backoff
+from forze.execution.repository_base import RepositoryBase
 
 if TYPE_CHECKING:
     from forze.execution.context import ExecutionContext
@@ -21,14 +20,12 @@ if TYPE_CHECKING:
 __all__ = ["ContextRepository"]
 
 A = TypeVar("A", bound=Aggregate[Any])
-R = TypeVar("R")
-
-_CONFLICTS = Backoff(0.002, 0.05, jitter=1.0)
 
 
-class ContextRepository(Generic[A]):
+class ContextRepository(RepositoryBase[A]):
     """An ``AggregateRepository`` wrapping the registry's, for one operation (see
-    ``ExecutionContext.expected_version`` and ``ExecutionContext.saved``)."""
+    ``ExecutionContext.expected_version`` and ``ExecutionContext.saved``); its appends are
+    reported to the context's telemetry, if any."""
 
     def __init__(self, inner: AggregateRepository[A], ctx: ExecutionContext) -> None:
         self._inner = inner
@@ -49,46 +46,19 @@ class ContextRepository(Generic[A]):
         expected = self._ctx.expected_version
         if expected is not None and not self._ctx.saved and aggregate.version != expected:
             raise ConcurrencyError(self.spec.stream_id(aggregate.id), expected, aggregate.version)
-        result = await self._inner.save(aggregate)
+        if self._ctx.telemetry is None or not aggregate.pending_events:
+            result = await self._inner.save(aggregate)
+        else:
+            stream_id = self.spec.stream_id(aggregate.id)
+            with self._appending(stream_id, len(aggregate.pending_events)):
+                result = await self._inner.save(aggregate)
         if result is not None:
             self._ctx.saved.append(result)
         return result
 
-    @asynccontextmanager
-    async def edit(self, aggregate_id: str) -> AsyncIterator[A]:
-        """See ``AggregateRepository.edit``."""
-        aggregate = await self.load(aggregate_id)
-        yield aggregate
-        await self.save(aggregate)
-
-    @asynccontextmanager
-    async def create(self, aggregate_id: str) -> AsyncIterator[A]:
-        """See ``AggregateRepository.create``."""
-        aggregate = self.spec.new(aggregate_id)
-        self.spec.stream_id(aggregate_id)
-        yield aggregate
-        await self.save(aggregate)
-
-    async def execute(self, aggregate_id: str, action: Callable[[A], R], *, retries: int = 3) -> R:
-        """See ``AggregateRepository.execute``; with an expected version, a conflict is the
-        caller's answer and is not tried again."""
-        if self._ctx.expected_version is not None:
-            retries = 0
-        for attempt in range(retries + 1):
-            try:
-                aggregate = await self.load(aggregate_id)
-            except StreamNotFound:
-                aggregate = self.spec.new(aggregate_id)
-            result = action(aggregate)
-            try:
-                await self.save(aggregate)
-            except ConcurrencyError:
-                if attempt == retries:
-                    raise
-                await asyncio.sleep(_CONFLICTS.delay(attempt + 1))
-            else:
-                return result
-        raise AssertionError("unreachable")
+    def _retries(self, retries: int) -> int:
+        """With an expected version, a conflict is the caller's answer: never tried again."""
+        return 0 if self._ctx.expected_version is not None else retries
 
     async def history(self, aggregate_id: str) -> list[DomainEvent]:
         """See ``AggregateRepository.history``."""
@@ -101,6 +71,16 @@ class ContextRepository(Generic[A]):
         expected_version: ExpectedVersionArg = ExpectedVersion.ANY,
     ) -> AppendResult:
         """See ``AggregateRepository.append``."""
-        result = await self._inner.append(aggregate_id, events, expected_version)
+        if self._ctx.telemetry is None:
+            result = await self._inner.append(aggregate_id, events, expected_version)
+        else:
+            with self._appending(self.spec.stream_id(aggregate_id), len(events)):
+                result = await self._inner.append(aggregate_id, events, expected_version)
         self._ctx.saved.append(result)
         return result
+
+    def _appending(self, stream_id: str, events: int) -> AbstractContextManager[object]:
+        """The telemetry's scope of an append of ``events`` to ``stream_id``."""
+        ctx = self._ctx
+        assert ctx.telemetry is not None  # called only when the context has one
+        return ctx.telemetry.append((stream_id,), events, ctx.correlation_id, ctx.causation_id)

@@ -18,11 +18,13 @@ from forze.contracts import (
     EventStore,
     ReadModelReader,
     ReadModelSpec,
+    Telemetry,
     UnitOfWork,
 )
 from forze.domain.aggregate import Aggregate
 from forze.domain.errors import ReadOnlyOperationError
 from forze.domain.spec import AggregateSpec
+from forze.execution._observed import ObservedEventStore
 from forze.execution._tracked import ContextRepository
 from forze.execution._unit import RoutedUnitOfWork
 from forze.execution.deps import Resolver
@@ -71,6 +73,9 @@ class ExecutionContext:
     saved: list[AppendResult] = field(default_factory=list)
     """What the operation stored through :meth:`aggregates` and :meth:`unit_of_work`, in
     order (an HTTP layer answers with the new version as the ``ETag``)."""
+    telemetry: Telemetry | None = None
+    """The runtime's observer (``Runtime.telemetry``): the operation's saves are reported to
+    it, and :meth:`event_metadata` carries its trace context."""
 
     def port(self, key: PortKey[T], route: str | None = None) -> T:
         """The port under ``key`` (routed by spec name when ``route`` is given)."""
@@ -80,6 +85,11 @@ class ExecutionContext:
             if key == EVENT_STORE:
                 read_only: T = ReadOnlyEventStore(self.resolve(EVENT_STORE, route))  # type: ignore[assignment]
                 return read_only
+        elif self.telemetry is not None and key == EVENT_STORE:
+            store = self.resolve(EVENT_STORE, route)
+            ids = self.correlation_id, self.causation_id
+            observed: T = ObservedEventStore(store, self.telemetry, *ids)  # type: ignore[assignment]
+            return observed
         return self.resolve(key, route)
 
     @property
@@ -125,7 +135,8 @@ class ExecutionContext:
         return ReadModelView(self.resolve(READ_MODELS, spec.name)(spec))
 
     def event_metadata(self) -> dict[str, Any]:
-        """Metadata to stamp on events saved by this operation (unset fields left out)."""
+        """Metadata to stamp on events saved by this operation (unset fields left out); with
+        a ``telemetry``, its trace context too (``traceparent``, ``tracestate``)."""
         metadata: dict[str, Any] = {"correlation_id": self.correlation_id}
         if self.causation_id is not None:
             metadata["causation_id"] = self.causation_id
@@ -133,4 +144,6 @@ class ExecutionContext:
             metadata["tenant"] = self.tenant
         if self.actor is not None:
             metadata["actor"] = self.actor
+        if self.telemetry is not None:
+            metadata.update(self.telemetry.trace_context())
         return metadata

@@ -17,6 +17,7 @@ from forze.contracts import (
     ReadModelStores,
     SagaRunner,
     SnapshotStore,
+    Telemetry,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "READ_MODELS",
     "SAGAS",
     "SNAPSHOTS",
+    "TELEMETRY",
     "PortKey",
 ]
 
@@ -59,6 +61,8 @@ CACHE: PortKey[Cache] = PortKey("cache")
 COUNTER: PortKey[Counter] = PortKey("counter")
 OBJECTS: PortKey[ObjectStorage] = PortKey("objects")
 SAGAS: PortKey[SagaRunner] = PortKey("sagas")
+TELEMETRY: PortKey[Telemetry] = PortKey("telemetry")
+"""The optional observer of the runtime (``Runtime.telemetry``): ``forze_otel.otel_module``."""
 
 COMMAND_PORTS: frozenset[PortKey[Any]] = frozenset({AGGREGATES, PUBLISHER, SAGAS})
 """Ports only a command operation may obtain (the event store is read-only in queries)."""

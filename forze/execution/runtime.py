@@ -9,13 +9,14 @@ from types import TracebackType
 from typing import Any, TypeVar
 from uuid import uuid4
 
-from forze.contracts import AppendResult, EventIds
+from forze.contracts import AppendResult, EventIds, Telemetry
 from forze.domain.errors import InvalidInputError, WiringError
+from forze.domain.spec import AggregateSpec
 from forze.execution._payloads import PayloadTypes, described
 from forze.execution._specs import SpecNames
 from forze.execution.context import ExecutionContext, OperationKind
 from forze.execution.deps import DepsModule, Provider
-from forze.execution.keys import AGGREGATES, READ_MODELS, PortKey
+from forze.execution.keys import AGGREGATES, READ_MODELS, TELEMETRY, PortKey
 from forze.execution.usecase import Handler, Middleware, Usecase
 
 __all__ = ["Runtime", "build_runtime"]
@@ -79,6 +80,7 @@ class Runtime:
         self._building: set[_Slot] = set()
         self._stack: AsyncExitStack | None = None
         self._specs = SpecNames()
+        self._telemetry: Telemetry | None = None
 
     async def __aenter__(self) -> Runtime:
         self._stack = AsyncExitStack()
@@ -90,6 +92,7 @@ class Runtime:
                     self._built[slot] = await self._stack.enter_async_context(manager)
             for slot in self._providers:
                 self._build(slot)
+            self._telemetry = self._built.get((TELEMETRY.name, None))
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
@@ -103,6 +106,7 @@ class Runtime:
     ) -> None:
         stack, self._stack = self._stack, None
         self._built.clear()
+        self._telemetry = None
         if stack is not None:
             await stack.__aexit__(exc_type, exc, tb)
 
@@ -131,6 +135,19 @@ class Runtime:
             if route is not None and not isinstance(route, str):
                 self._specs.admit(route, usecase.name)
         return self._payload_types(usecase)
+
+    @property
+    def aggregate_specs(self) -> tuple[AggregateSpec[Any], ...]:
+        """The aggregate specs the runtime's usecases declare (given to ``build_runtime``),
+        each once: what tools such as ``forze events verify`` decode the stored events with."""
+        return self._specs.aggregates()
+
+    @property
+    def telemetry(self) -> Telemetry | None:
+        """The observer a module provides as the ``TELEMETRY`` port while the runtime runs
+        (``None``: none, or not running); give it to a ``Relay``, a ``SagaDispatcher`` or a
+        ``Projector`` built by hand so that they report to it too."""
+        return self._telemetry
 
     def port(self, key: PortKey[T], route: str | None = None) -> T:
         """The port under ``key`` for ``route``, falling back to the default route."""
@@ -168,6 +185,7 @@ class Runtime:
             event_ids=None if event_ids_from is None else EventIds(event_ids_from),
             expected_version=expected_version,
             saved=[] if saved is None else saved,
+            telemetry=self._telemetry,
         )
 
     async def execute(
@@ -188,7 +206,8 @@ class Runtime:
         A payload that is not of the type its handler's annotation names (``Withdraw`` given
         to a usecase taking ``Deposit``, a dict for a command) raises ``InvalidInputError``
         before the usecase or any middleware runs. ``event_ids_from``, ``expected_version``
-        and ``saved``: see :meth:`context`.
+        and ``saved``: see :meth:`context`. With a :attr:`telemetry`, the run (middleware
+        included) is reported to it as one operation.
         """
         accepted = self._admit(usecase)
         if accepted is not None and not isinstance(payload, accepted):
@@ -210,8 +229,15 @@ class Runtime:
         call: Handler = usecase.handler
         for layer in reversed(self._middleware):
             call = _wrap(layer, call)
-        result: R = await call(ctx, payload)
-        return result
+        telemetry = self._telemetry
+        if telemetry is None:
+            result: R = await call(ctx, payload)
+            return result
+        with telemetry.operation(
+            usecase.name, usecase.kind.value, ctx.correlation_id, ctx.causation_id
+        ):
+            traced: R = await call(ctx, payload)
+        return traced
 
     @staticmethod
     def _payload_types(usecase: Usecase[Any, Any]) -> PayloadTypes | None:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from forze.contracts import Delivery, Subscriber
+from forze.contracts import Delivery, Message, Subscriber
 from forze.domain.errors import (
     BrokerUnavailable,
     DuplicateEventIdError,
@@ -70,6 +70,9 @@ class Consumer:
     keys run concurrently. A message that cannot be decoded, or whose type has no route, is
     dead-lettered at once; a ``DuplicateEventIdError`` means an earlier delivery already
     appended its events, so it is acked. Run with :meth:`run`; :meth:`stop` ends it.
+
+    The runtime's telemetry (``Runtime.telemetry``), if any, observes each delivery's
+    handling, continuing the trace the message carries.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class Consumer:
         settings: ConsumerSettings | None = None,
     ) -> None:
         self._subscriber = subscriber
+        self._runtime = runtime
         self._settings = settings or ConsumerSettings()
         self._calls: dict[str, Call] = {
             kind: bind(route, runtime) for kind, route in handlers.items()
@@ -207,11 +211,16 @@ class Consumer:
         }
         try:
             call = self._calls.get(message.type)
-            if call is None:
-                raise MalformedMessage(
-                    f"message {message.id!r}: no handler for type {message.type!r}"
-                )
-            await call(message, arguments)
+            telemetry = self._runtime.telemetry
+            if telemetry is None:
+                if call is None:
+                    raise _unrouted(message)
+                await call(message, arguments)
+            else:
+                with telemetry.handle(message, delivery.attempt):
+                    if call is None:
+                        raise _unrouted(message)
+                    await call(message, arguments)
         except DuplicateEventIdError as error:
             log.info("message %s was handled before (%s): acked", message.id, error)
         except MalformedMessage as error:
@@ -253,6 +262,11 @@ class Consumer:
             await settling
         except ForzeError as error:
             log.warning("%s of message %s failed: %s", what, delivery.message.id, error)
+
+
+def _unrouted(message: Message) -> MalformedMessage:
+    """The error of a message whose type has no handler (it is dead-lettered at once)."""
+    return MalformedMessage(f"message {message.id!r}: no handler for type {message.type!r}")
 
 
 def _transient(error: Exception) -> bool:

@@ -2,6 +2,14 @@
 
 from forze_projections.backend import ProjectionBackend
 from forze_projections.buffered import DocumentCache
+from forze_projections.catalog import (
+    CATALOG_NAME,
+    EVENT_LINKS,
+    STREAMS,
+    EventLink,
+    StreamEntry,
+    catalog_projection,
+)
 from forze_projections.errors import (
     EventFailed,
     ProjectionBusy,
@@ -57,14 +65,18 @@ from forze_projections.typed import (
 )
 
 __all__ = [
+    "CATALOG_NAME",
+    "EVENT_LINKS",
     "PROJECTION_BACKEND",
     "PROJECTOR",
     "SKIP_REFUSED",
     "STOP_ON_ERROR",
+    "STREAMS",
     "CommitHook",
     "DocumentCache",
     "EventFailed",
     "EventHandler",
+    "EventLink",
     "FailurePolicy",
     "FeedLag",
     "Handles",
@@ -87,7 +99,9 @@ __all__ = [
     "RelayFailed",
     "RelayStatus",
     "SQLiteProjectionBackend",
+    "StreamEntry",
     "add_inline_projection",
+    "catalog_projection",
     "feed_lag",
     "on",
     "projection_module",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from forze.contracts import CutPage, EventStore, RecordedEvent
+from forze.contracts import CutPage, EventStore, RecordedEvent, Telemetry
 from forze_projections._feed_work import FeedWork
 from forze_projections._held_lease import HeldLease
 from forze_projections.status import ProjectionProgress
@@ -44,6 +44,10 @@ class FeedLoop:
     on_progress: Callable[[ProjectionProgress], None] | None
     on_batch: Callable[[str], None]
     """Called with the work's name after each committed batch."""
+    telemetry: Telemetry | None = None
+    """Observes each batch (``Telemetry.batch``), if given."""
+    kind: str = "projector"
+    """What the works are, as the telemetry hears it: ``projector``, ``relay`` or ``saga``."""
 
     async def follow(
         self,
@@ -73,7 +77,12 @@ class FeedLoop:
                     ahead = asyncio.ensure_future(self._page(work, scanned))
                 moved = scanned > position
                 if moved or (caught_up and not reached):
-                    await run.apply(page, position, scanned, reached=caught_up and not reached)
+                    first = caught_up and not reached
+                    if self.telemetry is None:
+                        await run.apply(page, position, scanned, reached=first)
+                    else:
+                        with self.telemetry.batch(self.kind, work.name, len(page), scanned, head):
+                            await run.apply(page, position, scanned, reached=first)
                     reached = reached or caught_up
                     handled += len(page)
                     position = scanned

@@ -14,9 +14,9 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
-from forze.contracts import EventStore
+from forze.contracts import EventStore, Telemetry
 from forze_projections._batches import failure_record
 from forze_projections._feed_loop import FeedLoop
 from forze_projections._feed_work import FeedWork
@@ -86,6 +86,9 @@ class ServiceStatus:
 class FeedService:
     """One feed consumer's work run as a service (see the module)."""
 
+    kind: ClassVar[str]
+    """What it is, as a telemetry hears it (``relay``, ``saga``)."""
+
     def __init__(
         self,
         events: EventStore,
@@ -98,6 +101,7 @@ class FeedService:
         page_bytes: int,
         stall_seconds: float,
         on_progress: ProgressCallback | None,
+        telemetry: Telemetry | None,
     ) -> None:
         self.owner = default_owner() if owner is None else owner
         check_lease_terms(self.owner, lease_seconds)
@@ -105,6 +109,8 @@ class FeedService:
         self.batch_size, self.page_bytes = batch_size, page_bytes
         self.stall_seconds = stall_seconds
         self.on_progress = on_progress
+        self.telemetry = telemetry
+        """Observes every batch, if given (``Runtime.telemetry``)."""
         self._work: Any = work
         self._runners = Runners(
             events,
@@ -210,4 +216,6 @@ class FeedService:
             stopping=self._runners.stopping,
             on_progress=self.on_progress,
             on_batch=self._runners.batched,
+            telemetry=self.telemetry,
+            kind=self.kind,
         )

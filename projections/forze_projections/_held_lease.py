@@ -10,6 +10,7 @@ import time
 from types import TracebackType
 
 from forze.domain.errors import EventStoreUnavailable
+from forze_eventstore.adapter_kit import raise_if_cancelled
 from forze_projections.leases import Lease, LeaseLost, ProjectionLeases
 
 __all__ = ["HeldLease", "standby_pause"]
@@ -89,6 +90,7 @@ class HeldLease:
     async def _keep(self) -> None:
         renewed = time.monotonic()
         while not self.lost:
+            raise_if_cancelled()  # a driver's wait_for may have swallowed the cancel (3.11)
             await asyncio.sleep(self.seconds / 3)
             try:
                 self.note(await self.leases.hold(self.name, self.owner, self.seconds))

@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from forze.contracts import Message, Publisher, RecordedEvent
+from forze.contracts import Message, Publisher, RecordedEvent, Telemetry
 from forze.domain.errors import MessageRefused
 from forze.messaging import message_of
 from forze_projections._batches import failure_record
@@ -68,6 +68,8 @@ class RelayWork(CheckpointedWork):
     event_types: Collection[str] | None
     categories: Collection[str] | None
     counts: RelayCounts = field(default_factory=RelayCounts)
+    telemetry: Telemetry | None = None
+    """Observes every publisher call and traces its messages, if given."""
 
     async def begin(self, held: HeldLease) -> _RelayRun:
         """Start a run from the checkpoint."""
@@ -136,7 +138,10 @@ class _RelayRun:
         rest = items
         while rest:
             try:
-                await work.publisher.publish([message for message, _ in rest])
+                if work.telemetry is None:
+                    await work.publisher.publish([message for message, _ in rest])
+                else:
+                    await self._publish_traced(work.telemetry, rest)
                 return
             except MessageRefused as refused:
                 at = next((i for i, (m, _) in enumerate(rest) if m.id == refused.message_id), 0)
@@ -147,3 +152,11 @@ class _RelayRun:
                 self.skipped.append(failure)
                 work.counts.last_refused = (f"skipped: {failure}", datetime.now(UTC))
                 rest = rest[at + 1 :]
+
+    async def _publish_traced(
+        self, telemetry: Telemetry, items: list[tuple[Message, RecordedEvent]]
+    ) -> None:
+        """Publish ``items`` in one publisher call within the telemetry's scope."""
+        messages, events = [m for m, _ in items], [e for _, e in items]
+        with telemetry.publish(self.work.name, messages, events) as traced:
+            await self.work.publisher.publish(traced)

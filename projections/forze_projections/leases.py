@@ -87,6 +87,11 @@ class ProjectionLeases(Protocol):
         """The stored lease of ``name``, or ``None`` when no runner or request made one."""
         ...
 
+    async def names(self) -> list[str]:
+        """Every name that has a lease, held or not (a lease stays once taken or asked for),
+        sorted (operators' status tools list them)."""
+        ...
+
     async def request_rebuild(self, name: str) -> int:
         """Ask the runner of ``name`` to rebuild it; returns the request's number."""
         ...
@@ -160,6 +165,10 @@ class InMemoryLeases:
         """See ``ProjectionLeases.read``."""
         row = self._rows.get(name)
         return None if row is None else self._lease(name, row, self._clock())
+
+    async def names(self) -> list[str]:
+        """See ``ProjectionLeases.names``."""
+        return sorted(self._rows)
 
     async def request_rebuild(self, name: str) -> int:
         """See ``ProjectionLeases.request_rebuild``."""

@@ -6,9 +6,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from forze.contracts import EventStore
+from forze.contracts import EventStore, Telemetry
 from forze.domain.errors import WiringError
-from forze.execution import CHECKPOINTS, EVENT_STORE, READ_MODELS, DepsModule, Resolver
+from forze.execution import (
+    CHECKPOINTS,
+    EVENT_STORE,
+    READ_MODELS,
+    TELEMETRY,
+    DepsModule,
+    Resolver,
+)
 from forze_projections.backend import ProjectionBackend
 from forze_projections.keys import PROJECTION_BACKEND, PROJECTOR
 from forze_projections.projection import Projection
@@ -75,6 +82,7 @@ def provide_projector(
     (the others stand by, see ``Projector``), and a failed projection stops alone, visible in
     ``runtime.port(PROJECTOR).status()``. Without ``run`` it is only built, for a process
     that serves requests while another runs the projections (or for ``catch_up()`` in tests).
+    The projector reports to the runtime's ``TELEMETRY``, if a module provides one.
     """
     if inline and add_inline is None:
         raise WiringError("inline projections need the store's add_inline to register them")
@@ -98,6 +106,7 @@ def provide_projector(
             cache_size=settings.cache_size,
             lease_seconds=settings.lease_seconds,
             owner=settings.owner,
+            telemetry=_optional_telemetry(resolve),
         )
         if not run or not projections:
             yield projector
@@ -106,3 +115,11 @@ def provide_projector(
             yield projector
 
     module.provide_resource(PROJECTOR, open_projector)
+
+
+def _optional_telemetry(resolve: Resolver) -> Telemetry | None:
+    """The runtime's ``TELEMETRY``, or ``None`` when no module provides it."""
+    try:
+        return resolve(TELEMETRY)
+    except WiringError:
+        return None

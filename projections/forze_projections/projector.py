@@ -10,7 +10,7 @@ import socket
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from forze.contracts import EventStore
+from forze.contracts import EventStore, Telemetry
 from forze.domain.errors import InvalidInputError
 from forze_eventstore.adapter_kit import DEFAULT_LIMITS
 from forze_projections._feed_loop import FeedLoop
@@ -88,6 +88,7 @@ class Projector:
         page_bytes: int = DEFAULT_LIMITS.page_bytes,
         owner: str | None = None,
         lease_seconds: float = 5.0,
+        telemetry: Telemetry | None = None,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -111,6 +112,8 @@ class Projector:
         self.cache_size = cache_size
         """Documents per read model a projection keeps cached between batches (see
         ``DocumentCache``); 0 reads every document a batch touches from the store."""
+        self.telemetry = telemetry
+        """Observes every batch (kind ``projector``), if given (``Runtime.telemetry``)."""
         self._works = {p.name: ProjectionWork(p, backend, policy, cache_size) for p in projections}
         self._runners = Runners(
             events,
@@ -313,4 +316,5 @@ class Projector:
             stopping=self._stopping,
             on_progress=self.on_progress,
             on_batch=self._runners.batched,
+            telemetry=self.telemetry,
         )

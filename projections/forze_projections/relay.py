@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
-from forze.contracts import EventStore, Publisher, RecordedEvent
+from forze.contracts import EventStore, Publisher, RecordedEvent, Telemetry
 from forze.domain.errors import InvalidInputError
 from forze_eventstore.adapter_kit import DEFAULT_LIMITS
 from forze_projections._feed_service import FeedService
@@ -102,8 +103,14 @@ class Relay(FeedService):
     sharing ``backend`` (a lease renewed every third of ``lease_seconds``); the others stand
     by and take over when it stops or dies.
 
+    **Telemetry.** With ``telemetry`` (a runtime's ``Runtime.telemetry``), every batch and
+    every publisher call is reported to it, and the messages carry the trace context of their
+    publication, so that consumers continue the trace of the operation that saved the events.
+
     Use ``async with relay:`` (or ``run()``/``stop()``) in a service, ``catch_up()`` in tests.
     """
+
+    kind: ClassVar[str] = "relay"
 
     def __init__(
         self,
@@ -125,6 +132,7 @@ class Relay(FeedService):
         lease_seconds: float = 5.0,
         stall_seconds: float = 60.0,
         on_progress: ProgressCallback | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if not name.isidentifier():
             raise InvalidInputError(f"relay name {name!r} must be an identifier")
@@ -153,6 +161,7 @@ class Relay(FeedService):
             event_types=None if event_types is None else tuple(event_types),
             categories=None if categories is None else tuple(categories),
             counts=RelayCounts(),
+            telemetry=telemetry,
         )
         super().__init__(
             events,
@@ -164,6 +173,7 @@ class Relay(FeedService):
             page_bytes=page_bytes,
             stall_seconds=stall_seconds,
             on_progress=on_progress,
+            telemetry=telemetry,
         )
 
     async def __aenter__(self) -> Relay:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from forze.contracts import EventStore
+from forze.contracts import EventStore, ObjectStorage
 from forze.execution import (
     AGGREGATES,
     CHECKPOINTS,
@@ -24,6 +24,7 @@ from forze_eventstore import (
     SQLiteSnapshotStore,
     Synchronous,
 )
+from forze_eventstore.archiving import reading_archive, without_archive
 from forze_projections.backend import ProjectionBackend
 from forze_projections.inline import add_inline_projection
 from forze_projections.keys import PROJECTION_BACKEND
@@ -43,6 +44,7 @@ def sqlite_module(
     projector: ProjectorOptions | None = None,
     synchronous: Synchronous = "FULL",
     codec: EventCodec | None = None,
+    archive: ObjectStorage | None = None,
     name: str = "sqlite",
 ) -> DepsModule:
     """Everything an application keeps in the SQLite file at ``path``, for the runtime's
@@ -58,7 +60,9 @@ def sqlite_module(
     ``projections`` follow the feed in the background (see ``provide_projector``; with
     ``run_projectors=False`` they are only built, for a process that leaves them to another);
     ``inline`` projections commit with each append instead. The file is opened when the
-    runtime starts and closed, after the projector stopped, when it stops.
+    runtime starts and closed, after the projector stopped, when it stops. With ``archive``
+    (where ``forze_eventstore.archive_cold_streams`` put cold streams), streams and
+    aggregates read whole, archived versions included (``forze_eventstore.ArchivedReads``).
     """
     opened: dict[str, SQLiteDatabase] = {}
 
@@ -67,7 +71,7 @@ def sqlite_module(
         database = SQLiteDatabase(path, synchronous=synchronous)
         try:
             opened["db"] = database
-            yield SQLiteEventStore(database)
+            yield reading_archive(SQLiteEventStore(database), archive)
         finally:
             database.close()
 
@@ -79,6 +83,7 @@ def sqlite_module(
     async def add_inline(
         store: EventStore, backend: ProjectionBackend, projection: Projection
     ) -> None:
+        store = without_archive(store)
         assert isinstance(store, SQLiteEventStore)
         assert isinstance(backend, SQLiteProjectionBackend)
         await add_inline_projection(store, backend, projection)

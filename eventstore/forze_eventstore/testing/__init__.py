@@ -14,7 +14,8 @@ Subclass a contract in your adapter's tests and implement its factory::
 Each factory call must give a new, empty store.
 """
 
+from forze_eventstore.testing.archiving import ArchiveContract
 from forze_eventstore.testing.event_store import EventStoreContract
 from forze_eventstore.testing.snapshots import SnapshotStoreContract
 
-__all__ = ["EventStoreContract", "SnapshotStoreContract"]
+__all__ = ["ArchiveContract", "EventStoreContract", "SnapshotStoreContract"]

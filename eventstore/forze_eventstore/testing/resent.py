@@ -1,8 +1,9 @@
 """Contract: a stored event id re-sent with other content is refused, never answered silently.
 
 ``EventStore`` guarantee 3: the same id at the same place with the same type, data and
-metadata is an idempotent re-append (``occurred_at`` and ``correlation_id`` may differ); with
-another type, data or metadata it raises ``DuplicateEventIdError`` naming the id.
+metadata is an idempotent re-append (``occurred_at``, ``correlation_id`` and the W3C trace
+context may differ); with another type, data or metadata it raises ``DuplicateEventIdError``
+naming the id.
 """
 
 from __future__ import annotations
@@ -94,3 +95,23 @@ class ResentContract(StoreFactory):
         assert stored.metadata == _ORIGINAL.metadata
         with pytest.raises(DuplicateEventIdError, match="different data"):
             await store.append("order-1", [replace(resent, data={**resent.data, "rush": 1})])
+
+    async def test_a_resend_in_another_trace_is_the_same_event(self, store: EventStore) -> None:
+        traced = replace(
+            _ORIGINAL,
+            metadata={**_ORIGINAL.metadata, "traceparent": f"00-{'1' * 32}-{'2' * 16}-01"},
+        )
+        first = await store.append("order-1", [traced], 0)
+        retried = replace(
+            traced,
+            metadata={
+                **_ORIGINAL.metadata,
+                "traceparent": f"00-{'3' * 32}-{'4' * 16}-01",
+                "tracestate": "vendor=x",
+            },
+        )
+
+        assert await store.append("order-1", [retried], 0) == first
+        assert await store.append("order-1", [_ORIGINAL], 0) == first
+        (stored,) = await store.read_all()
+        assert stored.metadata["traceparent"] == traced.metadata["traceparent"]

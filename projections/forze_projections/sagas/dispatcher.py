@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from forze.contracts import EventStore, SagaRunner
+from forze.contracts import EventStore, SagaRunner, Telemetry
 from forze.domain.errors import InvalidInputError, WiringError
 from forze_eventstore.adapter_kit import DEFAULT_LIMITS
 from forze_projections._feed_service import FeedService
@@ -63,7 +63,11 @@ class SagaDispatcher(FeedService):
     An event whose key cannot be read (it does not decode, the key function raised), or that
     the runner refuses for good, follows ``policy``: ``stop`` by default (the dispatcher is
     ``FAILED`` and its status says why), or ``skip`` (recorded, in ``failures()``).
+
+    With ``telemetry`` (a runtime's ``Runtime.telemetry``), every batch is reported to it.
     """
+
+    kind: ClassVar[str] = "saga"
 
     def __init__(
         self,
@@ -81,6 +85,7 @@ class SagaDispatcher(FeedService):
         lease_seconds: float = 5.0,
         stall_seconds: float = 60.0,
         on_progress: ProgressCallback | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if not name.isidentifier():
             raise InvalidInputError(f"dispatcher name {name!r} must be an identifier")
@@ -113,6 +118,7 @@ class SagaDispatcher(FeedService):
             page_bytes=page_bytes,
             stall_seconds=stall_seconds,
             on_progress=on_progress,
+            telemetry=telemetry,
         )
 
     async def __aenter__(self) -> SagaDispatcher:

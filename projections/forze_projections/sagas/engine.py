@@ -299,18 +299,36 @@ def _payload_json(payload: Any) -> Any:
 async def run_step(runtime: Runtime, saga: Saga[Any], step: StepRun) -> object:
     """Call ``step``'s usecase once, in a context whose events get ids derived from its seed
     (a second try appends nothing new), correlated with the instance, caused by ``step``'s
-    event. ``InvalidInputError`` when the usecase is unknown or the payload does not fit."""
+    event. ``InvalidInputError`` when the usecase is unknown or the payload does not fit.
+    The runtime's telemetry, if any, observes the try as a saga step."""
     usecase = saga.usecases.get(step.usecase)
     if usecase is None:
         raise WiringError(f"saga {saga.name!r} has no usecase {step.usecase!r}")
     payload = _payload_of(usecase, step.payload)
-    return await runtime.execute(
-        usecase,
-        payload,
+    telemetry = runtime.telemetry
+    if telemetry is None:
+        return await runtime.execute(
+            usecase,
+            payload,
+            correlation_id=step.correlation_id,
+            causation_id=step.causation_id,
+            event_ids_from=step.seed,
+        )
+    with telemetry.saga_step(
+        saga.name,
+        step.name,
+        step.usecase,
+        compensation=step.compensation,
         correlation_id=step.correlation_id,
         causation_id=step.causation_id,
-        event_ids_from=step.seed,
-    )
+    ):
+        return await runtime.execute(
+            usecase,
+            payload,
+            correlation_id=step.correlation_id,
+            causation_id=step.causation_id,
+            event_ids_from=step.seed,
+        )
 
 
 def _payload_of(usecase: Usecase[Any, Any], data: Any) -> object:

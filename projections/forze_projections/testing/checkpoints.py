@@ -55,6 +55,16 @@ class CheckpointStoreContract(ABC):
         await asyncio.gather(*(checkpoints.save("relay", p) for p in positions))
         assert await checkpoints.load("relay") == 100
 
+    async def test_all_lists_every_stored_checkpoint_and_forgets_a_reset_one(
+        self, checkpoints: CheckpointStore
+    ) -> None:
+        assert await checkpoints.all() == {}
+        await checkpoints.save("orders@v1", 5)
+        await checkpoints.save("relay:bus", 9)
+        await checkpoints.save("audit@v2", 1)
+        await checkpoints.reset("audit@v2")
+        assert await checkpoints.all() == {"orders@v1": 5, "relay:bus": 9}
+
     async def test_reset_makes_a_consumer_start_from_the_beginning(
         self, checkpoints: CheckpointStore
     ) -> None:

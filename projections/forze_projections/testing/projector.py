@@ -44,7 +44,7 @@ class PropertyCases(ProjectorFactory):
     # Each backend's test class runs this inherited method (with its own executor), and every
     # example opens a fresh backend, which may be slow: both health checks would misfire.
     @settings(
-        max_examples=40,
+        max_examples=25,
         deadline=None,
         suppress_health_check=[HealthCheck.differing_executors, HealthCheck.too_slow],
     )

@@ -112,6 +112,31 @@ class LeaseCases(ProjectorFactory):
         assert done is not None
         assert not done.rebuild_pending
 
+    async def test_taking_a_lease_leaves_another_projections_lapsed_lease_alone(
+        self, backend: ProjectionBackend
+    ) -> None:
+        leases = backend.leases
+        await leases.acquire("orders", "runner-a", 1, 0.05)
+        await asyncio.sleep(0.1)
+        taken = await leases.acquire("customers", "runner-b", 2, 30)
+        assert taken is not None
+        orders, customers = await leases.read("orders"), await leases.read("customers")
+        assert orders is not None
+        assert (orders.owner, orders.holder, orders.version) == ("runner-a", None, 1)
+        assert customers is not None
+        assert (customers.holder, customers.version) == ("runner-b", 2)
+
+    async def test_names_lists_every_lease_taken_or_asked_for_sorted(
+        self, backend: ProjectionBackend
+    ) -> None:
+        leases = backend.leases
+        assert await leases.names() == []
+        await leases.acquire("orders", "runner-a", 1, 30)
+        await leases.request_rebuild("customers")
+        await leases.acquire("b-side", "runner-b", 1, 0.1)
+        await leases.release("orders", "runner-a")
+        assert await leases.names() == ["b-side", "customers", "orders"]
+
     # -- the projector --------------------------------------------------------------------------
 
     async def test_a_second_projector_stands_by_until_the_first_stops_then_takes_over(
