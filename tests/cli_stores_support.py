@@ -25,7 +25,7 @@ from forze_examples.bank import PROJECTIONS
 from forze_mongo import MongoDatabase, MongoEventStore, MongoProjectionBackend
 from forze_postgres import PostgresDatabase, PostgresEventStore, PostgresProjectionBackend
 from forze_projections import ProjectionBackend, Projector, SQLiteProjectionBackend
-from tests.mongo_support import MONGO_URL
+from tests.mongo_support import drop_databases, mongo_url
 
 Opened = tuple[EventStore, ProjectionBackend]
 """A store's event store and projection backend, opened from the test's side."""
@@ -140,12 +140,6 @@ async def drop_schema(dsn: str, schema: str) -> None:
         await connection.close()
 
 
-def mongo_url(database: str) -> str:
-    """The test server's URL naming ``database``."""
-    base, _, query = MONGO_URL.partition("?")
-    return f"{base.rstrip('/')}/{database}" + (f"?{query}" if query else "")
-
-
 @contextmanager
 def mongo_case() -> Iterator[StoreCase]:
     """A new database on the test server (dropped after)."""
@@ -166,15 +160,7 @@ def mongo_case() -> Iterator[StoreCase]:
     try:
         yield StoreCase("mongodb", ["--store", url], opener, {"url": url, "database": name})
     finally:
-        asyncio.run(_drop_database(name))
-
-
-async def _drop_database(name: str) -> None:
-    db = MongoDatabase.connect(MONGO_URL, database=name)
-    try:
-        await db.client.drop_database(name)
-    finally:
-        await db.close()
+        asyncio.run(drop_databases([name]))
 
 
 def store_case(

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 import pymongo
 
@@ -41,3 +42,20 @@ async def fresh_database(*, seconds: float = 10.0) -> AsyncIterator[MongoDatabas
                 await db.client.drop_database(db.name)
         finally:
             await db.close()
+
+
+def mongo_url(database: str) -> str:
+    """The test server's URL (``MONGO_URL``) naming ``database``."""
+    parts = urlsplit(MONGO_URL)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def drop_databases(names: Iterable[str], *, seconds: float = 10.0) -> None:
+    """Drop the databases ``names`` from the test server."""
+    db = MongoDatabase.connect(MONGO_URL, timeout=seconds)
+    try:
+        with pymongo.timeout(seconds):
+            for name in names:
+                await db.client.drop_database(name)
+    finally:
+        await db.close()

@@ -15,7 +15,8 @@ from forze.domain.errors import EventStoreUnavailable
 from forze_cli import main
 from forze_mongo import MongoDatabase, MongoEventStore
 from forze_postgres import PostgresEventStore
-from tests.cli_stores_support import mongo_case, mongo_url, postgres_case
+from tests.cli_stores_support import mongo_case, postgres_case
+from tests.mongo_support import mongo_url
 
 UNAVAILABLE, INCOMPATIBLE, INPUT = 3, 4, 2
 

@@ -1,7 +1,7 @@
 """eventsourcing's example application (BankAccounts), application and event-sourced
 projection cases, run with ``PERSISTENCE_MODULE=forze_eventsourcing`` on the in-memory,
-the SQLite and the PostgreSQL forze stores (PostgreSQL: a fresh schema of the session's
-test database per test, dropped after it)."""
+the SQLite, the PostgreSQL and the MongoDB forze stores (PostgreSQL: a fresh schema of the
+session's test database per test; MongoDB: a fresh database; dropped after it)."""
 
 from __future__ import annotations
 
@@ -23,20 +23,23 @@ from eventsourcing.tests import application as es_app_tests
 from eventsourcing.tests import projection as es_projection_tests
 
 from forze_eventsourcing import ForzeFactory
+from tests.mongo_support import drop_databases, mongo_url
 
 _SETTINGS = ("PERSISTENCE_MODULE", "FORZE_STORE", "FORZE_SCHEMA")
 
 
 class _ForzeEnv(TestCase):
     """Sets ``PERSISTENCE_MODULE=forze_eventsourcing`` and ``FORZE_STORE`` (``store``:
-    ``memory``, a SQLite file of the test's own, or ``postgres``: a schema of the test's
-    own) for the test, and closes every ``ForzeFactory`` the test made (eventsourcing's
-    cases do not always close their applications)."""
+    ``memory``, a SQLite file of the test's own, ``postgres``: a schema of the test's
+    own, or ``mongo``: a database of the test's own) for the test, and closes every
+    ``ForzeFactory`` the test made (eventsourcing's cases do not always close their
+    applications)."""
 
     store = "memory"
     postgres_dsn = ""
     """The session's test database (``postgres`` only), set before ``setUp``."""
     _schema = ""
+    _mongo_database = ""
 
     def setUp(self) -> None:
         super().setUp()
@@ -48,6 +51,9 @@ class _ForzeEnv(TestCase):
             os.environ["FORZE_STORE"] = "memory"
         elif self.store == "sqlite":
             os.environ["FORZE_STORE"] = f"sqlite:///{self._dir}/app.db"
+        elif self.store == "mongo":
+            self._mongo_database = f"forze_test_es_{uuid.uuid4().hex[:12]}"
+            os.environ["FORZE_STORE"] = mongo_url(self._mongo_database)
         else:
             self._schema = f"es_{uuid.uuid4().hex[:12]}"
             os.environ["FORZE_STORE"] = self.postgres_dsn
@@ -77,6 +83,8 @@ class _ForzeEnv(TestCase):
             shutil.rmtree(self._dir, ignore_errors=True)
             if self._schema:
                 asyncio.run(_drop_schema(self.postgres_dsn, self._schema))
+            if self._mongo_database:
+                asyncio.run(drop_databases([self._mongo_database]))
             super().tearDown()
 
 
@@ -175,3 +183,22 @@ class TestPostgresApplication(_PostgresEnv, TestMemoryApplication):
 class TestPostgresEventSourcedProjection(_PostgresEnv, TestMemoryEventSourcedProjection):
     """eventsourcing's event-sourced projection case on the PostgreSQL store: both
     applications share one schema."""
+
+
+class TestMongoExampleApplication(TestMemoryExampleApplication):
+    """BankAccounts on the MongoDB store."""
+
+    store = "mongo"
+
+
+class TestMongoApplication(TestMemoryApplication):
+    """eventsourcing's application cases on the MongoDB store."""
+
+    store = "mongo"
+
+
+class TestMongoEventSourcedProjection(TestMemoryEventSourcedProjection):
+    """eventsourcing's event-sourced projection case on the MongoDB store: both
+    applications share one database."""
+
+    store = "mongo"

@@ -1,6 +1,7 @@
 """eventsourcing's own recorder test cases, run on ``forze_eventsourcing`` over the
-in-memory, the SQLite and the PostgreSQL forze stores (a fresh store per recorder: on
-PostgreSQL a fresh schema of the session's test database, dropped after the test)."""
+in-memory, the SQLite, the PostgreSQL and the MongoDB forze stores (a fresh store per
+recorder: on PostgreSQL a fresh schema of the session's test database, on MongoDB a fresh
+database, dropped after the test)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,12 @@ from forze_eventsourcing import (
     ForzeProcessRecorder,
     ForzeTrackingRecorder,
 )
+from tests.mongo_support import drop_databases, mongo_url
 
 
 class _Stores(unittest.TestCase):
-    """Makes factories on a fresh store each (``store`` = ``memory``, ``sqlite`` or
-    ``postgres``) and closes them after the test."""
+    """Makes factories on a fresh store each (``store`` = ``memory``, ``sqlite``,
+    ``postgres`` or ``mongo``) and closes them after the test."""
 
     store = "memory"
     postgres_dsn = ""
@@ -65,6 +67,7 @@ class _Stores(unittest.TestCase):
         self._dir = Path(tempfile.mkdtemp(prefix="forze_es_"))
 
         self._schemas: list[str] = []
+        self._databases: list[str] = []
 
     def close_stores(self) -> None:
         """Close the test's factories, delete its SQLite files and drop its schemas."""
@@ -75,6 +78,8 @@ class _Stores(unittest.TestCase):
             shutil.rmtree(self._dir, ignore_errors=True)
             if self._schemas:
                 asyncio.run(_drop_schemas(self.postgres_dsn, self._schemas))
+            if self._databases:
+                asyncio.run(drop_databases(self._databases))
 
     def store_env(self) -> Environment:
         """The environment of a factory on a fresh store."""
@@ -83,6 +88,10 @@ class _Stores(unittest.TestCase):
             env["FORZE_STORE"] = "memory"
         elif self.store == "sqlite":
             env["FORZE_STORE"] = f"sqlite:///{self._dir / f'store{len(self._factories)}.db'}"
+        elif self.store == "mongo":
+            database = f"forze_test_es_{uuid4().hex[:12]}"
+            self._databases.append(database)
+            env["FORZE_STORE"] = mongo_url(database)
         else:
             schema = f"es_{uuid4().hex[:12]}"
             self._schemas.append(schema)
@@ -290,6 +299,43 @@ class TestPostgresNonInterleaving(_PostgresStores, TestMemoryNonInterleaving):
 
 class TestPostgresFactory(_PostgresStores, TestMemoryFactory):
     """eventsourcing's infrastructure factory cases on the PostgreSQL store."""
+
+
+class TestMongoAggregateRecorder(TestMemoryAggregateRecorder):
+    """eventsourcing's aggregate recorder cases on the MongoDB store."""
+
+    store = "mongo"
+
+
+class TestMongoApplicationRecorder(TestMemoryApplicationRecorder):
+    """eventsourcing's application recorder cases on the MongoDB store (a fresh database
+    numbers its positions 1, 2, 3...)."""
+
+    store = "mongo"
+
+
+class TestMongoTrackingRecorder(TestMemoryTrackingRecorder):
+    """eventsourcing's tracking recorder cases on the MongoDB store."""
+
+    store = "mongo"
+
+
+class TestMongoProcessRecorder(TestMemoryProcessRecorder):
+    """eventsourcing's process recorder cases on the MongoDB store."""
+
+    store = "mongo"
+
+
+class TestMongoNonInterleaving(TestMemoryNonInterleaving):
+    """eventsourcing's non-interleaving notification ids case on the MongoDB store."""
+
+    store = "mongo"
+
+
+class TestMongoFactory(TestMemoryFactory):
+    """eventsourcing's infrastructure factory cases on the MongoDB store."""
+
+    store = "mongo"
 
 
 def _ids(

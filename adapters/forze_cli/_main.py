@@ -6,11 +6,17 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from forze.domain.errors import EventStoreUnavailable, ForzeError, StorageUnavailable
+from forze.domain.errors import (
+    EventStoreUnavailable,
+    ForzeError,
+    InvalidInputError,
+    StorageUnavailable,
+)
 from forze_cli._archive_cmd import ArchiveOptions, archive_command
 from forze_cli._arguments import target_of
 from forze_cli._console import RICH_HINT, require_rich
 from forze_cli._demo import DemoConfig, run_demo
+from forze_cli._es_import_cmd import EventsourcingImportOptions, import_eventsourcing_command
 from forze_cli._feed import tail_feed
 from forze_cli._inspect_store import list_streams, show_stream
 from forze_cli._parser import build_parser
@@ -100,7 +106,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
             return 0
+        if arguments.command == "import" and arguments.system == "eventsourcing":
+            asyncio.run(
+                import_eventsourcing_command(
+                    target_of(arguments),
+                    EventsourcingImportOptions.of(arguments),
+                    sys.stdout,
+                    progress=arguments.progress,
+                )
+            )
+            return 0
         if arguments.command == "import":
+            if arguments.source is None:
+                raise InvalidInputError("forze import takes --from DIR, or eventsourcing URL")
             asyncio.run(
                 import_command(
                     target_of(arguments),

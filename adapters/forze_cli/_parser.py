@@ -136,14 +136,49 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--progress", action="store_true", help="draw the bar off a TTY")
     import_parser = commands.add_parser(
         "import",
-        help="append an export to a store (created when missing)",
-        description="Append the events of an export to a store, each chunk checked against"
-        " its checksum first: the same streams, versions, event ids and order. Run it again"
-        " to finish an interrupted import.",
+        help="append an export, or an eventsourcing database, to a store (created when missing)",
+        description="forze import --from DIR appends the events of an export to a store, each"
+        " chunk checked against its checksum first: the same streams, versions, event ids and"
+        " order. forze import eventsourcing URL copies the stored events of an eventsourcing"
+        " application (its PostgreSQL or SQLite database) as forze_eventsourcing records them,"
+        " in batches, and reports the topics no forze event type names. Run either again to"
+        " finish an interrupted import.",
     )
     store_options(import_parser, creates=True)
     import_parser.add_argument(
-        "--from", dest="source", required=True, type=text, help="the export's directory"
+        "system",
+        nargs="?",
+        choices=["eventsourcing"],
+        help="eventsourcing: import an eventsourcing database instead of an export",
+    )
+    import_parser.add_argument(
+        "database",
+        nargs="?",
+        type=text,
+        help="the eventsourcing database: postgresql://... or sqlite:///PATH",
+    )
+    import_parser.add_argument("--from", dest="source", type=text, help="the export's directory")
+    import_parser.add_argument(
+        "--table",
+        type=text,
+        help="eventsourcing: the application's events table (default: the only one)",
+    )
+    import_parser.add_argument(
+        "--application",
+        type=text,
+        help="eventsourcing: the application's name (needed for a SQLite database, whose"
+        " table is stored_events)",
+    )
+    import_parser.add_argument(
+        "--text-ids",
+        action="store_true",
+        help="eventsourcing, SQLite: keep originator ids as text (default: UUIDs when they are)",
+    )
+    import_parser.add_argument(
+        "--specs",
+        type=text,
+        help="eventsourcing: module:NAME of AggregateSpecs whose event types the topics are"
+        " checked against (default: the --app's)",
     )
     import_parser.add_argument(
         "--batch-events",

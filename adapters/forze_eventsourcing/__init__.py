@@ -15,6 +15,10 @@ first, then ``FORZE_STORE``):
   ``public``), the tenant ``FORZE_TENANT`` (optional: the tenant-column layout, where
   tenants share the schema's tables), both read the same way. ``forze_postgres`` is
   imported only then.
+- ``mongodb://host:port/database`` (or ``mongodb+srv://...``):
+  ``forze_mongo.MongoEventStore`` on ``MongoDatabase.connect(url)``, its collections and
+  indexes made at opening; the database is the URL's path (default ``forze``).
+  ``forze_mongo`` is imported only then.
 
 A store that cannot be opened (a server that cannot be reached) raises
 ``OperationalError`` at the first recorder.
@@ -58,6 +62,8 @@ The mapping
   ``forze_append_many`` inserts the whole batch at ``base + n``, ``n`` the event's ordinal
   in the batch, and its fallback (the parts appended one by one in one transaction) gives
   each part ``max(block) + 1 ..``, so a part's events are consecutive either way.
+  MongoDB reserves one ``append_many``'s positions as one consecutive block, in the
+  order of its parts.
 - **Tracking**: the tracking of upstream application ``U`` is the stream
   ``{app}_tracking-{U}``, one event ``eventsourcing.Tracking`` with ``data
   {"notification_id": n}`` per record; ``n`` must be above the stream's last one (else
@@ -74,7 +80,8 @@ Differences from eventsourcing's own recorders
 ----------------------------------------------
 - Notification ids are global positions of the store: they have gaps wherever other
   categories' events (snapshots, tracking records, other applications sharing a store)
-  took a position, and on PostgreSQL between transactions. They increase and never
+  took a position, on PostgreSQL between transactions, and on MongoDB where an append
+  that gave up left its reserved positions unused. They increase and never
   interleave within one insert, but a process recorder's ids are not consecutive (its
   tracking records take positions), and an application's first id is 1 only on a fresh
   memory or SQLite store.
@@ -86,10 +93,18 @@ Differences from eventsourcing's own recorders
 - eventsourcing's ``CREATE_TABLE`` setting is ignored (forze stores create their schema).
 - Topics are limited to 200 characters and records to forze's event size (4 MiB of JSON,
   the state taking 4/3 of its bytes in base64).
+
+Moving an application's data
+----------------------------
+:func:`import_eventsourcing` (``forze import eventsourcing URL`` on the command line)
+copies an application's stored events from eventsourcing's own PostgreSQL or SQLite
+database into a forze store, as this package records them; the application then runs on
+the copy unchanged (``forze_eventsourcing.importing`` has the details).
 """
 
 from forze_eventsourcing._subscription import ForzeSubscription
 from forze_eventsourcing.factory import ForzeFactory
+from forze_eventsourcing.importing import IMPORT_CATEGORY, EventsourcingImport, import_eventsourcing
 from forze_eventsourcing.recorders import (
     ForzeAggregateRecorder,
     ForzeApplicationRecorder,
@@ -98,21 +113,26 @@ from forze_eventsourcing.recorders import (
 )
 
 __all__ = [
+    "IMPORT_CATEGORY",
+    "EventsourcingImport",
     "ForzeAggregateRecorder",
     "ForzeApplicationRecorder",
     "ForzeFactory",
     "ForzeProcessRecorder",
     "ForzeSubscription",
     "ForzeTrackingRecorder",
+    "import_eventsourcing",
 ]
 
 for _public in (
+    EventsourcingImport,
     ForzeAggregateRecorder,
     ForzeApplicationRecorder,
     ForzeFactory,
     ForzeProcessRecorder,
     ForzeSubscription,
     ForzeTrackingRecorder,
+    import_eventsourcing,
 ):
     _public.__module__ = __name__  # stable topics: "forze_eventsourcing:ForzeFactory"
 del _public

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
@@ -113,13 +114,18 @@ class LoopBridge:
             return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def close(self) -> None:
-        """Cancel the loop's tasks, close the store, stop the loop and join its thread."""
+        """Cancel the loop's tasks, close the store, stop the loop and join its thread.
+
+        At interpreter exit (an application never closed, collected by ``__del__``) the
+        loop's daemon thread no longer runs: the bridge is only marked closed."""
         if self.on_loop_thread:
             raise RuntimeError("a forze_eventsourcing factory cannot be closed on its own loop")
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            if sys.is_finalizing() or not self._thread.is_alive():
+                return
             future = asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
         try:
             self._wait(future)

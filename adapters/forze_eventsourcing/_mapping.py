@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import (
     DataError,
@@ -56,13 +56,14 @@ def stream_id(category: str, key: UUID | str) -> str:
     return f"{category}-{key}"
 
 
-def new_event(event: StoredEvent) -> NewEvent:
-    """The forze event that records ``event`` (a random event id)."""
+def new_event(event: StoredEvent, event_id: UUID | None = None) -> NewEvent:
+    """The forze event that records ``event`` (a random event id unless ``event_id``)."""
     id_type = "uuid" if isinstance(event.originator_id, UUID) else "str"
     return NewEvent(
         event_type=event.topic,
         data={"state": base64.b64encode(event.state).decode("ascii")},
         metadata={"originator_version": event.originator_version, "originator_id_type": id_type},
+        event_id=event_id or uuid4(),
     )
 
 

@@ -13,8 +13,10 @@ __all__ = ["FORZE_SCHEMA", "FORZE_STORE", "FORZE_TENANT", "store_opener"]
 
 FORZE_STORE = "FORZE_STORE"
 """The setting naming the store: ``memory`` (the default), ``sqlite:///PATH`` (relative
-to the working directory; ``sqlite:////abs/path.db`` for an absolute path) or a PostgreSQL
-DSN, ``postgresql://user:password@host:port/database`` (or ``postgres://...``)."""
+to the working directory; ``sqlite:////abs/path.db`` for an absolute path), a PostgreSQL
+DSN, ``postgresql://user:password@host:port/database`` (or ``postgres://...``), or a MongoDB
+URL, ``mongodb://host:port/database`` (or ``mongodb+srv://...``; the database defaults to
+``forze``)."""
 
 FORZE_SCHEMA = "FORZE_SCHEMA"
 """The PostgreSQL schema of the store's tables (default ``public``)."""
@@ -25,6 +27,7 @@ FORZE_TENANT = "FORZE_TENANT"
 
 _SQLITE = "sqlite:///"
 _POSTGRES = ("postgresql://", "postgres://")
+_MONGO = ("mongodb://", "mongodb+srv://")
 
 
 def _nothing() -> None:
@@ -77,9 +80,32 @@ def store_opener(setting: str, *, schema: str = "public", tenant: str | None = N
             return store, close
 
         return open_postgres
+    if setting.startswith(_MONGO):
+        url = setting
+
+        async def open_mongo() -> tuple[EventStore, StoreCloser]:
+            from forze_mongo import MongoDatabase, MongoEventStore
+
+            db = MongoDatabase.connect(url)
+            store = MongoEventStore(db)
+
+            async def close() -> None:
+                try:
+                    await store.close()
+                finally:
+                    await db.close()
+
+            try:
+                await store.migrate()
+            except BaseException:
+                await close()
+                raise
+            return store, close
+
+        return open_mongo
     raise InfrastructureFactoryError(
-        f"{FORZE_STORE}={_shown(setting)!r}: expected 'memory', 'sqlite:///PATH' or"
-        " 'postgresql://...'"
+        f"{FORZE_STORE}={_shown(setting)!r}: expected 'memory', 'sqlite:///PATH',"
+        " 'postgresql://...' or 'mongodb://...'"
     )
 
 
