@@ -39,8 +39,11 @@ docs: $(STAMP)
 	@log=$$(NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site 2>&1) \
 		|| { printf '%s\n' "$$log"; exit 1; }
 
+# Two workers, a test file each at a time: the suite mostly waits on servers and processes,
+# so two workers halve its time on a 2-core machine. Every test makes its own database,
+# schema, queue, bucket or key prefix, and a test that breaks connections breaks only its own.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 test: lint typecheck contracts services docs pytest
 
@@ -55,6 +58,7 @@ bench: $(STAMP) services
 	$(BIN)/python benchmarks/events_verify.py
 	$(BIN)/python benchmarks/archive.py --storage s3
 	$(BIN)/python benchmarks/eventsourcing_interop.py
+	$(BIN)/python benchmarks/eventsourcing_import.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build dist

@@ -1,4 +1,4 @@
-"""The event store's append functions (migration step 3), in the two tenancy layouts.
+"""The event store's append functions (migration steps 3 and 8), in the two tenancy layouts.
 
 Both take the schema's feed lock (shared) and each stream's lock (exclusive) before anything
 gives the transaction an id (see ``forze_postgres._event_sql``), then read each stream's last
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from forze_postgres._event_sql import LISTENERS_LOCK, STREAM_LOCK_CLASS
 
-__all__ = ["append_functions"]
+__all__ = ["append_functions", "linear_append_many"]
 
 _APPEND = """
 CREATE FUNCTION {schema}.FUNCTION_NAME(
@@ -141,8 +141,7 @@ mismatch, or a stream overtaken, raises SQLSTATE FZ001 and undoes everything), t
 of every event, positions following the batch's order."""
 
 
-def append_functions(tenant_column: bool) -> str:
-    """Migration step 3 in one layout (``{schema}``: the quoted schema)."""
+def _in_layout(sql: str, tenant_column: bool) -> str:
     replacements = {
         " TENANT_PARAMETER": ", for_tenant text" if tenant_column else "",
         "TENANT_FILTER ": "e.tenant = for_tenant AND " if tenant_column else "",
@@ -152,6 +151,13 @@ def append_functions(tenant_column: bool) -> str:
         "LISTENERS_LOCK": LISTENERS_LOCK.format(key="lock_key"),
         "STREAM_KEY(": "hashtext(for_tenant || '/' || " if tenant_column else "hashtext(",
     }
+    for placeholder, text in replacements.items():
+        sql = sql.replace(placeholder, text)
+    return sql
+
+
+def append_functions(tenant_column: bool) -> str:
+    """Migration step 3 in one layout (``{schema}``: the quoted schema)."""
     sql = "DROP TABLE IF EXISTS {schema}.forze_streams;"
     for shape in (_ARRAYS, _ONE):
         function = _APPEND
@@ -159,6 +165,73 @@ def append_functions(tenant_column: bool) -> str:
             function = function.replace(placeholder, text)
         sql += function
     sql += _APPEND_MANY
-    for placeholder, text in replacements.items():
-        sql = sql.replace(placeholder, text)
-    return sql
+    return _in_layout(sql, tenant_column)
+
+
+_APPEND_MANY_LINEAR = """
+CREATE OR REPLACE FUNCTION {schema}.forze_append_many(
+    lock_key bigint, in_streams text[], in_counts integer[], in_expected integer[],
+    in_may_update boolean[], in_may_create boolean[], in_categories text[],
+    in_event_streams integer[], in_event_ranks integer[], in_event_ids uuid[],
+    in_types text[], in_data text[], in_metadata text[] TENANT_PARAMETER,
+    OUT heads integer[], OUT base bigint
+) LANGUAGE plpgsql VOLATILE AS $append$
+DECLARE
+    streams text[] := in_streams;  -- a variable: read by index in constant time
+    previous integer[];
+    last_version integer;
+    last_position bigint;
+    low bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(lock_key);
+    -- every stream's lock, in one order (no deadlock between batches), before the id
+    PERFORM pg_advisory_xact_lock(STREAM_LOCK_CLASS, k.key)
+    FROM (SELECT DISTINCT STREAM_KEY(u.stream_id) AS key FROM unnest(in_streams) AS u(stream_id)) k
+    ORDER BY k.key;
+    low := pg_current_xact_id()::text::bigint << 20;
+    -- each part's previous part of the same stream in this batch (NULL for a stream's first)
+    SELECT array_agg(p.before ORDER BY p.n) INTO previous
+    FROM (SELECT u.n, lag(u.n) OVER (PARTITION BY u.stream_id ORDER BY u.n) AS before
+          FROM unnest(in_streams) WITH ORDINALITY AS u(stream_id, n)) p;
+    heads := array_fill(0, ARRAY[cardinality(in_streams)]);
+    FOR i IN 1 .. cardinality(in_streams) LOOP
+        IF previous[i] IS NOT NULL THEN
+            last_version := heads[previous[i]];  -- this batch's own part
+            last_position := NULL;
+        ELSE
+            last_version := NULL;
+            SELECT e.version, e.position INTO last_version, last_position
+            FROM {schema}.forze_events e WHERE TENANT_FILTER e.stream_id = streams[i]
+            ORDER BY e.version DESC LIMIT 1;
+        END IF;
+        IF (last_version IS NULL AND NOT in_may_create[i])
+           OR (last_version IS NOT NULL AND (NOT in_may_update[i]
+               OR (in_expected[i] IS NOT NULL AND last_version <> in_expected[i])))
+           OR last_position >= low + 1048576 THEN
+            RAISE EXCEPTION 'stream % does not match its expected version', streams[i]
+                USING ERRCODE = 'FZ001';
+        END IF;
+        heads[i] := COALESCE(last_version, 0) + in_counts[i];
+    END LOOP;
+    SELECT COALESCE(max(e.position), low - 1) INTO base FROM {schema}.forze_events e
+    WHERE e.position >= low AND e.position < low + 1048576;
+    INSERT INTO {schema}.forze_events (position, TENANT_COLUMN stream_id, version, event_id,
+                                      event_type, category, data, metadata)
+    SELECT base + e.n, TENANT_VALUE p.stream_id, p.head - p.count + e.r,
+           e.id, e.type, p.category, e.data::jsonb, e.metadata::jsonb
+    FROM unnest(in_event_streams, in_event_ranks, in_event_ids, in_types, in_data, in_metadata)
+         WITH ORDINALITY AS e(s, r, id, type, data, metadata, n)
+    JOIN unnest(in_streams, heads, in_counts, in_categories)
+         WITH ORDINALITY AS p(stream_id, head, count, category, i) ON p.i = e.s;
+END
+$append$;
+"""
+"""Step 8: ``forze_append_many`` again, in time linear in its parts. Step 3's looked for a
+stream's earlier part by scanning the parts before it, and its insert read the parts' arrays
+by index, each read walking the array: a batch of 5,000 single-event parts took 2.5 times
+as long per event as one of 500."""
+
+
+def linear_append_many(tenant_column: bool) -> str:
+    """Migration step 8 in one layout (``{schema}``: the quoted schema)."""
+    return _in_layout(_APPEND_MANY_LINEAR, tenant_column)

@@ -7,7 +7,7 @@ it). Positions are global in both: one schema, one position sequence, one waterm
 
 from __future__ import annotations
 
-from forze_postgres._append_ddl import append_functions
+from forze_postgres._append_ddl import append_functions, linear_append_many
 from forze_postgres._event_sql import WATERMARK
 from forze_postgres._page_ddl import page_functions
 
@@ -145,7 +145,9 @@ def migrations(tenant_column: bool) -> tuple[str, ...]:
     replaces the watermark again: an id its snapshot lists without a lock no longer holds
     readers back once that transaction has ended (an unrelated one that ended between the
     snapshot and the read of the lock table hid a reader's own committed append from it).
-    Step 7 adds the table of archived segments (``forze_eventstore.archiving``).
+    Step 7 adds the table of archived segments (``forze_eventstore.archiving``). Step 8
+    replaces ``forze_append_many`` with one linear in its parts (see
+    ``forze_postgres._append_ddl``).
     """
     tables = _TENANT_TABLES if tenant_column else _TABLES
     return (
@@ -156,4 +158,5 @@ def migrations(tenant_column: bool) -> tuple[str, ...]:
         page_functions(tenant_column),
         _WATERMARK_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"),
         _segments_table(tenant_column),
+        linear_append_many(tenant_column),
     )
