@@ -125,7 +125,7 @@ def test_sagas_benchmark_reports_dispatcher_and_raw_starts_and_latency() -> None
     assert "dispatcher/raw" in printed  # the table and its target came before the JSON line
 
 
-def test_eventsourcing_import_benchmark_reports_the_import_beside_eventsourcings_recorders() -> None:
+def test_eventsourcing_import_benchmark_reports_forze_beside_eventsourcings_recorders() -> None:
     """Runs on the server of FORZE_TEST_POSTGRES_DSN, in a database it creates and drops;
     the script itself fails unless both copies hold every event."""
     expected = {"copy 300 events": {"eventsourcing recorders", "forze import"}}

@@ -4,11 +4,11 @@ connections, and report an unreachable server as ``BrokerUnavailable``."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
