@@ -27,14 +27,12 @@ every event, in order, with its originator, version, topic and state.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-import asyncpg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
@@ -43,12 +41,11 @@ from forze_postgres import PostgresDatabase, PostgresEventStore
 
 if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is sys.path[0]
     from benchmarks._harness import Results, Stopwatch, base_parser, progress
+    from benchmarks._postgres_db import sql, throwaway_database
 else:
     from _harness import Results, Stopwatch, base_parser, progress
+    from _postgres_db import sql, throwaway_database
 
-ADMIN_DSN = os.environ.get(
-    "FORZE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 DEFAULT_EVENTS = 50_000
 PER_ACCOUNT = 10
 PAGE = 1_000
@@ -58,13 +55,6 @@ SOURCE, ES_COPY, FORZE_COPY = "es_source", "es_copy", "forze_copy"
 
 Row = tuple[str, int, str, bytes]
 """An event as compared: originator id, version, topic, state."""
-
-
-def with_database(dsn: str, name: str) -> str:
-    """``dsn`` pointing at database ``name``."""
-    base, _, query = dsn.partition("?")
-    root = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
-    return f"{root}/{name}" + (f"?{query}" if query else "")
 
 
 def datastore(dsn: str, schema: str) -> PostgresDatastore:
@@ -85,19 +75,6 @@ def recorder(store: PostgresDatastore) -> PostgresApplicationRecorder:
     made = PostgresApplicationRecorder(store, events_table_name="bank_events")
     made.create_table()
     return made
-
-
-def sql(dsn: str, statement: str) -> None:
-    """Run ``statement`` on ``dsn`` (one connection, closed after)."""
-
-    async def go() -> None:
-        connection = await asyncpg.connect(dsn)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(go())
 
 
 def fill(source: PostgresApplicationRecorder, events: int) -> list[Row]:
@@ -182,11 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     events = int(args.events)
     results = Results(unit="events/s")
     scenario = f"copy {events:,} events"
-    name = f"forze_es_import_{uuid.uuid4().hex[:12]}"
-    sql(ADMIN_DSN, f'CREATE DATABASE "{name}"')
-    dsn = with_database(ADMIN_DSN, name)
     problems: list[str] = []
-    try:
+    with throwaway_database("forze_es_import") as dsn:
         for schema in (SOURCE, ES_COPY):
             sql(dsn, f'CREATE SCHEMA "{schema}"')
         stores = [datastore(dsn, SOURCE), datastore(dsn, ES_COPY)]
@@ -208,8 +182,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for store in stores:
                 store.close()
-    finally:
-        sql(ADMIN_DSN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     results.note(
         f"{events:,} events of {max(1, events // PER_ACCOUNT):,} accounts, {PAGE:,} per"

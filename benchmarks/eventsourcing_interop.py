@@ -38,28 +38,23 @@ The table's ratio column is forze / eventsourcing at each writer count.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sys
 import threading
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
-import asyncpg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is sys.path[0]
     from benchmarks._harness import Results, Stopwatch, base_parser, progress
+    from benchmarks._postgres_db import sql, throwaway_database
 else:
     from _harness import Results, Stopwatch, base_parser, progress
+    from _postgres_db import sql, throwaway_database
 
-ADMIN_DSN = os.environ.get(
-    "FORZE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 DEFAULT_COMMANDS = 5_000
 DEFAULT_ACCOUNTS = 200
 WRITERS = 8
@@ -118,13 +113,6 @@ class Bank(Application[UUID]):
 # --- settings and the database --------------------------------------------------------------
 
 
-def with_database(dsn: str, name: str) -> str:
-    """``dsn`` pointing at database ``name``."""
-    base, _, query = dsn.partition("?")
-    root = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
-    return f"{root}/{name}" + (f"?{query}" if query else "")
-
-
 def es_env(dsn: str) -> dict[str, str]:
     """eventsourcing's own PostgreSQL recorder on ``dsn``, in schema ``ES_SCHEMA``."""
     parts = urlsplit(dsn)
@@ -148,19 +136,6 @@ def forze_env(dsn: str) -> dict[str, str]:
         "FORZE_STORE": dsn,
         "FORZE_SCHEMA": FORZE_SCHEMA,
     }
-
-
-def sql(dsn: str, statement: str) -> None:
-    """Run ``statement`` on ``dsn`` (one connection, closed after)."""
-
-    async def go() -> None:
-        connection = await asyncpg.connect(dsn)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(go())
 
 
 # --- one setup --------------------------------------------------------------------------------
@@ -317,11 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--events and --accounts must be at least {WRITERS}")
 
     results = Results(unit="commands/s")
-    name = f"forze_es_interop_{uuid.uuid4().hex[:12]}"
-    sql(ADMIN_DSN, f'CREATE DATABASE "{name}"')
-    dsn = with_database(ADMIN_DSN, name)
     problems: list[str] = []
-    try:
+    with throwaway_database("forze_es_interop") as dsn:
         sql(dsn, f'CREATE SCHEMA "{ES_SCHEMA}"')  # eventsourcing creates tables, not schemas
         setups = [Setup(EVENTSOURCING, es_env(dsn)), Setup(FORZE, forze_env(dsn))]
         try:
@@ -337,8 +309,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 setup.close()
         sql(dsn, f'DROP SCHEMA IF EXISTS "{ES_SCHEMA}" CASCADE')
         sql(dsn, f'DROP SCHEMA IF EXISTS "{FORZE_SCHEMA}" CASCADE')
-    finally:
-        sql(ADMIN_DSN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     results.note(
         f"{accounts:,} accounts per setup; a command is Bank.deposit (repository.get,"

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +33,7 @@ from forze_cli import main
 from forze_eventsourcing import ForzeApplicationRecorder, ForzeFactory
 from forze_eventsourcing.importing import IMPORT_CATEGORY, import_eventsourcing
 from forze_eventstore import InMemoryEventStore, SQLiteEventStore
-from tests.cli_stores_support import StoreCase, mongo_case, postgres_case, sqlite_case
+from tests.cli_stores_support import StoreCase, sqlite_case, store_case
 
 FORZE = str(Path(sys.executable).parent / "forze")
 
@@ -87,14 +88,8 @@ def _state(bank: BankAccounts, ids: list[UUID]) -> list[tuple[Decimal, int]]:
 @pytest.fixture(params=["sqlite", "postgresql", "mongodb"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreCase]:
     """An empty forze store of each kind."""
-    if request.param == "sqlite":
-        made = sqlite_case(tmp_path / "target")
-        (tmp_path / "target").mkdir()
-    elif request.param == "mongodb":
-        made = mongo_case()
-    else:
-        made = postgres_case(request.getfixturevalue("postgres_dsn"))
-    with made as case:
+    dsn = partial(request.getfixturevalue, "postgres_dsn")
+    with store_case(request.param, tmp_path, dsn) as case:
         yield case
 
 

@@ -9,12 +9,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
 from eventsourcing.tests.application import BankAccounts
 
-from tests.cli_stores_support import StoreCase, postgres_case, sqlite_case
+from tests.cli_stores_support import StoreCase, store_case
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMES = 40
@@ -24,11 +25,8 @@ TIMES = 40
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreCase]:
     """An empty forze store shared by the test's processes."""
-    if request.param == "sqlite":
-        made = sqlite_case(tmp_path)
-    else:
-        made = postgres_case(request.getfixturevalue("postgres_dsn"))
-    with made as case:
+    dsn = partial(request.getfixturevalue, "postgres_dsn")
+    with store_case(request.param, tmp_path, dsn) as case:
         yield case
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from eventsourcing.persistence import InfrastructureFactoryError
 
@@ -64,20 +65,7 @@ def store_opener(setting: str, *, schema: str = "public", tenant: str | None = N
             from forze_postgres import PostgresDatabase, PostgresEventStore
 
             db = await PostgresDatabase.connect(dsn, schema=schema, tenant=tenant)
-            store = PostgresEventStore(db)
-
-            async def close() -> None:
-                try:
-                    await store.close()
-                finally:
-                    await db.close()
-
-            try:
-                await store.migrate()
-            except BaseException:
-                await close()
-                raise
-            return store, close
+            return await _migrated(PostgresEventStore(db), db)
 
         return open_postgres
     if setting.startswith(_MONGO):
@@ -87,26 +75,39 @@ def store_opener(setting: str, *, schema: str = "public", tenant: str | None = N
             from forze_mongo import MongoDatabase, MongoEventStore
 
             db = MongoDatabase.connect(url)
-            store = MongoEventStore(db)
-
-            async def close() -> None:
-                try:
-                    await store.close()
-                finally:
-                    await db.close()
-
-            try:
-                await store.migrate()
-            except BaseException:
-                await close()
-                raise
-            return store, close
+            return await _migrated(MongoEventStore(db), db)
 
         return open_mongo
     raise InfrastructureFactoryError(
         f"{FORZE_STORE}={_shown(setting)!r}: expected 'memory', 'sqlite:///PATH',"
         " 'postgresql://...' or 'mongodb://...'"
     )
+
+
+class _Closing(Protocol):
+    async def close(self) -> None: ...
+
+
+class _Migrating(EventStore, _Closing, Protocol):
+    async def migrate(self) -> None: ...
+
+
+async def _migrated(store: _Migrating, db: _Closing) -> tuple[EventStore, StoreCloser]:
+    """``store`` with its schema made, and its closer (the store, then its database); both
+    are closed when making the schema fails."""
+
+    async def close() -> None:
+        try:
+            await store.close()
+        finally:
+            await db.close()
+
+    try:
+        await store.migrate()
+    except BaseException:
+        await close()
+        raise
+    return store, close
 
 
 def _shown(setting: str) -> str:
