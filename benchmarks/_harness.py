@@ -12,10 +12,14 @@ import argparse
 import gc
 import json
 import sys
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
 from types import TracebackType
+from typing import TypeVar, cast
+
+T = TypeVar("T")
 
 __all__ = [
     "Measurement",
@@ -191,3 +195,33 @@ def _ordered(keys: Iterable[str], order: Sequence[str]) -> list[str]:
 def progress(text: str) -> None:
     """Report progress on stderr (stdout is kept for the table and the JSON line)."""
     print(text, file=sys.stderr, flush=True)
+
+
+def run_at_once(works: Sequence[Callable[[], T]]) -> tuple[float, list[T]]:
+    """Run each of ``works`` in a thread of its own, all released together by a barrier;
+    returns the seconds from the release until the last one ended, and their results in
+    order. The first error any of them raised is raised."""
+    barrier = threading.Barrier(len(works) + 1)
+    results: list[T | None] = [None] * len(works)
+    errors: list[BaseException] = []
+
+    def run(index: int, work: Callable[[], T]) -> None:
+        try:
+            barrier.wait()
+            results[index] = work()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=run, args=(index, work), daemon=True)
+        for index, work in enumerate(works)
+    ]
+    for thread in threads:
+        thread.start()
+    with Stopwatch() as watch:
+        barrier.wait()
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    return watch.seconds, cast("list[T]", results)

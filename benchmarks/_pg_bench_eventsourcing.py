@@ -4,8 +4,8 @@ each with its own ``Application`` (its own one-connection pool)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -15,7 +15,7 @@ from eventsourcing.domain import event
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 
 if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is sys.path[0]
-    from benchmarks._harness import Stopwatch
+    from benchmarks._harness import Stopwatch, run_at_once
     from benchmarks._pg_bench_plan import (
         BATCH,
         FEED_PAGE,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is
         rounds,
     )
 else:
-    from _harness import Stopwatch
+    from _harness import Stopwatch, run_at_once
     from _pg_bench_plan import BATCH, FEED_PAGE, History, Plan, Record, check_count, part_of, rounds
 
 __all__ = ["EVENTSOURCING", "EsSide", "es_env", "open_side"]
@@ -146,34 +146,17 @@ class EsSide:
 
     def append_writers(self, record: Record) -> None:
         calls = self.writer_calls
-        barrier = threading.Barrier(len(calls) + 1)
-        counts: list[int] = []
-        errors: list[BaseException] = []
-
-        def work(recorder: ApplicationRecorder, mine: Inserts) -> None:
-            barrier.wait()
-            try:
-                counts.append(insert_all(recorder, mine))
-            except BaseException as error:
-                errors.append(error)
-
-        threads = [
-            threading.Thread(target=work, args=(app.recorder, mine), daemon=True)
-            for app, mine in zip(self.writers, calls, strict=False)
-        ]
-        if len(threads) != len(calls):
+        if len(self.writers) < len(calls):
             raise RuntimeError("fewer writer applications than writers")
-        for thread in threads:
-            thread.start()
-        with Stopwatch() as watch:
-            barrier.wait()
-            for thread in threads:
-                thread.join()
-        if errors:
-            raise errors[0]
+        seconds, counts = run_at_once(
+            [
+                partial(insert_all, app.recorder, mine)
+                for app, mine in zip(self.writers, calls, strict=False)
+            ]
+        )
         wanted = sum(h.length for writer in self.plan.writers for h in writer)
         check_count("eventsourcing append-8w", sum(counts), wanted)
-        record("append-8w", EVENTSOURCING, sum(counts), watch.seconds)
+        record("append-8w", EVENTSOURCING, sum(counts), seconds)
 
     def append_batched(self, record: Record) -> None:
         recorder = self.app.recorder

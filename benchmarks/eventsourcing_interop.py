@@ -39,8 +39,8 @@ The table's ratio column is forze / eventsourcing at each writer count.
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
@@ -49,10 +49,10 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is sys.path[0]
-    from benchmarks._harness import Results, Stopwatch, base_parser, progress
+    from benchmarks._harness import Results, Stopwatch, base_parser, progress, run_at_once
     from benchmarks._postgres_db import sql, throwaway_database
 else:
-    from _harness import Results, Stopwatch, base_parser, progress
+    from _harness import Results, Stopwatch, base_parser, progress, run_at_once
     from _postgres_db import sql, throwaway_database
 
 DEFAULT_COMMANDS = 5_000
@@ -191,31 +191,12 @@ class Setup:
     def writers(self, parts: Sequence[Sequence[Command]]) -> float:
         """``parts[w]`` by writer ``w``, all at once, each in its own thread with its own
         application; returns the seconds from the common start until the last one ended."""
-        barrier = threading.Barrier(len(parts) + 1)
-        errors: list[BaseException] = []
-
-        def work(app: Bank, mine: Sequence[Command]) -> None:
-            try:
-                barrier.wait()
-                self.run(app, mine)
-            except BaseException as error:
-                errors.append(error)
-
-        threads = [
-            threading.Thread(target=work, args=(app, mine), daemon=True)
-            for app, mine in zip(self.apps[1:], parts, strict=True)
-        ]
-        for thread in threads:
-            thread.start()
-        with Stopwatch() as watch:
-            barrier.wait()
-            for thread in threads:
-                thread.join()
-        if errors:
-            raise errors[0]
+        seconds, _ = run_at_once(
+            [partial(self.run, app, mine) for app, mine in zip(self.apps[1:], parts, strict=True)]
+        )
         for mine in parts:
             self.booked(mine)
-        return watch.seconds
+        return seconds
 
     def check(self) -> list[str]:
         """Every account read back through a new application: what differs from the plan."""

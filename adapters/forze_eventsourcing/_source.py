@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from forze.domain.errors import EventStoreUnavailable, InvalidInputError
+from forze_eventsourcing._stores import shown_url
+from forze_projections.adapter_kit import quote_identifier
 
 if TYPE_CHECKING:
     import asyncpg
@@ -57,18 +59,6 @@ class EventsourcingSource(Protocol):
         ...
 
 
-def _shown(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
-        return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _chosen(found: Sequence[str], table: str | None, where: str) -> str:
     """The table to read: ``table`` if it is one of ``found``, else the only one found."""
     if table is not None:
@@ -103,7 +93,7 @@ async def open_source(
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
         return await asyncio.to_thread(_SQLiteSource.open, url, table, text_ids, connect_seconds)
     raise InvalidInputError(
-        f"{_shown(url)!r}: an eventsourcing database is postgresql://... or sqlite:///PATH"
+        f"{shown_url(url)!r}: an eventsourcing database is postgresql://... or sqlite:///PATH"
     )
 
 
@@ -113,7 +103,7 @@ class _PostgresSource:
     def __init__(self, connection: asyncpg.Connection, table: str, uuids: bool) -> None:
         self.table = table
         schema, _, name = table.rpartition(".")
-        self._from = f"{_quoted(schema or 'public')}.{_quoted(name)}"
+        self._from = f"{quote_identifier(schema or 'public')}.{quote_identifier(name)}"
         self._connection = connection
         self._uuids = uuids
 
@@ -121,7 +111,7 @@ class _PostgresSource:
     async def open(cls, url: str, table: str | None, seconds: float) -> _PostgresSource:
         import asyncpg
 
-        shown = _shown(url)
+        shown = shown_url(url)
         try:
             connection = await asyncpg.connect(url, timeout=seconds, command_timeout=60)
         except (
@@ -205,7 +195,7 @@ class _SQLiteSource:
 
     def __init__(self, connection: sqlite3.Connection, table: str, text_ids: bool) -> None:
         self.table = table
-        self._from = _quoted(table)
+        self._from = quote_identifier(table)
         self._connection = connection
         self._text_ids = text_ids
         self._lock = asyncio.Lock()
@@ -289,11 +279,13 @@ def _tables(connection: sqlite3.Connection) -> list[str]:
 def _is_application_table(connection: sqlite3.Connection, name: str) -> bool:
     """Whether ``name`` has eventsourcing's columns and rowids (an aggregate recorder's
     table, snapshots say, is ``WITHOUT ROWID``: it has no notification ids)."""
-    columns = {str(row[1]) for row in connection.execute(f"PRAGMA table_info({_quoted(name)})")}
+    columns = {
+        str(row[1]) for row in connection.execute(f"PRAGMA table_info({quote_identifier(name)})")
+    }
     if not set(_COLUMNS) <= columns:
         return False
     try:
-        connection.execute(f"SELECT rowid FROM {_quoted(name)} LIMIT 0")
+        connection.execute(f"SELECT rowid FROM {quote_identifier(name)} LIMIT 0")
     except sqlite3.OperationalError:
         return False
     return True

@@ -10,7 +10,7 @@ from eventsourcing.persistence import InfrastructureFactoryError
 from forze.contracts import EventStore
 from forze_eventsourcing._bridge import StoreCloser, StoreOpener
 
-__all__ = ["FORZE_SCHEMA", "FORZE_STORE", "FORZE_TENANT", "store_opener"]
+__all__ = ["FORZE_SCHEMA", "FORZE_STORE", "FORZE_TENANT", "shown_url", "store_opener"]
 
 FORZE_STORE = "FORZE_STORE"
 """The setting naming the store: ``memory`` (the default), ``sqlite:///PATH`` (relative
@@ -79,7 +79,7 @@ def store_opener(setting: str, *, schema: str = "public", tenant: str | None = N
 
         return open_mongo
     raise InfrastructureFactoryError(
-        f"{FORZE_STORE}={_shown(setting)!r}: expected 'memory', 'sqlite:///PATH',"
+        f"{FORZE_STORE}={shown_url(setting)!r}: expected 'memory', 'sqlite:///PATH',"
         " 'postgresql://...' or 'mongodb://...'"
     )
 
@@ -110,7 +110,7 @@ async def _migrated(store: _Migrating, db: _Closing) -> tuple[EventStore, StoreC
     return store, close
 
 
-def _shown(setting: str) -> str:
+def shown_url(setting: str) -> str:
     """``setting`` without a password, for an error message."""
     scheme, sep, rest = setting.partition("://")
     credentials, at, host = rest.rpartition("@")

@@ -167,6 +167,7 @@ class _Copier:
         self._progress_version = 0
         self._versions: dict[str, int] = {}
         self._resumed = False
+        """Whether an earlier run wrote streams (else each new stream is at version 0)."""
         self._base = self._id("events").int
 
     async def resume(self) -> None:
@@ -186,17 +187,13 @@ class _Copier:
         names = [stream_id(self.category, record.originator_id) for record in page]
         await self._learn_versions(names)
         versions = dict(self._versions)
-        parts: list[StreamAppend] = []
-        run: list[NewEvent] = []
-        run_stream = ""
+        runs: list[tuple[str, list[NewEvent], int]] = []  # a part per run of one stream
         for name, record in zip(names, page, strict=True):
-            if run and name != run_stream:
-                parts.append(StreamAppend(run_stream, run, versions[run_stream] - len(run)))
-                run = []
-            run_stream = name
-            run.append(self._event(record))
-            versions[name] = versions.get(name, 0) + 1
-        parts.append(StreamAppend(run_stream, run, versions[run_stream] - len(run)))
+            if not runs or runs[-1][0] != name:
+                runs.append((name, [], versions[name]))
+            runs[-1][1].append(self._event(record))
+            versions[name] += 1
+        parts = [StreamAppend(*run) for run in runs]
         topics = self.topics + Counter(record.topic for record in page)
         progress = {
             "notification_id": page[-1].notification_id,
