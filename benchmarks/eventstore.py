@@ -19,6 +19,11 @@ During the append scenarios a ticker task sleeps 1 ms in a loop and records how 
 up: the run prints the event loop's worst and 99th-percentile stall, which shows whether the
 store's commits (fsync) block the loop that every other task of the process shares.
 
+Last, the run measures the thread hand-off floor (``_sqlite_handoff``): what moving a bare
+``FULL`` commit off the loop's thread costs on this machine, with no forze code. It bounds the
+``append`` and ``append-raw`` speed of a task appending alone against a store whose syncs
+block the loop.
+
 Implementations: ``forze-sqlite`` and ``forze-memory`` (``SQLiteEventStore`` on a temporary
 file and ``InMemoryEventStore``, through ``EventSourcedRepository``), and the baselines
 ``eventsourcing-sqlite`` and ``eventsourcing-memory`` (an eventsourcing 9 ``Application`` with
@@ -31,9 +36,8 @@ import asyncio
 import platform
 import sqlite3
 import tempfile
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -52,8 +56,12 @@ from forze_eventstore.sqlite_db import Synchronous
 
 if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is sys.path[0]
     from benchmarks._harness import Results, Stopwatch, base_parser, progress
+    from benchmarks._sqlite_handoff import handoff_floor
+    from benchmarks._stalls import Stalls, stall_ticker
 else:
     from _harness import Results, Stopwatch, base_parser, progress
+    from _sqlite_handoff import handoff_floor
+    from _stalls import Stalls, stall_ticker
 
 EVENTS_PER_AGGREGATE = 10
 FEED_PAGE = 1000
@@ -74,51 +82,6 @@ IMPLEMENTATIONS = ["forze-sqlite", "eventsourcing-sqlite", "forze-memory", "even
 
 Record = Callable[[str, int, float], None]
 """Takes (scenario, events, seconds); a no-op during warm-up."""
-
-TICK = 0.001
-"""The stall ticker's sleep: how often it checks that the event loop still serves it."""
-
-
-class Stalls:
-    """How late the stall ticker woke up, in seconds, once per tick."""
-
-    def __init__(self) -> None:
-        self.lateness: list[float] = []
-
-    def worst_ms(self) -> float:
-        """The longest time the event loop served no other task (beyond the tick)."""
-        return 1000 * max(self.lateness, default=0.0)
-
-    def p99_ms(self) -> float:
-        """The 99th percentile of the lateness."""
-        ordered = sorted(self.lateness)
-        return 1000 * ordered[int(0.99 * (len(ordered) - 1))] if ordered else 0.0
-
-    def shown(self) -> str:
-        return f"worst {self.worst_ms():.1f} ms, p99 {self.p99_ms():.2f} ms"
-
-
-@asynccontextmanager
-async def stall_ticker() -> AsyncIterator[Stalls]:
-    """Run a task that sleeps ``TICK`` in a loop and records how late it wakes up: a blocking
-    call on the event loop's thread (a commit's fsync, a lock wait) shows as lateness."""
-    stalls = Stalls()
-    started = [time.perf_counter()]
-    """When the tick in progress began (the ticker may not even have run once yet)."""
-
-    async def tick() -> None:
-        while True:
-            started[0] = time.perf_counter()
-            await asyncio.sleep(TICK)
-            stalls.lateness.append(max(0.0, time.perf_counter() - started[0] - TICK))
-
-    async with asyncio.TaskGroup() as group:
-        ticker = group.create_task(tick())
-        try:
-            yield stalls
-        finally:
-            stalls.lateness.append(max(0.0, time.perf_counter() - started[0] - TICK))
-            ticker.cancel()
 
 
 def _skip(scenario: str, count: int, seconds: float) -> None:
@@ -472,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         run_es("eventsourcing-memory", es_memory_env, aggregates, results)
         asyncio.run(run_forze("forze-memory", forze_memory, aggregates, results))
         forze_sqlite_pragmas = forze_pragmas(folder)
+        progress("thread hand-off floor")
+        floor = asyncio.run(handoff_floor(folder, commits=min(500, max(20, args.events // 20))))
 
     add_notes(results, aggregates, folder, forze_sqlite_pragmas, es_sqlite)
     results.note(
@@ -479,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         + "; ".join(f" {scenario} {found.shown()}" for scenario, found in stalls.items())
         + "."
     )
+    results.note(f"Thread hand-off floor on this machine: {floor.shown()}.")
     results.print(
         BASELINE,
         as_json=args.json,

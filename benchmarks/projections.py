@@ -48,8 +48,10 @@ from forze_projections.adapter_kit import table_of
 
 if TYPE_CHECKING:  # mypy names the file by its path; at run time benchmarks/ is sys.path[0]
     from benchmarks._harness import Results, Stopwatch, base_parser, progress
+    from benchmarks._stalls import stall_ticker
 else:
     from _harness import Results, Stopwatch, base_parser, progress
+    from _stalls import stall_ticker
 
 DEFAULT_EVENTS = 100_000
 MAX_ACCOUNTS = 1_000
@@ -275,6 +277,8 @@ class Run:
     accounts: int
     naive_events: int
     forze_batches: int
+    forze_stalls: str
+    """How long the event loop served no other task during forze's rebuild."""
     synchronous: str
     journal_mode: str
 
@@ -297,7 +301,8 @@ async def run(folder: Path, total: int, naive_limit: int, record: Record) -> Run
         projector = Projector(
             store, backend, [PROJECTION], batch_size=BATCH_SIZE, on_progress=progressed.append
         )
-        batches = await forze_rebuild(projector, progressed, total, record)
+        async with stall_ticker() as stalls:
+            batches = await forze_rebuild(projector, progressed, total, record)
         naive_events = min(total, naive_limit)
         await naive_rebuild(store, backend, naive_events, record)
 
@@ -315,6 +320,7 @@ async def run(folder: Path, total: int, naive_limit: int, record: Record) -> Run
             accounts=len(ids),
             naive_events=naive_events,
             forze_batches=batches,
+            forze_stalls=stalls.shown(),
             synchronous=_SYNC_NAMES.get(synchronous, str(synchronous)),
             journal_mode=journal_mode,
         )
@@ -374,6 +380,11 @@ def add_notes(results: Results, measured: Run, folder: Path) -> None:
     results.note(
         f"forze: Projector.rebuild with batch_size={BATCH_SIZE:,}: {measured.forze_batches}"
         " batch transaction(s), each one batch's read-model writes plus its checkpoint."
+    )
+    results.note(
+        "Event loop stalls during forze's rebuild (a task sleeping 1 ms in a loop; how late it"
+        f" woke): {measured.forze_stalls}. Its reads and NORMAL commits run on the loop's"
+        " thread, and it lets the loop turn every millisecond or so."
     )
     naive_scope = (
         "every event"

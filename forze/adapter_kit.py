@@ -2,8 +2,9 @@
 
 The ports an adapter implements (``EventStore`` is also on the top level), the envelopes they
 carry, the parts a ``DepsModule`` is made of, the read-side views a runtime hands out, the
-CloudEvents header codec broker adapters share, and the ``Telemetry`` port an observer
-implements. An application needs only ``forze``'s top level.
+CloudEvents header codec broker adapters share, the ``Telemetry`` port an observer
+implements, and ``LoopTurns`` for adapters whose calls run on the loop's thread without
+suspending. An application needs only ``forze``'s top level.
 """
 
 from forze.contracts import (
@@ -41,6 +42,7 @@ from forze.execution import (
     Requirement,
     Route,
 )
+from forze.execution._loop_turns import LoopTurns
 from forze.execution.repository_base import RepositoryBase
 from forze.messaging import (
     from_headers,
@@ -66,6 +68,7 @@ __all__ = [
     "EventStoreView",
     "ExpectedVersionArg",
     "IdempotencyStore",
+    "LoopTurns",
     "ObjectStorage",
     "OperationKind",
     "PortNeed",

@@ -83,6 +83,7 @@ def test_eventstore_benchmark_reports_every_scenario_and_implementation() -> Non
     printed = run_benchmark("eventstore.py", 200, EVENTSTORE_EXPECTED)
     assert "eventsourcing-sqlite" in printed  # the table came before the JSON line
     assert "Event loop stalls of forze-sqlite" in printed  # with its worst-stall figure
+    assert "Thread hand-off floor on this machine" in printed  # what the stalls' fix costs
 
 
 def test_projections_benchmark_reports_forze_and_naive_rebuild() -> None:

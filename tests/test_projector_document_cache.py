@@ -149,3 +149,32 @@ async def _until(read: object, wanted: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"never reached {wanted}")
+
+
+async def test_a_long_page_of_events_lets_the_other_tasks_run_while_it_is_handled() -> None:
+    """Handlers seldom suspend (the stores buffer their writes), yet the loop turns every
+    millisecond or so: another task sees the page at many points of its way."""
+    handled: list[int] = []
+
+    async def busy(event: RecordedEvent, stores: ReadModelStores) -> None:
+        sum(range(2000))  # a handler's CPU work, a few microseconds
+        handled.append(event.position)
+
+    store = InMemoryEventStore()
+    await store.append("tick-0", _ticks(3000))
+    projection = Projection("busy", 1, {"Ticked": busy}, read_models=(COUNTS,))
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(len(handled))
+            await asyncio.sleep(0)
+
+    async with asyncio.TaskGroup() as group:
+        watcher = group.create_task(watch())
+        await asyncio.sleep(0)
+        projector = Projector(store, InMemoryProjectionBackend(), [projection], batch_size=3000)
+        await projector.catch_up()
+        watcher.cancel()
+    assert len(handled) == 3000
+    assert len({count for count in seen if 0 < count < 3000}) >= 5, sorted(set(seen))

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
@@ -366,3 +366,54 @@ async def test_a_read_only_database_starts_no_thread(tmp_path: Path) -> None:
     with SQLiteDatabase(path, read_only=True) as db:
         assert await SQLiteEventStore(db).head_position() == 2
         assert set(threading.enumerate()) == before
+
+
+CALLS_IN_A_ROW = 1000
+
+
+async def appends(store: SQLiteEventStore, done: list[int]) -> None:
+    for n in range(CALLS_IN_A_ROW):
+        await store.append(f"s-{n}", new_events(1))
+        done.append(n)
+
+
+async def reads(store: SQLiteEventStore, done: list[int]) -> None:
+    for n in range(CALLS_IN_A_ROW):
+        await store.read_stream("s-0")
+        done.append(n)
+
+
+async def transactions(store: SQLiteEventStore, done: list[int]) -> None:
+    for n in range(CALLS_IN_A_ROW):
+        async with store.db.transaction():
+            await store.append(f"t-{n}", new_events(1))
+        done.append(n)
+
+
+@pytest.mark.parametrize("calls", [appends, reads, transactions])
+@pytest.mark.parametrize("synchronous", ["OFF", "NORMAL"])
+async def test_a_task_making_inline_calls_in_a_row_lets_the_other_tasks_run_meanwhile(
+    tmp_path: Path,
+    synchronous: Synchronous,
+    calls: Callable[[SQLiteEventStore, list[int]], Awaitable[None]],
+) -> None:
+    """None of these calls suspends on its own (they run on the loop's thread), yet the loop
+    turns every millisecond or so: the other task sees the run at many points of its way."""
+    with database(tmp_path / "events.sqlite", synchronous) as db:
+        store = SQLiteEventStore(db)
+        await store.append("s-0", new_events(3))
+        done: list[int] = []
+        seen: list[int] = []
+
+        async def watch() -> None:
+            while True:
+                seen.append(len(done))
+                await asyncio.sleep(0)
+
+        async with asyncio.TaskGroup() as group:
+            watcher = group.create_task(watch())
+            await asyncio.sleep(0)  # the watcher runs once before the calls start
+            await calls(store, done)
+            watcher.cancel()
+        midway = {count for count in seen if 0 < count < CALLS_IN_A_ROW}
+        assert len(midway) >= 5, f"the loop turned only at {sorted(set(seen))}"

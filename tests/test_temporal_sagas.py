@@ -84,7 +84,7 @@ async def test_an_instance_continued_as_new_keeps_its_state_and_the_events_it_ha
         rig = SagaRig(events, runtime, RunnerUnderTest(runner, env.sleep, runner.instance))
         async with SagaWorker(env.client, runtime, [TRIP_SAGA], task_queue=queue):
             requested = await rig.request("t1")
-            await rig.settled("t1", lambda s: s.steps >= 2 and bool(s.timers))
+            await rig.settled("t1", lambda s: len(s.done) >= 2 and bool(s.timers))
             await runner.deliver(TRIP_SAGA.name, "t1", requested)  # after the renewal
             await rig.pay("t1")
             found = await rig.settled("t1", lambda s: s.status != "running")
@@ -108,7 +108,7 @@ async def test_a_cancelled_instance_undoes_its_completed_steps_newest_first() ->
         rig = SagaRig(events, runtime, RunnerUnderTest(runner, env.sleep, runner.instance))
         async with SagaWorker(env.client, runtime, [TRIP_SAGA], task_queue=queue):
             await rig.request("t1")
-            await rig.settled("t1", lambda s: s.steps >= 2 and bool(s.timers))
+            await rig.settled("t1", lambda s: len(s.done) >= 2 and bool(s.timers))
             await runner.cancel(TRIP_SAGA.name, "t1")
             status = await runner.status_of(TRIP_SAGA.name, "t1")
             deadline = asyncio.get_running_loop().time() + 20

@@ -3,8 +3,9 @@
 A thousand ``EventSource`` clients must not mean a thousand subscriptions each reading the
 store. The hub keeps one: a pump task follows the feed and offers each event to every
 client's bounded queue. A client that joins catches up from the store itself (from its
-``Last-Event-ID``), having registered its queue first, and then drains the queue, skipping
-what it already sent: positions are a gap-safe global order, so the two together hold every
+``Last-Event-ID``), registers its queue (starting the subscription again if the last client
+left meanwhile), catches up once more, and then drains the queue, skipping what it already
+sent: positions are a gap-safe global order, so the two together hold every
 event once. A client whose queue is full (it reads slower than events arrive) is cut off at
 once, not buffered without bound: its ``EventSource`` reconnects with the last id it got and
 catches up from the store.
@@ -108,8 +109,12 @@ class FeedHub:
             None if categories is None else frozenset(categories),
             asyncio.Queue(maxsize=self._buffer),
         )
-        self._clients.add(client)  # from now on every committed event reaches the queue
+        self._clients.add(client)
         try:
+            # The last client may have left during the catch-up and stopped the subscription
+            # started above: a registered client keeps it running, so start it (again) now.
+            # From here on every event committed after its head reaches the queue.
+            await self._start()
             # what was committed between the catch-up's last page and the registration
             async for event in self._caught_up(position, event_types, categories):
                 position = event.position

@@ -30,6 +30,9 @@ thread round trip:
   syncing, removed on close.
 - A ``read_only`` database has no thread at all: it never writes, and its reads wait for no
   writer.
+- A call that runs inline never suspends, so before each call the database lets the loop turn
+  when it has not for a millisecond (``forze.adapter_kit.LoopTurns``): a task making
+  thousands of calls in a row never keeps the process's other tasks waiting for long.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NoReturn, TypeVar, cast
 
+from forze.adapter_kit import LoopTurns
 from forze.domain.errors import EventStoreUnavailable, ReadOnlyOperationError, WiringError
 from forze_eventstore._sqlite_group import GroupCommit
 from forze_eventstore._sqlite_inline import Checkpointer, InlineWrites
@@ -118,6 +122,7 @@ class SQLiteDatabase:
         self._after_commit: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
+        self._turns = LoopTurns()
         self._setups: list[Setup] = []
         self._lanes: list[Lane] = []
         """The writer's (none when read-only)."""
@@ -239,6 +244,7 @@ class SQLiteDatabase:
             yield self._writer()
             return
         self._check_writable()
+        await self._turns.share()
         committed = False
         async with self._lock:
             self._owner = asyncio.current_task()
@@ -277,6 +283,7 @@ class SQLiteDatabase:
         that raises is rolled back alone; a group whose commit fails stores none of its
         writes, and each gets the error. :meth:`after_commit` then runs its callback at once.
         """
+        await self._turns.share()
         if self.in_transaction:
             return self._translated(work, self._writer())
         self._check_writable()
@@ -362,6 +369,7 @@ class SQLiteDatabase:
         """``fetch(connection)`` on the calling thread, on a connection that only shows
         committed rows (see the module); the owner of the open transaction sees its own writes.
         SQLite errors become ``EventStoreUnavailable``."""
+        await self._turns.share()
         if self.in_transaction:
             return self._translated(fetch, self._writer())
         if not self.read_only:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
+from forze.adapter_kit import LoopTurns
 from forze.contracts import Query, ReadModelStores, RecordedEvent
 from forze.domain.errors import EventStoreUnavailable
 from forze_projections.backend import ProjectionBackend
@@ -82,9 +83,11 @@ async def _handle(
     writer: ReadModelStores,
 ) -> None:
     skip = policy.on_error == "skip"
+    turns = LoopTurns()  # handlers seldom suspend: let the loop turn during a long page
     for event in page:
         if event.position <= done:
             continue
+        await turns.share()
         try:
             if skip:
                 async with backend.savepoint():
