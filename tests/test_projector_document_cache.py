@@ -11,6 +11,7 @@ from forze.contracts import NewEvent, Query, ReadModelSpec, ReadModelStores, Rec
 from forze_eventstore import InMemoryEventStore
 from forze_projections import DocumentCache, InMemoryProjectionBackend, Projection, Projector
 from forze_projections.adapter_kit import InMemoryReadModelStore
+from tests.loop_support import midway, progress_seen_meanwhile
 
 
 class Count(BaseModel):
@@ -163,18 +164,7 @@ async def test_a_long_page_of_events_lets_the_other_tasks_run_while_it_is_handle
     store = InMemoryEventStore()
     await store.append("tick-0", _ticks(3000))
     projection = Projection("busy", 1, {"Ticked": busy}, read_models=(COUNTS,))
-    seen: list[int] = []
-
-    async def watch() -> None:
-        while True:
-            seen.append(len(handled))
-            await asyncio.sleep(0)
-
-    async with asyncio.TaskGroup() as group:
-        watcher = group.create_task(watch())
-        await asyncio.sleep(0)
-        projector = Projector(store, InMemoryProjectionBackend(), [projection], batch_size=3000)
-        await projector.catch_up()
-        watcher.cancel()
+    projector = Projector(store, InMemoryProjectionBackend(), [projection], batch_size=3000)
+    seen = await progress_seen_meanwhile(projector.catch_up(), handled)
     assert len(handled) == 3000
-    assert len({count for count in seen if 0 < count < 3000}) >= 5, sorted(set(seen))
+    assert len(midway(seen, 3000)) >= 5, sorted(seen)

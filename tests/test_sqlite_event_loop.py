@@ -25,6 +25,7 @@ from forze import EventStoreUnavailable
 from forze_eventstore import SQLiteDatabase, SQLiteEventStore
 from forze_eventstore.sqlite_db import Synchronous
 from forze_eventstore.testing.helpers import new_events
+from tests.loop_support import midway, progress_seen_meanwhile
 
 PATIENCE = 10.0
 """Seconds a step may take before the test gives up (never reached when things work)."""
@@ -403,17 +404,5 @@ async def test_a_task_making_inline_calls_in_a_row_lets_the_other_tasks_run_mean
         store = SQLiteEventStore(db)
         await store.append("s-0", new_events(3))
         done: list[int] = []
-        seen: list[int] = []
-
-        async def watch() -> None:
-            while True:
-                seen.append(len(done))
-                await asyncio.sleep(0)
-
-        async with asyncio.TaskGroup() as group:
-            watcher = group.create_task(watch())
-            await asyncio.sleep(0)  # the watcher runs once before the calls start
-            await calls(store, done)
-            watcher.cancel()
-        midway = {count for count in seen if 0 < count < CALLS_IN_A_ROW}
-        assert len(midway) >= 5, f"the loop turned only at {sorted(set(seen))}"
+        seen = await progress_seen_meanwhile(calls(store, done), done)
+        assert len(midway(seen, CALLS_IN_A_ROW)) >= 5, f"the loop turned only at {sorted(seen)}"
