@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -370,13 +370,17 @@ def test_following_the_feed_of_a_closed_store_shows_a_writer_that_starts_later(
     asyncio.run(append("order-1"))
     before = _fingerprint(tmp_path)
     tail = subprocess.Popen(
-        [FORZE, "feed", "tail", "-f", "--last", "0", "--count", "1", "--db", path],
+        [FORZE, "feed", "tail", "-f", "--last", "1", "--count", "2", "--db", path],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
         assert tail.stdout is not None
-        time.sleep(1.0)
+        # it printed the stored event, so it follows the closed store before the writer starts
+        # (a fixed sleep raced the command's start-up on a loaded machine)
+        ready, _, _ = select.select([tail.stdout], [], [], 60)
+        assert ready, "the tail printed nothing within 60 s"
+        assert b"order-1" in tail.stdout.readline()
         assert _fingerprint(tmp_path) == before
         asyncio.run(append("order-2"))
         out, err = tail.communicate(timeout=30)
