@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import queue
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ __all__ = [
     "Lane",
     "Readers",
     "Worker",
+    "close_all",
     "connect_writer",
     "open_checkpointer",
     "open_read_only",
@@ -293,6 +295,16 @@ class Readers:
         return reader.snapshot is not None and (
             file_state(self._path) != reader.snapshot or companions_exist(self._path)
         )
+
+
+def close_all(lanes: list[Lane], readers: Readers, folders: list[str]) -> None:
+    """Stop ``lanes`` and close ``readers``, then remove ``folders`` (a database's finalizer:
+    it holds these, never the database itself)."""
+    for lane in lanes:
+        lane.close()
+    readers.close()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def roll_back(connection: sqlite3.Connection | None) -> None:

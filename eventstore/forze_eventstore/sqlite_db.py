@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import sqlite3
 import tempfile
 import weakref
@@ -59,6 +58,7 @@ from forze_eventstore._sqlite_worker import (
     Job,
     Lane,
     Readers,
+    close_all,
     connect_writer,
     open_read_only,
     open_reader,
@@ -73,14 +73,6 @@ Setup = Callable[[sqlite3.Connection], None]
 """Prepares a connection (defines SQL functions); run on each connection the database opens."""
 
 T = TypeVar("T")
-
-
-def _close_all(lanes: list[Lane], readers: Readers, folders: list[str]) -> None:
-    for lane in lanes:
-        lane.close()
-    readers.close()
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 class SQLiteDatabase:
@@ -140,7 +132,7 @@ class SQLiteDatabase:
             else partial(open_reader, self.path, file, busy_timeout_ms),
             self._setups,
         )
-        self._finalizer = weakref.finalize(self, _close_all, self._lanes, self._readers, folders)
+        self._finalizer = weakref.finalize(self, close_all, self._lanes, self._readers, folders)
         try:
             if read_only:
                 self._readers.connection()  # fails now if the file cannot be read
