@@ -42,8 +42,10 @@ docs: $(STAMP)
 # Two workers, a test file each at a time: the suite mostly waits on servers and processes,
 # so two workers halve its time on a 2-core machine. Every test makes its own database,
 # schema, queue, bucket or key prefix, and a test that breaks connections breaks only its own.
+# A worker that crashes ends the run, naming the test it ran: pytest-xdist 3.8's loadfile
+# scheduler can wait forever for the worker that replaces a crashed one.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --max-worker-restart=0 --durations=25
 
 test: lint typecheck contracts services docs pytest
 

@@ -402,6 +402,44 @@ def test_an_event_the_store_cannot_hold_stops_the_import_after_the_batches_befor
     assert len(asyncio.run(store.read_all(categories=["app_events"]))) == 10
 
 
+_CANCEL_THEN_CLOSE = """
+import asyncio, random, sys
+from forze_eventsourcing._source import open_source
+
+async def main() -> None:
+    for _ in range(200):
+        source = await open_source(sys.argv[1])
+        read = asyncio.ensure_future(source.read_after(0, 1_000_000))
+        await asyncio.sleep(random.uniform(0, 0.0005))
+        read.cancel()
+        await asyncio.gather(read, return_exceptions=True)
+        await source.close()
+
+asyncio.run(main())
+"""
+"""Cancels a whole-table read of a SQLite source at once or within half a millisecond, then
+closes the source, 200 times (the import does so when an append fails while it reads the
+next page). Before a cancelled read waited for its query, ``close`` freed the connection
+under it: the process crashed within the 200 runs in each of five tries."""
+
+
+def test_a_sqlite_source_closed_after_a_cancelled_read_waits_for_the_query_and_survives(
+    tmp_path: Path,
+) -> None:
+    datastore, recorder = _source(tmp_path / "source.db")
+    recorder.insert_events(_records(originators=200, per=100))
+    datastore.close()
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    run = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", _CANCEL_THEN_CLOSE, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

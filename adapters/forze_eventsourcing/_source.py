@@ -256,11 +256,26 @@ class _SQLiteSource:
         return parsed if text in (parsed.hex, str(parsed)) else text  # eventsourcing writes hex
 
     async def _fetch(self, sql: str, parameters: tuple[int, ...]) -> list[Any]:
+        """Run one query on the connection's thread. A cancelled call interrupts the query
+        and still waits for its thread to leave the connection before it lets go of the
+        lock: ``close`` must never close the connection under a running query (``sqlite3``
+        frees what the query still uses, and the process crashes)."""
         async with self._lock:
+            query = asyncio.ensure_future(
+                asyncio.to_thread(lambda: self._connection.execute(sql, parameters).fetchall())
+            )
+            cancelled: asyncio.CancelledError | None = None
+            while not query.done():
+                try:
+                    await asyncio.wait({query})
+                except asyncio.CancelledError as error:
+                    cancelled = error
+                    self._connection.interrupt()
+            if cancelled is not None:
+                query.exception()  # retrieved: an interrupted query's error is expected
+                raise cancelled
             try:
-                return await asyncio.to_thread(
-                    lambda: self._connection.execute(sql, parameters).fetchall()
-                )
+                return query.result()
             except sqlite3.Error as error:
                 raise EventStoreUnavailable(f"reading {self.table}: {error}") from error
 
