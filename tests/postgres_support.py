@@ -11,6 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -37,17 +38,25 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
+def _admin_now(sql: str) -> None:
+    """Run ``sql`` on the administrative database from synchronous code, on a thread of its
+    own: the session's database may first be asked for from an async test, whose loop runs
+    in this thread (``asyncio.run`` refuses to start inside it)."""
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, _admin(sql)).result(timeout=120)
+
+
 def create_test_database() -> str:
     """Create a new, empty database; return its DSN."""
     name = f"forze_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    _admin_now(f'CREATE DATABASE "{name}"')
     return with_database(ADMIN_DSN, name)
 
 
 def drop_test_database(dsn: str) -> None:
     """Drop a database made by :func:`create_test_database`."""
     name = dsn.partition("?")[0].rsplit("/", 1)[1]
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _admin_now(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -359,12 +360,24 @@ async def _line(process: asyncio.subprocess.Process) -> str:
 
 
 async def _check_no_half_transfer(runtime: Runtime) -> tuple[int, int]:
-    """Every transfer is either stored on both accounts or on neither; the balances."""
-    a = await runtime.port(EVENT_STORE).read_stream("account-a")
-    b = await runtime.port(EVENT_STORE).read_stream("account-b")
-    sent = {e.data["transfer_id"] for e in [*a, *b] if e.event_type == "TransferSent"}
-    received = {e.data["transfer_id"] for e in [*a, *b] if e.event_type == "TransferReceived"}
-    assert sent == received, f"half-stored transfers: {sent ^ received}"
+    """Every transfer is either stored on both accounts or on neither; the balances.
+
+    The two streams are read one after the other, and a killed worker's last ``COMMIT`` may
+    still be on its way to the server (sent before the kill, run after it): a commit landing
+    between the two reads shows a transfer on one account only. So a half transfer must still
+    be there when read again; one stored half stays half forever.
+    """
+    store = runtime.port(EVENT_STORE)
+    deadline = time.monotonic() + 10
+    while True:
+        a = await store.read_stream("account-a")
+        b = await store.read_stream("account-b")
+        sent = {e.data["transfer_id"] for e in [*a, *b] if e.event_type == "TransferSent"}
+        got = {e.data["transfer_id"] for e in [*a, *b] if e.event_type == "TransferReceived"}
+        if sent == got or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert sent == got, f"half-stored transfers: {sent ^ got}"
     accounts = runtime.port(AGGREGATES)(ACCOUNTS)
     return (await accounts.load("a")).balance, (await accounts.load("b")).balance
 
